@@ -29,7 +29,9 @@ class XianghuError(Exception):
         if code is None:
             return
         if code in _REGISTRY:
-            raise TypeError(f"error code {code!r} registered twice ({_REGISTRY[code].__name__}, {cls.__name__})")
+            raise TypeError(
+                f"error code {code!r} registered twice ({_REGISTRY[code].__name__}, {cls.__name__})"
+            )
         _REGISTRY[code] = cls
 
     def to_dict(self) -> dict[str, str | None]:
@@ -105,6 +107,14 @@ class ProtocolViolation(ClientError):
 
     code = "protocol"
     status = 400
+
+
+class InvalidMessage(ProtocolViolation):
+    """A msgpack map that is not a valid message; keeps a readable ``command_id`` for the error frame."""
+
+    def __init__(self, message: str, *, field: str | None = None, command_id: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.command_id = command_id
 
 
 class FrameTooLarge(ProtocolViolation):

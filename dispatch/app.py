@@ -1,0 +1,145 @@
+"""The Starlette application: REST, WebSocket and the consoles' static files, from one object."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from dispatch import api_account, db, web  # noqa: F401 - api modules register their endpoints
+from dispatch.auth import Auth
+from dispatch.clock import Clock, SystemClock
+from dispatch.config import Config
+from dispatch.hub_state import HubState
+from dispatch.openapi import openapi_document
+from dispatch.reference import sync_reference
+
+log = logging.getLogger(__name__)
+VERSION = "0.1.0"
+CONSOLE_DIR = Path(__file__).resolve().parent.parent / "console"
+ASSET_FOLDERS = ("shared", "operator", "liaison", "supervisor")
+
+SELECT_META = "select value from meta where key = $1"
+INSERT_META = "insert into meta (key, value) values ($1, $2) on conflict (key) do nothing"
+
+
+async def _secret(conn: Any, cfg: Config) -> str:
+    """Configured secret, else one generated once and kept in the database (shared by every node)."""
+    if cfg.server.session_secret:
+        return cfg.server.session_secret
+    await conn.execute(INSERT_META, "session_secret", secrets.token_urlsafe(48))
+    value: str = await conn.fetchval(SELECT_META, "session_secret")
+    return value
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok", "node": request.app.state.hub.node_id})
+
+
+async def readyz(request: Request) -> Response:
+    hub: HubState = request.app.state.hub
+    try:
+        async with asyncio.timeout(2):
+            async with hub.pool.acquire() as conn:
+                ok, reason = await db.schema_current(conn)
+    except Exception as exc:  # noqa: BLE001 - readiness reports any failure as the reason
+        return JSONResponse({"status": "unavailable", "reason": f"database unreachable: {exc!r}"},
+                            status_code=503)
+    if not ok:
+        return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(openapi_document(VERSION))
+
+
+def _page(name: str) -> Any:
+    async def page(request: Request) -> Response:
+        return FileResponse(CONSOLE_DIR / name, headers={"Cache-Control": "no-cache"})
+    return page
+
+
+async def index(request: Request) -> Response:
+    return RedirectResponse("/login")
+
+
+def create_app(cfg: Config, dsn: str, *, clock: Clock | None = None, pool_size: int = 10) -> Starlette:
+    clock = clock or SystemClock()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        pool = await db.create_pool(dsn, min_size=2, max_size=pool_size)
+        try:
+            async with pool.acquire() as conn:
+                ok, reason = await db.schema_current(conn)
+                if not ok:
+                    raise RuntimeError(f"cannot serve: {reason} (run `xianghu migrate`)")
+                await sync_reference(conn, cfg)
+                secret = await _secret(conn, cfg)
+                epoch: str = await conn.fetchval(SELECT_META, "epoch")
+            hub = HubState(cfg=cfg, pool=pool, clock=clock, auth=Auth(pool, cfg.server, secret), dsn=dsn,
+                           epoch=epoch, node_id=uuid.uuid4().hex[:8])
+            app.state.hub = hub
+            await _start_services(hub)
+            yield
+        finally:
+            hub_obj = getattr(app.state, "hub", None)
+            if hub_obj is not None:
+                await asyncio.shield(_stop_services(hub_obj))
+            await asyncio.shield(pool.close())
+
+    routes: list[Any] = [
+        Route("/", index),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/openapi.json", openapi),
+        Route("/login", _page("login.html")),
+        Route("/operator/", _page("operator/index.html")),
+        Route("/liaison/", _page("liaison/index.html")),
+        Route("/supervisor/", _page("supervisor/index.html")),
+        *web.routes(),
+        *_extra_routes(),
+    ]
+    # Only the console's asset folders are served, never package.json or the whole node_modules.
+    vendor = CONSOLE_DIR / "node_modules" / "@msgpack" / "msgpack" / "dist.esm"
+    routes.append(Mount("/vendor/msgpack", StaticFiles(directory=vendor, check_dir=False)))
+    for folder in ASSET_FOLDERS:
+        routes.append(Mount(f"/{folder}", StaticFiles(directory=CONSOLE_DIR / folder, check_dir=False)))
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def _extra_routes() -> list[Any]:
+    """The WebSocket endpoint, once the real-time hub is present."""
+    try:
+        from dispatch.hub import websocket_endpoint
+    except ImportError:
+        return []
+    return [WebSocketRoute("/ws", websocket_endpoint)]
+
+
+async def _start_services(hub: HubState) -> None:
+    try:
+        from dispatch.services import start_services
+    except ImportError:
+        return
+    await start_services(hub)
+
+
+async def _stop_services(hub: HubState) -> None:
+    try:
+        from dispatch.services import stop_services
+    except ImportError:
+        return
+    await stop_services(hub)

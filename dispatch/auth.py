@@ -1,0 +1,184 @@
+"""Accounts: argon2 password hashes, signed session cookies, bearer tokens, login rate limiting."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from dispatch.config import ServerConfig
+from dispatch.domain import Actor, Role
+from protocols.errors import Conflict, NotFound, RateLimited, Unauthenticated, ValidationFailed
+
+COOKIE_NAME = "xianghu_session"
+_hasher = PasswordHasher()
+# Verifying against this keeps an unknown username as slow as a wrong password.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+SELECT_USER_BY_NAME = """
+select id, username, display_name, password_hash, role, township_id, department, unit_id,
+       team_lead, disabled
+  from users
+ where username = $1
+"""
+SELECT_USER_BY_SESSION = """
+select u.id, u.username, u.display_name, u.role, u.township_id, u.department, u.unit_id,
+       u.team_lead, s.kind
+  from sessions s
+  join users u on u.id = s.user_id
+ where s.token_hash = $1
+   and s.revoked_at is null
+   and s.expires_at > $2
+   and not u.disabled
+"""
+INSERT_SESSION = """
+insert into sessions (token_hash, user_id, kind, created_at, expires_at)
+values ($1, $2, $3, $4, $5)
+"""
+REVOKE_SESSION = "update sessions set revoked_at = $2 where token_hash = $1 and revoked_at is null"
+REVOKE_USER_SESSIONS = "update sessions set revoked_at = $2 where user_id = $1 and revoked_at is null"
+COUNT_FAILURES_USER = """
+select count(*), min(at) from login_failures where username = $1 and at > $2
+"""
+COUNT_FAILURES_ADDR = """
+select count(*), min(at) from login_failures where address = $1 and at > $2
+"""
+INSERT_FAILURE = "insert into login_failures (username, address, at) values ($1, $2, $3)"
+CLEAR_FAILURES = "delete from login_failures where username = $1"
+INSERT_USER = """
+insert into users (username, display_name, password_hash, role, township_id, department, unit_id, team_lead)
+values ($1, $2, $3, $4, $5, $6, $7, $8)
+returning id
+"""
+UPDATE_PASSWORD = "update users set password_hash = $2 where username = $1 returning id"
+DISABLE_USER = "update users set disabled = true where username = $1 returning id"
+
+
+def hash_password(password: str) -> str:
+    if len(password) < 8:
+        raise ValidationFailed("password must be at least 8 characters", field="password")
+    return _hasher.hash(password)
+
+
+def verify_password(stored: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+@dataclass(frozen=True)
+class Session:
+    actor: Actor
+    username: str
+    kind: str
+    token: str
+
+
+def actor_from_row(row: asyncpg.Record) -> Actor:
+    return Actor(
+        user_id=row["id"], role=Role(row["role"]), township_id=row["township_id"],
+        department=row["department"], unit_id=row["unit_id"], team_lead=row["team_lead"],
+        name=row["display_name"],
+    )
+
+
+class Auth:
+    """Logins and sessions against the users/sessions tables."""
+
+    def __init__(self, pool: asyncpg.Pool, cfg: ServerConfig, secret: str) -> None:
+        self.pool = pool
+        self.cfg = cfg
+        self._signer = URLSafeSerializer(secret, salt="xianghu.session")
+
+    # -- cookies carry the signed token; bearer clients carry the raw token ----------------------
+
+    def sign(self, token: str) -> str:
+        return self._signer.dumps(token)
+
+    def unsign(self, value: str) -> str | None:
+        try:
+            token = self._signer.loads(value)
+        except BadSignature:
+            return None
+        return token if isinstance(token, str) else None
+
+    async def login(self, username: str, password: str, address: str, kind: str, now: datetime) -> Session:
+        window_start = now - timedelta(seconds=self.cfg.login_window_s)
+        async with self.pool.acquire() as conn:
+            for sql, key, limit in (
+                (COUNT_FAILURES_USER, username, self.cfg.login_max_failures),
+                (COUNT_FAILURES_ADDR, address, self.cfg.login_max_failures * 4),
+            ):
+                count, oldest = await conn.fetchrow(sql, key, window_start)
+                if count >= limit:
+                    retry = (oldest + timedelta(seconds=self.cfg.login_window_s) - now).total_seconds()
+                    raise RateLimited(
+                        f"too many failed logins; try again in {max(1, int(retry + 0.999))} s",
+                        retry_after=max(1.0, retry),
+                    )
+            row = await conn.fetchrow(SELECT_USER_BY_NAME, username)
+            ok = verify_password(row["password_hash"] if row else _DUMMY_HASH, password)
+            if not row or not ok or row["disabled"]:
+                await conn.execute(INSERT_FAILURE, username, address, now)
+                raise Unauthenticated("wrong username or password", field="password")
+            await conn.execute(CLEAR_FAILURES, username)
+            token = secrets.token_urlsafe(32)
+            days = self.cfg.session_days if kind == "cookie" else self.cfg.token_days
+            await conn.execute(INSERT_SESSION, token_hash(token), row["id"], kind, now,
+                               now + timedelta(days=days))
+        return Session(actor_from_row(row), row["username"], kind, token)
+
+    async def session(self, token: str, now: datetime) -> Session | None:
+        row = await self.pool.fetchrow(SELECT_USER_BY_SESSION, token_hash(token), now)
+        if row is None:
+            return None
+        return Session(actor_from_row(row), row["username"], row["kind"], token)
+
+    async def logout(self, token: str, now: datetime) -> None:
+        await self.pool.execute(REVOKE_SESSION, token_hash(token), now)
+
+
+# -- account management (CLI and admin) ---------------------------------------------------------
+
+
+async def add_user(conn: asyncpg.Connection, *, username: str, display_name: str, password: str,
+                   role: Role, township_id: int | None = None, department: str | None = None,
+                   unit_id: int | None = None, team_lead: bool = False,
+                   password_hash: str | None = None) -> int:
+    try:
+        user_id: int = await conn.fetchval(
+            INSERT_USER, username, display_name, password_hash or hash_password(password), role.value,
+            township_id, department, unit_id, team_lead)
+    except asyncpg.UniqueViolationError:
+        raise Conflict(f"user {username!r} already exists", field="username") from None
+    except asyncpg.CheckViolationError as exc:
+        raise ValidationFailed(f"user {username!r} is not valid for role {role}: {exc.constraint_name}",
+                               field="role") from None
+    except asyncpg.ForeignKeyViolationError as exc:
+        raise ValidationFailed(f"unknown township, department or unit: {exc.detail}", field="township") from None
+    return user_id
+
+
+async def set_password(conn: asyncpg.Connection, username: str, password: str, now: datetime) -> None:
+    user_id = await conn.fetchval(UPDATE_PASSWORD, username, hash_password(password))
+    if user_id is None:
+        raise NotFound(f"no user {username!r}", field="username")
+    await conn.execute(REVOKE_USER_SESSIONS, user_id, now)
+
+
+async def disable_user(conn: asyncpg.Connection, username: str, now: datetime) -> None:
+    user_id = await conn.fetchval(DISABLE_USER, username)
+    if user_id is None:
+        raise NotFound(f"no user {username!r}", field="username")
+    await conn.execute(REVOKE_USER_SESSIONS, user_id, now)

@@ -1,0 +1,287 @@
+"""The ``xianghu`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from dispatch import db
+from dispatch.config import Config, load_config
+from dispatch.domain import Role
+from protocols.errors import XianghuError
+
+T = TypeVar("T")
+log = logging.getLogger("xianghu")
+
+config_option = click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    envvar="XIANGHU_CONFIG", help="TOML configuration file (default: the shipped default.toml).")
+data_option = click.option(
+    "--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None, envvar="XIANGHU_DATA",
+    help="Where the embedded PostgreSQL keeps its data (default: ./.xianghu). Ignored with DATABASE_URL.")
+
+
+def _fail(message: str) -> None:
+    click.echo(f"xianghu: {message}", err=True)
+    sys.exit(2)
+
+
+def _config(path: Path | None) -> Config:
+    try:
+        return load_config(path)
+    except XianghuError as exc:
+        _fail(exc.message)
+        raise  # unreachable
+
+
+@contextlib.contextmanager
+def database(data_dir: Path | None) -> Iterator[str]:
+    """DATABASE_URL when set, else the embedded server, stopped on the way out."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        yield url
+        return
+    from dispatch.pgembed import EmbeddedPostgres, default_data_dir
+
+    warnings.filterwarnings("ignore", module="platformdirs")
+    root = (data_dir or default_data_dir()).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    pg = EmbeddedPostgres(root / "pgdata")
+    dsn = pg.start()
+    try:
+        yield dsn
+    finally:
+        pg.stop()
+
+
+def _run(fn: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return asyncio.run(fn())  # type: ignore[arg-type]
+    except XianghuError as exc:
+        _fail(exc.message)
+        raise
+
+
+async def _migrate(dsn: str) -> list[int]:
+    conn = await db.connect(dsn)
+    try:
+        return await db.migrate(conn)
+    finally:
+        await conn.close()
+
+
+async def _seed(dsn: str, cfg: Config) -> bool:
+    from dispatch.demo import seed_demo
+    from dispatch.reference import sync_reference
+
+    conn = await db.connect(dsn)
+    try:
+        await sync_reference(conn, cfg)
+        return await seed_demo(conn)
+    finally:
+        await conn.close()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
+              show_default=True)
+def main(log_level: str) -> None:
+    """Xianghu 乡呼 — township joint-enforcement dispatch hub."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@data_option
+def migrate(data_dir: Path | None) -> None:
+    """Apply pending database migrations (idempotent)."""
+    with database(data_dir) as dsn:
+        done = _run(lambda: _migrate(dsn))
+    click.echo(f"applied migrations {done}" if done else "database schema is current")
+
+
+@main.command("seed-demo")
+@config_option
+@data_option
+def seed_demo_cmd(config_path: Path | None, data_dir: Path | None) -> None:
+    """Create the demo county (once; later runs change nothing)."""
+    cfg = _config(config_path)
+    with database(data_dir) as dsn:
+        _run(lambda: _migrate(dsn))
+        created = _run(lambda: _seed(dsn, cfg))
+    click.echo("demo county created" if created else "demo county already present")
+
+
+@main.command("check-config")
+@config_option
+def check_config(config_path: Path | None) -> None:
+    """Validate a configuration file and exit non-zero naming the key if it is wrong."""
+    cfg = _config(config_path)
+    click.echo(f"configuration OK: {len(cfg.departments)} departments, {len(cfg.categories)} categories")
+
+
+def _serve(cfg: Config, dsn: str, host: str, port: int, banner: Callable[[], None] | None = None) -> None:
+    import uvicorn
+
+    from dispatch.app import create_app
+    from dispatch.clock import OffsetClock, SystemClock
+
+    # A test harness may push a served hub's clock forward (never on by default).
+    clock = OffsetClock() if os.environ.get("XIANGHU_TEST_CLOCK") == "1" else SystemClock()
+    app = create_app(cfg, dsn, clock=clock)
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=host, port=port, loop="uvloop", http="httptools", ws="wsproto",
+        ws_max_size=cfg.realtime.max_frame_bytes, lifespan="on", log_level="warning",
+        proxy_headers=False, server_header=False,
+    ))
+    if banner is not None:
+        original = server.startup
+
+        async def startup(sockets: Any = None) -> None:
+            await original(sockets)
+            if server.started:
+                banner()
+        server.startup = startup  # type: ignore[method-assign]
+    server.run()
+    if not server.started:
+        _fail("the hub did not start (see the messages above)")
+
+
+host_option = click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+port_option = click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+
+
+@main.command()
+@config_option
+@data_option
+@host_option
+@port_option
+def serve(config_path: Path | None, data_dir: Path | None, host: str, port: int) -> None:
+    """Serve the hub (DATABASE_URL, else the embedded PostgreSQL). Creates no accounts."""
+    cfg = _config(config_path)
+    with database(data_dir) as dsn:
+        _serve(cfg, dsn, host, port, lambda: click.echo(f"Xianghu hub serving on http://{host}:{port}/"))
+
+
+@main.command()
+@config_option
+@data_option
+@host_option
+@port_option
+def demo(config_path: Path | None, data_dir: Path | None, host: str, port: int) -> None:
+    """Migrate, seed the demo county on first start, and serve (what ./scripts/run calls)."""
+    from dispatch.demo import DEMO_PASSWORD, demo_logins
+
+    cfg = _config(config_path)
+    with database(data_dir) as dsn:
+        _run(lambda: _migrate(dsn))
+        _run(lambda: _seed(dsn, cfg))
+
+        def banner() -> None:
+            base = f"http://{host}:{port}"
+            lines = [
+                "", "乡呼 Xianghu is running.",
+                f"  操作员控制台 operator console : {base}/operator/",
+                f"  联络员手机页 liaison mobile    : {base}/liaison/",
+                f"  督查 supervisor review         : {base}/supervisor/",
+                f"  登录 login                     : {base}/login",
+                f"  API (OpenAPI)                  : {base}/openapi.json",
+                "", f"Demo logins (password for all: {DEMO_PASSWORD}):",
+                *[f"  {u:<22} {what}" for u, what in demo_logins()],
+                "", "Ctrl-C stops the hub and its embedded PostgreSQL.", "",
+            ]
+            click.echo("\n".join(lines))
+        _serve(cfg, dsn, host, port, banner)
+
+
+@main.group()
+def user() -> None:
+    """Manage accounts."""
+
+
+@user.command("add")
+@data_option
+@click.argument("username")
+@click.option("--name", "display_name", required=True, help="Display name.")
+@click.option("--role", type=click.Choice([r.value for r in Role if r is not Role.SYSTEM]), required=True)
+@click.option("--township", help="Township code (operators and liaisons).")
+@click.option("--department", help="Department code (liaisons of a county department).")
+@click.option("--team-lead", is_flag=True)
+@click.password_option(help="Password (asked for when not given).")
+def user_add(data_dir: Path | None, username: str, display_name: str, role: str, township: str | None,
+             department: str | None, team_lead: bool, password: str) -> None:
+    """Create an account."""
+    from dispatch import auth
+
+    async def go(dsn: str) -> int:
+        conn = await db.connect(dsn)
+        try:
+            tid = None
+            if township:
+                tid = await conn.fetchval("select id from townships where code = $1", township)
+                if tid is None:
+                    raise click.BadParameter(f"unknown township {township!r}", param_hint="--township")
+            return await auth.add_user(conn, username=username, display_name=display_name,
+                                       password=password, role=Role(role), township_id=tid,
+                                       department=department, team_lead=team_lead)
+        finally:
+            await conn.close()
+
+    with database(data_dir) as dsn:
+        uid = _run(lambda: go(dsn))
+    click.echo(f"user {username} created (id {uid})")
+
+
+@user.command("passwd")
+@data_option
+@click.argument("username")
+@click.password_option()
+def user_passwd(data_dir: Path | None, username: str, password: str) -> None:
+    """Set a new password (revokes the user's sessions)."""
+    from datetime import UTC, datetime
+
+    from dispatch import auth
+
+    async def go(dsn: str) -> None:
+        conn = await db.connect(dsn)
+        try:
+            await auth.set_password(conn, username, password, datetime.now(UTC))
+        finally:
+            await conn.close()
+
+    with database(data_dir) as dsn:
+        _run(lambda: go(dsn))
+    click.echo(f"password of {username} changed; sessions revoked")
+
+
+@user.command("disable")
+@data_option
+@click.argument("username")
+def user_disable(data_dir: Path | None, username: str) -> None:
+    """Disable an account (revokes its sessions)."""
+    from datetime import UTC, datetime
+
+    from dispatch import auth
+
+    async def go(dsn: str) -> None:
+        conn = await db.connect(dsn)
+        try:
+            await auth.disable_user(conn, username, datetime.now(UTC))
+        finally:
+            await conn.close()
+
+    with database(data_dir) as dsn:
+        _run(lambda: go(dsn))
+    click.echo(f"user {username} disabled; sessions revoked")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,332 @@
+"""Every command as a pydantic model: the REST body and the WebSocket ``command.args`` are the same."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+from dispatch.domain import DeadlineKind, Priority, Source
+from protocols.errors import ValidationFailed
+
+TARGET_PATTERN = r"^(?:[a-z][a-z_]{0,31}|unit:[0-9]{1,12})$"
+PHONE_PATTERN = r"^[0-9+\- ]{1,20}$"
+
+Target = Annotated[str, StringConstraints(strip_whitespace=True, pattern=TARGET_PATTERN)]
+Title = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Description = Annotated[str, StringConstraints(max_length=4000)]
+Address = Annotated[str, StringConstraints(max_length=500)]
+NoteText = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+ResultText = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+CategoryCode = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+PersonName = Annotated[str, StringConstraints(min_length=1, max_length=50)]
+Phone = Annotated[str, StringConstraints(pattern=PHONE_PATTERN)]
+Lat = Annotated[float, Field(ge=-90, le=90)]
+Lon = Annotated[float, Field(ge=-180, le=180)]
+
+_MESSAGES_BY_PATTERN = {
+    TARGET_PATTERN: "must be a department code or unit:<id>",
+    PHONE_PATTERN: "must be at most 20 digits, +, - or spaces",
+}
+
+
+class _Base(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    command_id: UUID
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_none(cls, data: Any) -> Any:
+        """An optional text sent as "" means "not given"."""
+        if not isinstance(data, dict):
+            return data
+        cleaned = dict(data)
+        for name, field in cls.model_fields.items():
+            value = cleaned.get(name)
+            if not field.is_required() and field.default is None and isinstance(value, str):
+                if not value.strip():
+                    cleaned[name] = None
+        return cleaned
+
+
+def _no_duplicates(targets: list[str]) -> list[str]:
+    if len(set(targets)) != len(targets):
+        raise ValueError("must not contain duplicates")
+    return targets
+
+
+def _lat_lon_together(lat: float | None, lon: float | None) -> None:
+    if (lat is None) != (lon is None):
+        missing = "lat" if lat is None else "lon"
+        raise PydanticCustomError("coordinates", "must be given together with {other}",
+                                  {"field": missing, "other": "lon" if missing == "lat" else "lat"})
+
+
+class CreateCall(_Base):
+    kind: Literal["create_call"] = "create_call"
+    source: Source
+    category: CategoryCode
+    title: Title
+    description: Description = ""
+    address: Address = ""
+    lat: Lat | None = None
+    lon: Lon | None = None
+    grid_id: Annotated[int, Field(ge=1)] | None = None
+    priority: Priority = Priority.NORMAL
+    reporter_name: PersonName | None = None
+    reporter_phone: Phone | None = None
+    targets: Annotated[list[Target], Field(max_length=20)] = []
+
+    _check_targets = field_validator("targets")(_no_duplicates)
+
+    @model_validator(mode="after")
+    def _coordinates(self) -> CreateCall:
+        _lat_lon_together(self.lat, self.lon)
+        return self
+
+
+class Dispatch(_Base):
+    kind: Literal["dispatch"] = "dispatch"
+    call_id: UUID
+    targets: Annotated[list[Target], Field(min_length=1, max_length=20)]
+
+    _check_targets = field_validator("targets")(_no_duplicates)
+
+
+class Acknowledge(_Base):
+    kind: Literal["acknowledge"] = "acknowledge"
+    assignment_id: UUID
+
+
+class Arrive(_Base):
+    kind: Literal["arrive"] = "arrive"
+    assignment_id: UUID
+    lat: Lat | None = None
+    lon: Lon | None = None
+
+    @model_validator(mode="after")
+    def _coordinates(self) -> Arrive:
+        _lat_lon_together(self.lat, self.lon)
+        return self
+
+
+class ReportResult(_Base):
+    kind: Literal["report_result"] = "report_result"
+    assignment_id: UUID
+    result: ResultText
+
+
+class Decline(_Base):
+    kind: Literal["decline"] = "decline"
+    assignment_id: UUID
+    reason: Reason
+    suggested_target: Target | None = None
+
+
+class Reroute(_Base):
+    kind: Literal["reroute"] = "reroute"
+    assignment_id: UUID
+    target: Target
+
+
+class Withdraw(_Base):
+    kind: Literal["withdraw"] = "withdraw"
+    assignment_id: UUID
+    reason: Reason
+
+
+class Accept(_Base):
+    kind: Literal["accept"] = "accept"
+    call_id: UUID
+
+
+class SendBack(_Base):
+    kind: Literal["send_back"] = "send_back"
+    call_id: UUID
+    reason: Reason
+    assignment_ids: Annotated[list[UUID], Field(min_length=1, max_length=20)]
+
+    @field_validator("assignment_ids")
+    @classmethod
+    def _unique(cls, ids: list[UUID]) -> list[UUID]:
+        if len(set(ids)) != len(ids):
+            raise ValueError("must not contain duplicates")
+        return ids
+
+
+class ReturnVisit(_Base):
+    kind: Literal["return_visit"] = "return_visit"
+    call_id: UUID
+    resolved: bool
+    satisfaction: Annotated[int, Field(ge=1, le=5)]
+    comment: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class Close(_Base):
+    kind: Literal["close"] = "close"
+    call_id: UUID
+
+
+class Cancel(_Base):
+    kind: Literal["cancel"] = "cancel"
+    call_id: UUID
+    reason: Reason
+
+
+class Note(_Base):
+    kind: Literal["note"] = "note"
+    call_id: UUID
+    text: NoteText
+    assignment_id: UUID | None = None
+
+
+class Escalate(_Base):
+    kind: Literal["escalate"] = "escalate"
+    assignment_id: UUID
+    deadline_kind: DeadlineKind
+    level: Annotated[int, Field(ge=1, le=100)]
+    deadline: AwareDatetime
+    fired_at: AwareDatetime
+
+
+Command = Annotated[
+    CreateCall
+    | Dispatch
+    | Acknowledge
+    | Arrive
+    | ReportResult
+    | Decline
+    | Reroute
+    | Withdraw
+    | Accept
+    | SendBack
+    | ReturnVisit
+    | Close
+    | Cancel
+    | Note
+    | Escalate,
+    Field(discriminator="kind"),
+]
+
+COMMANDS: dict[str, type[BaseModel]] = {
+    "create_call": CreateCall,
+    "dispatch": Dispatch,
+    "acknowledge": Acknowledge,
+    "arrive": Arrive,
+    "report_result": ReportResult,
+    "decline": Decline,
+    "reroute": Reroute,
+    "withdraw": Withdraw,
+    "accept": Accept,
+    "send_back": SendBack,
+    "return_visit": ReturnVisit,
+    "close": Close,
+    "cancel": Cancel,
+    "note": Note,
+    "escalate": Escalate,
+}
+
+_COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
+
+
+def _message(error: ErrorDetails) -> str:
+    """Turn one pydantic error into a short English sentence without the field name."""
+    kind = error["type"]
+    ctx: dict[str, Any] = dict(error.get("ctx") or {})
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "is not an allowed field"
+    if kind == "enum":
+        expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
+        return f"must be one of {expected}"
+    if kind == "literal_error":
+        return f"must be {str(ctx.get('expected', '')).replace(chr(39), '')}"
+    if kind == "string_too_short":
+        n = ctx.get("min_length", 1)
+        return "must not be empty" if n == 1 else f"must be at least {n} characters"
+    if kind == "string_too_long":
+        return f"must be at most {ctx.get('max_length')} characters"
+    if kind == "too_short":
+        n = ctx.get("min_length", 1)
+        return f"must have at least {n} item{'s' if n != 1 else ''}"
+    if kind == "too_long":
+        return f"must have at most {ctx.get('max_length')} items"
+    if kind == "greater_than_equal":
+        return f"must be at least {ctx.get('ge')}"
+    if kind == "less_than_equal":
+        return f"must be at most {ctx.get('le')}"
+    if kind == "string_pattern_mismatch":
+        return _MESSAGES_BY_PATTERN.get(str(ctx.get("pattern")), "has an invalid format")
+    if kind.startswith("uuid"):
+        return "must be a UUID"
+    if kind.startswith(("datetime", "timezone")):
+        return "must be an ISO-8601 datetime with a time zone"
+    if kind.startswith("bool"):
+        return "must be true or false"
+    if kind.startswith("int"):
+        return "must be an integer"
+    if kind.startswith("float"):
+        return "must be a number"
+    if kind.startswith("string") or kind == "str_type":
+        return "must be a string"
+    if kind.startswith("list"):
+        return "must be a list"
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"]))
+    return str(error["msg"])
+
+
+def _field_path(error: ErrorDetails) -> str:
+    path = ".".join(str(part) for part in error["loc"])
+    if not path:  # a model-level check names its field in the error context
+        path = str((error.get("ctx") or {}).get("field", "body"))
+    return path
+
+
+def parse_command(kind: str, data: Mapping[str, Any]) -> Command:
+    """Validate a command body; raise ``ValidationFailed`` naming the first bad field."""
+    if not isinstance(data, Mapping):
+        raise ValidationFailed("body: must be an object", field="body")
+    if kind not in COMMANDS:
+        raise ValidationFailed(f"kind: unknown command {kind!r}; expected one of {', '.join(COMMANDS)}",
+                               field="kind")
+    if "kind" in data and data["kind"] != kind:
+        raise ValidationFailed(f"kind: must be {kind}", field="kind")
+    try:
+        return _COMMAND_ADAPTER.validate_python({**data, "kind": kind})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        # the discriminated union puts the tag first in the location; drop it
+        loc = tuple(first["loc"])
+        if loc and loc[0] == kind:
+            first = {**first, "loc": loc[1:]}
+        path = _field_path(first)
+        raise ValidationFailed(f"{path}: {_message(first)}", field=path) from None
+
+
+def command_call_id(cmd: Command) -> UUID | None:
+    """The call a command names directly (None for ``create_call`` and assignment commands)."""
+    value = getattr(cmd, "call_id", None)
+    return value if isinstance(value, UUID) else None
+
+
+def command_assignment_id(cmd: Command) -> UUID | None:
+    """The assignment a command names, if any (the store finds the call through it)."""
+    value = getattr(cmd, "assignment_id", None)
+    return value if isinstance(value, UUID) else None

@@ -1,0 +1,183 @@
+"""The TOML configuration: one file, validated on load; a bad file names the file, the key and the fault."""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from dispatch.domain import DEPARTMENTS, DeadlineKind, Priority
+from protocols.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path(__file__).with_name("default.toml")
+
+Seconds = Annotated[float, Field(gt=0, le=366 * 86400)]
+Audience = Literal["liaisons", "team_lead", "operators", "county"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(_Strict):
+    console_origins: list[str] = []
+    session_secret: str = ""
+    session_days: Annotated[int, Field(ge=1, le=365)] = 14
+    token_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    login_max_failures: Annotated[int, Field(ge=1, le=1000)] = 5
+    login_window_s: Seconds = 300
+
+
+class RealtimeConfig(_Strict):
+    max_frame_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 65536
+    rate_per_s: Annotated[float, Field(gt=0, le=10000)] = 20.0
+    burst: Annotated[int, Field(ge=1, le=100000)] = 40
+    heartbeat_s: Annotated[float, Field(ge=1, le=3600)] = 20.0
+    outbox_frames: Annotated[int, Field(ge=10, le=1_000_000)] = 2000
+    replay_batch: Annotated[int, Field(ge=10, le=100_000)] = 500
+    replay_limit: Annotated[int, Field(ge=100, le=100_000_000)] = 100_000
+
+
+class Within(_Strict):
+    ack: Seconds
+    arrive: Seconds
+    resolve: Seconds
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Within:
+        if not self.ack <= self.arrive <= self.resolve:
+            raise ValueError("deadlines must satisfy ack <= arrive <= resolve")
+        return self
+
+
+class PartialWithin(_Strict):
+    ack: Seconds | None = None
+    arrive: Seconds | None = None
+    resolve: Seconds | None = None
+
+
+class Rung(_Strict):
+    after_s: Annotated[float, Field(ge=0, le=30 * 86400)]
+    notify: Annotated[list[Audience], Field(min_length=1)]
+
+
+class SlaConfig(_Strict):
+    sweep_s: Annotated[float, Field(ge=0.05, le=3600)] = 30.0
+    horizon_s: Annotated[float, Field(ge=0.1, le=86400)] = 120.0
+    within: dict[Priority, Within]
+    department: dict[str, dict[Priority, PartialWithin]] = {}
+    category: dict[str, dict[Priority, PartialWithin]] = {}
+    ladder: dict[DeadlineKind, Annotated[list[Rung], Field(min_length=1, max_length=10)]]
+
+    @model_validator(mode="after")
+    def _complete(self) -> SlaConfig:
+        for p in Priority:
+            if p not in self.within:
+                raise ValueError(f"within.{p}: missing")
+        for k in DeadlineKind:
+            if k not in self.ladder:
+                raise ValueError(f"ladder.{k}: missing")
+            steps = [r.after_s for r in self.ladder[k]]
+            if steps != sorted(steps):
+                raise ValueError(f"ladder.{k}: after_s must not decrease from one level to the next")
+        if self.horizon_s < self.sweep_s:
+            raise ValueError("horizon_s must be at least sweep_s, or deadlines fall between sweeps")
+        return self
+
+
+class EvaluationConfig(_Strict):
+    ack_on_time: Annotated[float, Field(ge=0, le=1)] = 0.3
+    arrive_on_time: Annotated[float, Field(ge=0, le=1)] = 0.2
+    resolve_on_time: Annotated[float, Field(ge=0, le=1)] = 0.3
+    satisfaction: Annotated[float, Field(ge=0, le=1)] = 0.2
+
+    @model_validator(mode="after")
+    def _sum(self) -> EvaluationConfig:
+        total = self.ack_on_time + self.arrive_on_time + self.resolve_on_time + self.satisfaction
+        if not math.isclose(total, 1.0, abs_tol=1e-9):
+            raise ValueError(f"weights must add up to 1.0, they add up to {total:g}")
+        return self
+
+
+class Names(_Strict):
+    zh: Annotated[str, Field(min_length=1, max_length=50)]
+    en: Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class Category(Names):
+    route: list[str] = []
+
+
+class Config(_Strict):
+    server: ServerConfig = ServerConfig()
+    realtime: RealtimeConfig = RealtimeConfig()
+    sla: SlaConfig
+    evaluation: EvaluationConfig = EvaluationConfig()
+    departments: dict[str, Names]
+    categories: Annotated[dict[str, Category], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        if set(self.departments) != set(DEPARTMENTS):
+            missing = sorted(set(DEPARTMENTS) - set(self.departments))
+            extra = sorted(set(self.departments) - set(DEPARTMENTS))
+            raise ValueError(f"departments: must be exactly {', '.join(DEPARTMENTS)}"
+                             + (f"; missing {', '.join(missing)}" if missing else "")
+                             + (f"; unknown {', '.join(extra)}" if extra else ""))
+        for code, cat in self.categories.items():
+            for dep in cat.route:
+                if dep not in self.departments:
+                    raise ValueError(f"categories.{code}.route: unknown department {dep!r}")
+        for dep in self.sla.department:
+            if dep not in self.departments:
+                raise ValueError(f"sla.department.{dep}: unknown department")
+        for cat_code in self.sla.category:
+            if cat_code not in self.categories:
+                raise ValueError(f"sla.category.{cat_code}: unknown category")
+        return self
+
+    # -- lookups used by the core -------------------------------------------------------------
+
+    def within(self, kind: DeadlineKind, priority: Priority, target: str, category: str) -> timedelta:
+        """Deadline for one kind: category override, else department override, else the priority default."""
+        for table, key in ((self.sla.category, category), (self.sla.department, target)):
+            override = table.get(key, {}).get(priority)
+            value = getattr(override, str(kind), None) if override else None
+            if value is not None:
+                return timedelta(seconds=value)
+        return timedelta(seconds=getattr(self.sla.within[Priority(priority)], str(kind)))
+
+    def route(self, category: str) -> list[str]:
+        cat = self.categories.get(category)
+        return list(cat.route) if cat else []
+
+
+def _describe(err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"] if p not in ("function-after",))
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    return f"{loc}: {msg}" if loc else msg
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load and validate; with no path, ``XIANGHU_CONFIG`` or the shipped default."""
+    chosen = Path(path or os.environ.get("XIANGHU_CONFIG") or DEFAULT_CONFIG_PATH)
+    try:
+        raw = tomllib.loads(chosen.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{chosen}: file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{chosen}: not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{chosen}: cannot read: {exc}") from None
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{chosen}: {_describe(exc)}") from None

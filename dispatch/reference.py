@@ -1,0 +1,34 @@
+"""Reference data that follows the configuration: departments and categories (upserted at start)."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from dispatch.config import Config
+
+UPSERT_DEPARTMENT = """
+insert into departments (code, name_zh, name_en) values ($1, $2, $3)
+on conflict (code) do update set name_zh = excluded.name_zh, name_en = excluded.name_en
+"""
+UPSERT_CATEGORY = """
+insert into categories (code, name_zh, name_en) values ($1, $2, $3)
+on conflict (code) do update set name_zh = excluded.name_zh, name_en = excluded.name_en
+"""
+SELECT_TOWNSHIP_TARGETS = """
+select t.id, t.code, t.name_zh, t.name_en,
+       coalesce((select array_agg(s.department order by s.department)
+                   from stations s where s.township_id = t.id), '{}') as departments,
+       coalesce((select json_agg(json_build_object('id', u.id, 'name_zh', u.name_zh, 'name_en', u.name_en)
+                                 order by u.id)
+                   from units u where u.township_id = t.id), '[]') as units
+  from townships t
+ order by t.id
+"""
+
+
+async def sync_reference(conn: asyncpg.Connection, cfg: Config) -> None:
+    async with conn.transaction():
+        for code, names in cfg.departments.items():
+            await conn.execute(UPSERT_DEPARTMENT, code, names.zh, names.en)
+        for code, cat in cfg.categories.items():
+            await conn.execute(UPSERT_CATEGORY, code, cat.zh, cat.en)

@@ -1,0 +1,194 @@
+"""Thin HTTP layer: a route registry that validates bodies with pydantic, authenticates, maps errors to
+JSON ``{code, message, field}``, and feeds the OpenAPI generator from the same declarations."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from dispatch.auth import COOKIE_NAME, Session
+from dispatch.domain import Role
+from protocols.errors import (
+    BadRequest,
+    ClientError,
+    Forbidden,
+    RateLimited,
+    Unauthenticated,
+    ValidationFailed,
+    XianghuError,
+)
+
+if TYPE_CHECKING:
+    from dispatch.hub_state import HubState
+
+log = logging.getLogger(__name__)
+MAX_BODY_BYTES = 256 * 1024
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(data, status_code=status, headers=headers)
+
+
+class ZhJSONResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+
+
+def error_response(exc: XianghuError) -> Response:
+    headers = {}
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
+    if isinstance(exc, ClientError):
+        return ZhJSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
+    log.exception("internal error", exc_info=exc)
+    return ZhJSONResponse({"code": "internal", "message": "internal error", "field": None}, status_code=500)
+
+
+def validation_error(exc: ValidationError, prefix: str = "") -> ValidationFailed:
+    first = exc.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    fld = f"{prefix}{loc}" if loc else (prefix.rstrip(".") or None)
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        msg = "unknown field"
+    elif first["type"] == "missing":
+        msg = "required"
+    return ValidationFailed(f"{fld}: {msg}" if fld else msg, field=fld)
+
+
+@dataclass
+class Call:
+    """What a handler gets: the request, the hub, who is asking, and the validated body/query."""
+
+    request: Request
+    hub: HubState
+    session: Session | None
+    body: Any = None
+    query: Any = None
+
+    @property
+    def actor(self):  # type: ignore[no-untyped-def]
+        assert self.session is not None
+        return self.session.actor
+
+
+Handler = Callable[[Call], Awaitable[Any]]
+
+
+@dataclass
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tags: Sequence[str]
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    roles: frozenset[Role] | None = None  # None: any authenticated user
+    public: bool = False
+    status: int = 200
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+REGISTRY: list[Endpoint] = []
+
+
+def endpoint(method: str, path: str, *, summary: str, tags: Sequence[str] = ("calls",),
+             body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
+             response: type[BaseModel] | None = None, roles: Sequence[Role] | None = None,
+             public: bool = False, status: int = 200) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        REGISTRY.append(Endpoint(method, path, fn, summary, tags, body, query, response,
+                                 frozenset(roles) if roles else None, public, status))
+        return fn
+    return register
+
+
+async def authenticate(request: Request, hub: HubState) -> Session | None:
+    """Bearer header, then ``?token=`` (WebSocket clients that cannot set headers), then the cookie."""
+    now = hub.clock.now()
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return await hub.auth.session(header[7:].strip(), now)
+    token = request.query_params.get("token")
+    if token:
+        return await hub.auth.session(token, now)
+    cookie = request.cookies.get(COOKIE_NAME)
+    if cookie:
+        raw = hub.auth.unsign(cookie)
+        if raw:
+            return await hub.auth.session(raw, now)
+    return None
+
+
+def _asgi(ep: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    async def run(request: Request) -> Response:
+        hub: HubState = request.app.state.hub
+        try:
+            session = None if ep.public else await authenticate(request, hub)
+            if not ep.public:
+                if session is None:
+                    raise Unauthenticated("login required")
+                if ep.roles is not None and session.actor.role not in ep.roles:
+                    raise Forbidden(f"role {session.actor.role} may not {ep.summary.lower()}")
+            call = Call(request, hub, session)
+            if ep.body is not None:
+                raw = await request.body()
+                if len(raw) > MAX_BODY_BYTES:
+                    raise BadRequest(f"body larger than {MAX_BODY_BYTES} bytes")
+                if "json" not in request.headers.get("content-type", ""):
+                    raise BadRequest("Content-Type must be application/json")
+                try:
+                    data = json.loads(raw or b"null")
+                except (ValueError, UnicodeDecodeError) as exc:
+                    raise BadRequest(f"body is not valid JSON: {exc}") from None
+                if not isinstance(data, dict):
+                    raise ValidationFailed("body must be a JSON object")
+                try:
+                    call.body = ep.body.model_validate(data)
+                except ValidationError as exc:
+                    raise validation_error(exc) from None
+            if ep.query is not None:
+                params: dict[str, Any] = {}
+                lists = _list_fields(ep.query)
+                for key in request.query_params:
+                    if key == "token":
+                        continue
+                    values = request.query_params.getlist(key)
+                    params[key] = values if key in lists else values[-1]
+                try:
+                    call.query = ep.query.model_validate(params)
+                except ValidationError as exc:
+                    raise validation_error(exc) from None
+            result = await ep.handler(call)
+        except XianghuError as exc:
+            return error_response(exc)
+        except Exception as exc:  # noqa: BLE001 - the client gets a generic message, the log the detail
+            return error_response(exc if isinstance(exc, XianghuError) else _Internal(repr(exc)))
+        if isinstance(result, Response):
+            return result
+        return ZhJSONResponse(result, status_code=ep.status)
+
+    return run
+
+
+def _list_fields(model: type[BaseModel]) -> set[str]:
+    return {name for name, f in model.model_fields.items()
+            if getattr(f.annotation, "__origin__", None) is list or "list[" in str(f.annotation)}
+
+
+class _Internal(XianghuError):
+    pass
+
+
+def routes() -> list[Route]:
+    return [Route(ep.path, _asgi(ep), methods=[ep.method]) for ep in REGISTRY]

@@ -1,0 +1,178 @@
+"""Shared fixtures: one embedded PostgreSQL per run, a fresh database per test (from a migrated,
+demo-seeded template), and an in-process hub on a real socket with a clock the test controls."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+
+from dispatch import db
+from dispatch.app import create_app
+from dispatch.clock import ManualClock
+from dispatch.config import Config, load_config
+from dispatch.demo import DEMO_PASSWORD, seed_demo
+from dispatch.reference import sync_reference
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = "xianghu_template"
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+
+
+def with_database(dsn: str, name: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def pg_admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """DATABASE_URL when given (a server the suite may create databases on), else an embedded one."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        yield url
+        return
+    from dispatch.pgembed import EmbeddedPostgres
+
+    pg = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "pgdata", durable=False)
+    dsn = pg.start()
+    try:
+        yield dsn
+    finally:
+        pg.stop()
+
+
+@pytest.fixture(scope="session")
+def cfg() -> Config:
+    return load_config()
+
+
+@pytest.fixture(scope="session")
+async def template_dsn(pg_admin_dsn: str, cfg: Config) -> str:
+    admin = await asyncpg.connect(pg_admin_dsn)
+    try:
+        await admin.execute(f"drop database if exists {TEMPLATE}")
+        await admin.execute(f"create database {TEMPLATE}")
+    finally:
+        await admin.close()
+    dsn = with_database(pg_admin_dsn, TEMPLATE)
+    conn = await db.connect(dsn)
+    try:
+        await db.migrate(conn)
+        await sync_reference(conn, cfg)
+        await seed_demo(conn)
+    finally:
+        await conn.close()
+    return dsn
+
+
+@pytest.fixture
+async def dsn(pg_admin_dsn: str, template_dsn: str) -> AsyncIterator[str]:
+    """A fresh, migrated, demo-seeded database for this test alone."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(pg_admin_dsn)
+    try:
+        await admin.execute(f"create database {name} template {TEMPLATE} strategy file_copy")
+    finally:
+        await admin.close()
+    yield with_database(pg_admin_dsn, name)
+    admin = await asyncpg.connect(pg_admin_dsn)
+    try:
+        await admin.execute(f"drop database if exists {name} with (force)")
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def conn(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    c = await db.connect(dsn)
+    yield c
+    await c.close()
+
+
+@dataclass
+class Hub:
+    """An in-process hub serving on a real port."""
+
+    url: str
+    port: int
+    app: Any
+    clock: ManualClock
+    dsn: str
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    @property
+    def state(self) -> Any:
+        return self.app.state.hub
+
+    def client(self, **kwargs: Any) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, timeout=10, **kwargs)
+
+    async def login(self, username: str, password: str = DEMO_PASSWORD) -> httpx.AsyncClient:
+        """A client holding a bearer token for the user."""
+        async with self.client() as anon:
+            res = await anon.post("/api/v1/login", json={"username": username, "password": password,
+                                                         "client": "token"})
+            res.raise_for_status()
+            token = res.json()["token"]
+        return self.client(headers={"Authorization": f"Bearer {token}"})
+
+    async def token(self, username: str, password: str = DEMO_PASSWORD) -> str:
+        async with self.client() as anon:
+            res = await anon.post("/api/v1/login", json={"username": username, "password": password,
+                                                         "client": "token"})
+            res.raise_for_status()
+            token: str = res.json()["token"]
+            return token
+
+
+async def start_hub(cfg: Config, dsn: str, clock: ManualClock) -> tuple[Hub, uvicorn.Server, asyncio.Task[None]]:
+    port = free_port()
+    app = create_app(cfg, dsn, clock=clock)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, ws="wsproto", lifespan="on",
+                                           log_level="warning", ws_max_size=cfg.realtime.max_frame_bytes))
+    server.install_signal_handlers = lambda: None  # type: ignore[attr-defined,method-assign]
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("hub did not start")
+        await asyncio.sleep(0.01)  # polling for readiness, not waiting out time
+    return Hub(f"http://127.0.0.1:{port}", port, app, clock, dsn), server, task
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 11, 2, 8, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+async def hub(cfg: Config, dsn: str, clock: ManualClock) -> AsyncIterator[Hub]:
+    handle, server, task = await start_hub(cfg, dsn, clock)
+    try:
+        yield handle
+    finally:
+        server.should_exit = True
+        await task
