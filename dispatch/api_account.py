@@ -40,7 +40,7 @@ async def login(call: Call) -> Response:
     kind = "cookie" if body.client == "browser" else "token"
     session = await call.hub.auth.login(body.username, body.password, client_address(call), kind,
                                         call.hub.clock.now())
-    data = {"user": user_json(session)}
+    data: dict[str, Any] = {"user": user_json(session)}
     if kind == "token":
         data["token"] = session.token
         return ZhJSONResponse(data)

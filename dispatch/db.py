@@ -9,10 +9,13 @@ from importlib import resources
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from protocols.errors import SchemaTooNew
 
 Pool = asyncpg.Pool
+# A plain connection or one borrowed from a pool: every store function accepts both.
+Conn = asyncpg.Connection | PoolConnectionProxy
 
 CREATE_MIGRATIONS_TABLE = """
 create table if not exists schema_migrations (
@@ -54,14 +57,14 @@ def code_version() -> int:
     return len(migrations())
 
 
-async def applied_versions(conn: asyncpg.Connection) -> list[int]:
+async def applied_versions(conn: Conn) -> list[int]:
     exists = await conn.fetchval("select to_regclass('schema_migrations') is not null")
     if not exists:
         return []
     return [r["version"] for r in await conn.fetch(SELECT_APPLIED)]
 
 
-async def check_not_newer(conn: asyncpg.Connection) -> None:
+async def check_not_newer(conn: Conn) -> None:
     applied = await applied_versions(conn)
     newest = max(applied, default=0)
     if newest > code_version():
@@ -71,7 +74,7 @@ async def check_not_newer(conn: asyncpg.Connection) -> None:
         )
 
 
-async def migrate(conn: asyncpg.Connection) -> list[int]:
+async def migrate(conn: Conn) -> list[int]:
     """Apply what is missing; return the versions applied now. Idempotent."""
     await conn.execute(CREATE_MIGRATIONS_TABLE)
     done: list[int] = []
@@ -92,7 +95,7 @@ async def migrate(conn: asyncpg.Connection) -> list[int]:
     return done
 
 
-async def schema_current(conn: asyncpg.Connection) -> tuple[bool, str]:
+async def schema_current(conn: Conn) -> tuple[bool, str]:
     applied = await applied_versions(conn)
     newest, want = max(applied, default=0), code_version()
     if newest == want:
@@ -102,7 +105,7 @@ async def schema_current(conn: asyncpg.Connection) -> tuple[bool, str]:
     return False, f"migrations pending: database at {newest}, code at {want}"
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+async def _init_connection(conn: Conn) -> None:
     for typename in ("json", "jsonb"):
         await conn.set_type_codec(
             typename, encoder=lambda v: json.dumps(v, ensure_ascii=False, separators=(",", ":")),

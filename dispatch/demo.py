@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncpg
-
 from dispatch import auth
+from dispatch.db import Conn
 from dispatch.domain import DEPARTMENTS, Role
 
 DEMO_PASSWORD = "xianghu-demo"
@@ -53,7 +52,7 @@ def demo_logins() -> list[tuple[str, str]]:
     ]
 
 
-async def add_township(conn: asyncpg.Connection, code: str, name_zh: str, name_en: str,
+async def add_township(conn: Conn, code: str, name_zh: str, name_en: str,
                        password_hash: str) -> int:
     """One township with the seven stationed departments, its units, grids and accounts."""
     tid: int = await conn.fetchval(INSERT_TOWNSHIP, code, name_zh, name_en)
@@ -77,7 +76,7 @@ async def add_township(conn: asyncpg.Connection, code: str, name_zh: str, name_e
     return tid
 
 
-async def seed_demo(conn: asyncpg.Connection) -> bool:
+async def seed_demo(conn: Conn) -> bool:
     """Create the demo county once; return False when it was already there."""
     async with conn.transaction():
         await conn.execute("select pg_advisory_xact_lock(7420190002)")

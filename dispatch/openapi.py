@@ -49,7 +49,8 @@ def openapi_document(version: str) -> dict[str, Any]:
         ok: dict[str, Any] = {"description": "OK"}
         if ep.response is not None:
             ok["content"] = {"application/json": {"schema": _schema(ep.response, components)}}
-        err = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        err = {"description": "error",
+               "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
         op["responses"] = {str(ep.status): ok, "400": err, "422": err}
         if not ep.public:
             op["responses"].update({"401": err, "403": err})

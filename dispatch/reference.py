@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncpg
-
 from dispatch.config import Config
+from dispatch.db import Conn
 
 UPSERT_DEPARTMENT = """
 insert into departments (code, name_zh, name_en) values ($1, $2, $3)
@@ -26,7 +25,7 @@ select t.id, t.code, t.name_zh, t.name_en,
 """
 
 
-async def sync_reference(conn: asyncpg.Connection, cfg: Config) -> None:
+async def sync_reference(conn: Conn, cfg: Config) -> None:
     async with conn.transaction():
         for code, names in cfg.departments.items():
             await conn.execute(UPSERT_DEPARTMENT, code, names.zh, names.en)

@@ -172,7 +172,7 @@ def _asgi(ep: Endpoint) -> Callable[[Request], Awaitable[Response]]:
             result = await ep.handler(call)
         except XianghuError as exc:
             return error_response(exc)
-        except Exception as exc:  # noqa: BLE001 - the client gets a generic message, the log the detail
+        except Exception as exc:
             return error_response(exc if isinstance(exc, XianghuError) else _Internal(repr(exc)))
         if isinstance(result, Response):
             return result

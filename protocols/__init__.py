@@ -37,7 +37,7 @@ from protocols.messages import (
     from_ms,
     to_ms,
 )
-from protocols.session import SUBPROTOCOL, ClientSession, CloseCode, ServerSession, State
+from protocols.session import SUBPROTOCOL, ClientSession, CloseCode, ServerSession, State, close_reason
 
 __all__ = [
     "CLIENT_TYPES",
@@ -73,6 +73,7 @@ __all__ = [
     "User",
     "Welcome",
     "XianghuError",
+    "close_reason",
     "decode",
     "encode",
     "error_codes",

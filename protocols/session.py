@@ -53,6 +53,14 @@ class CloseCode(enum.IntEnum):
     RATE_LIMITED = 4029
 
 
+MAX_CLOSE_REASON_BYTES = 123  # RFC 6455: a close frame's payload is at most 125 bytes
+
+
+def close_reason(text: str) -> str:
+    """``text`` cut to fit a close frame (UTF-8, whole characters)."""
+    return text.encode()[:MAX_CLOSE_REASON_BYTES].decode(errors="ignore")
+
+
 class State(enum.Enum):
     CONNECTED = "connected"
     WELCOMED = "welcomed"
@@ -236,7 +244,7 @@ class ServerSession:
     def close(self, code: int, reason: str) -> None:
         """Ask the adapter to close with ``code``; the first request wins, later ones are ignored."""
         if self.close_requested is None:
-            self.close_requested = (int(code), reason)
+            self.close_requested = (int(code), close_reason(reason))
         self.state = State.CLOSED
 
     def heartbeat(self, now: float) -> None:
@@ -286,7 +294,7 @@ class ClientSession:
                 raise InvalidMessage(f"{msg.TYPE!r} is not sent by servers", field="type")
         except ProtocolViolation as exc:
             self.protocol_error = exc
-            self.close_requested = (CloseCode.PROTOCOL_ERROR, exc.message[:120])
+            self.close_requested = (CloseCode.PROTOCOL_ERROR, close_reason(exc.message))
             return
         if isinstance(msg, Ping):
             self._outbox.append(encode(Pong(nonce=msg.nonce)))

@@ -32,7 +32,9 @@ EXAMPLES: dict[str, m.Message] = {
         scope=m.Scope(role="liaison", township_ids=[12], target="police", read_only=False),
         heads=[(12, 4033)],
         epoch="b41c9e07",
-        limits=m.Limits(max_frame_bytes=65536, rate_per_s=20.0, burst=40, heartbeat_s=20.0, outbox_frames=1000),
+        limits=m.Limits(
+            max_frame_bytes=65536, rate_per_s=20.0, burst=40, heartbeat_s=20.0, outbox_frames=1000
+        ),
     ),
     "event": m.Event(
         township_id=12,

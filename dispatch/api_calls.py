@@ -1,0 +1,179 @@
+"""REST API of calls: list and detail (with timeline), and one POST per lifecycle command."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from starlette.responses import Response
+
+from dispatch import policy
+from dispatch.commands import COMMANDS, parse_command
+from dispatch.domain import Actor, Role
+from dispatch.web import Call, ZhJSONResponse, endpoint
+from protocols.errors import NotFound
+
+SELECT_CALL = "select township_id, doc, last_seq from calls where id = $1"
+SELECT_TIMELINE = """
+select seq, type, assignment_id, actor_id, actor_role, actor_name, at, body, audience, call_state,
+       assignment_state
+  from events
+ where call_id = $1
+ order by seq
+"""
+LIST_CALLS = """
+select c.township_id, c.doc, c.last_seq
+  from calls c
+ where {where}
+ order by c.created_at desc, c.id
+ limit ${limit} offset ${offset}
+"""
+OPEN_STATES = ("intake", "dispatched", "in_progress", "review", "accepted", "visited")
+
+
+class CallQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    state: list[str] = Field(default=[], description="call states to include (repeatable)")
+    open: bool | None = Field(default=None, description="only calls that are not closed or cancelled")
+    target: str | None = Field(default=None, description="department code or unit:<id> with a part in the call")
+    category: str | None = None
+    priority: Literal["urgent", "normal", "low"] | None = None
+    township_id: int | None = Field(default=None, description="supervisors: one township")
+    since: datetime | None = Field(default=None, description="created at or after (ISO-8601)")
+    until: datetime | None = Field(default=None, description="created before (ISO-8601)")
+    q: Annotated[str | None, Field(max_length=100, description="text in number, title, address or description")] = None
+    limit: Annotated[int, Field(ge=1, le=500)] = 100
+    offset: Annotated[int, Field(ge=0, le=100_000)] = 0
+
+
+def _scope(actor: Actor, query: CallQuery, where: list[str], args: list[Any]) -> None:
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if actor.role in (Role.OPERATOR, Role.LIAISON):
+        where.append(f"c.township_id = {arg(actor.township_id)}")
+    elif query.township_id is not None:
+        where.append(f"c.township_id = {arg(query.township_id)}")
+    if actor.role == Role.LIAISON:
+        where.append(f"exists (select 1 from assignments a where a.call_id = c.id and a.target = {arg(actor.target)})")
+    if query.state:
+        where.append(f"c.state = any({arg(query.state)}::text[])")
+    if query.open:
+        where.append(f"c.state = any({arg(list(OPEN_STATES))}::text[])")
+    if query.target:
+        where.append(f"exists (select 1 from assignments a where a.call_id = c.id and a.target = {arg(query.target)})")
+    if query.category:
+        where.append(f"c.category = {arg(query.category)}")
+    if query.priority:
+        where.append(f"c.priority = {arg(query.priority)}")
+    if query.since:
+        where.append(f"c.created_at >= {arg(query.since)}")
+    if query.until:
+        where.append(f"c.created_at < {arg(query.until)}")
+    if query.q:
+        pattern = "%" + query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        p = arg(pattern)
+        where.append(f"(c.number ilike {p} or c.title ilike {p} or c.address ilike {p}"
+                     f" or c.doc->>'description' ilike {p})")
+
+
+def call_json(actor: Actor, township_id: int, doc: dict[str, Any], last_seq: int) -> dict[str, Any]:
+    out = policy.redact(doc, actor, township_id)
+    out["last_seq"] = last_seq
+    return out
+
+
+@endpoint("GET", "/api/v1/calls", summary="List calls in scope, newest first", query=CallQuery)
+async def list_calls(call: Call) -> dict[str, Any]:
+    query: CallQuery = call.query
+    where: list[str] = ["true"]
+    args: list[Any] = []
+    _scope(call.actor, query, where, args)
+    args += [query.limit, query.offset]
+    sql = LIST_CALLS.format(where=" and ".join(where), limit=len(args) - 1, offset=len(args))
+    rows = await call.hub.pool.fetch(sql, *args)
+    return {"calls": [call_json(call.actor, r["township_id"], r["doc"], r["last_seq"]) for r in rows],
+            "limit": query.limit, "offset": query.offset}
+
+
+@endpoint("GET", "/api/v1/calls/{call_id:uuid}", summary="One call with its assignments and timeline")
+async def get_call(call: Call) -> dict[str, Any]:
+    call_id: UUID = call.request.path_params["call_id"]
+    actor = call.actor
+    async with call.hub.pool.acquire() as conn:
+        row = await conn.fetchrow(SELECT_CALL, call_id)
+        if row is None:
+            raise NotFound(f"no call {call_id}", field="call_id")
+        targets = {a["target"] for a in row["doc"]["assignments"]}
+        if not policy.visible_to(actor, row["township_id"], targets):
+            raise NotFound(f"no call {call_id}", field="call_id")  # do not confirm it exists
+        events = await conn.fetch(SELECT_TIMELINE, call_id)
+    timeline = [
+        {"seq": e["seq"], "type": e["type"],
+         "assignment_id": None if e["assignment_id"] is None else str(e["assignment_id"]),
+         "actor": {"id": e["actor_id"], "role": e["actor_role"], "name": e["actor_name"]},
+         "at": e["at"].isoformat(), "body": policy.redact(e["body"], actor, row["township_id"]),
+         "call_state": e["call_state"], "assignment_state": e["assignment_state"]}
+        for e in events if policy.visible_to(actor, row["township_id"], e["audience"])
+    ]
+    out = call_json(actor, row["township_id"], row["doc"], row["last_seq"])
+    out["timeline"] = timeline
+    return out
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+def _body_model(kind: str, path_field: str | None) -> type[BaseModel]:
+    """The command's model without ``kind`` and the id that the path carries (for validation and OpenAPI)."""
+    source = COMMANDS[kind]
+    fields: dict[str, Any] = {name: (f.annotation, f) for name, f in source.model_fields.items()
+                              if name not in ("kind", path_field)}
+    name = "".join(p.capitalize() for p in kind.split("_")) + "Body"
+    model: type[BaseModel] = create_model(name, __config__=ConfigDict(extra="forbid", str_strip_whitespace=True),
+                                          **fields)
+    model.__doc__ = source.__doc__
+    return model
+
+
+def _command_endpoint(kind: str, path: str, path_field: str | None, summary: str, status: int = 200) -> None:
+    body_model = _body_model(kind, path_field)
+
+    async def run(call: Call) -> Response:
+        data = call.body.model_dump(exclude_unset=True)
+        if path_field is not None:
+            data[path_field] = str(call.request.path_params[path_field])
+        cmd = parse_command(kind, data)
+        store = call.hub.store
+        assert store is not None
+        outcome = await store.execute(call.actor, cmd)
+        return ZhJSONResponse({**outcome.result, "replayed": outcome.replayed},
+                              status_code=200 if outcome.replayed else status)
+
+    run.__name__ = kind
+    endpoint("POST", path, summary=summary, tags=["commands"], body=body_model, status=status,
+             roles=[Role.OPERATOR, Role.LIAISON])(run)
+
+
+_command_endpoint("create_call", "/api/v1/calls", None, "Create a call (问), optionally dispatching it (派)", 201)
+for _kind, _summary in (
+    ("dispatch", "Dispatch the call to more departments or units (joint enforcement)"),
+    ("accept", "Review: accept the reported results (审)"),
+    ("send_back", "Review: send results back with a reason"),
+    ("return_visit", "Record the return visit (回)"),
+    ("close", "Close the call"),
+    ("cancel", "Cancel the call with a reason"),
+    ("note", "Add a note"),
+):
+    _command_endpoint(_kind, f"/api/v1/calls/{{call_id:uuid}}/{_kind}", "call_id", _summary)
+for _kind, _summary in (
+    ("acknowledge", "Acknowledge the assignment (响应)"),
+    ("arrive", "Report on scene (报到)"),
+    ("report_result", "Report the result (办结)"),
+    ("decline", "Decline: not ours, with a reason (转)"),
+    ("reroute", "Re-route the assignment to another department"),
+    ("withdraw", "Withdraw the assignment"),
+):
+    _command_endpoint(_kind, f"/api/v1/assignments/{{assignment_id:uuid}}/{_kind}", "assignment_id", _summary)

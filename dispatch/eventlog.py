@@ -1,0 +1,167 @@
+"""The event log: canonical encoding and hash chain (pure), append under the township lock, verification.
+
+Why a per-township lock and not a global serial: a lower ``bigserial`` can commit after a higher one, so
+a client resuming "after id N" could skip it. Assigning ``seq`` while holding the township's head row
+makes events of a township visible strictly in sequence order, and lets the same lock chain the hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from dispatch.db import Conn
+
+NOTIFY_CHANNEL = "xianghu_events"
+
+LOCK_HEAD = "select seq, hash from township_heads where township_id = $1 for update"
+UPDATE_HEAD = "update township_heads set seq = $2, hash = $3 where township_id = $1"
+INSERT_EVENT = """
+insert into events (township_id, seq, call_id, assignment_id, type, actor_id, actor_role, actor_name,
+                    at, body, audience, call_state, assignment_state, command_id, prev_hash, hash)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+"""
+NOTIFY = "select pg_notify('xianghu_events', $1)"
+SELECT_HEADS = "select township_id, seq from township_heads order by township_id"
+SELECT_CHAIN = """
+select township_id, seq, call_id, assignment_id, type, actor_id, actor_role, actor_name, at, body,
+       audience, call_state, assignment_state, command_id, prev_hash, hash
+  from events
+ where township_id = $1 and seq > $2
+ order by seq
+ limit $3
+"""
+SELECT_TOWNSHIPS = "select id, code from townships order by id"
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One row of the log, as stored and as hashed."""
+
+    township_id: int
+    seq: int
+    call_id: UUID | None
+    assignment_id: UUID | None
+    type: str
+    actor_id: int | None
+    actor_role: str
+    actor_name: str
+    at: datetime
+    body: dict[str, Any]
+    audience: tuple[str, ...]
+    call_state: str | None
+    assignment_state: str | None
+    command_id: UUID | None
+    prev_hash: bytes = b""
+    hash: bytes = b""
+
+    def canonical(self) -> bytes:
+        """The bytes the hash covers: sorted-key compact JSON, times as UTC ISO-8601 with microseconds."""
+        doc = {
+            "township_id": self.township_id, "seq": self.seq,
+            "call_id": _s(self.call_id), "assignment_id": _s(self.assignment_id), "type": self.type,
+            "actor_id": self.actor_id, "actor_role": self.actor_role, "actor_name": self.actor_name,
+            "at": self.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "body": self.body,
+            "audience": list(self.audience), "call_state": self.call_state,
+            "assignment_state": self.assignment_state, "command_id": _s(self.command_id),
+        }
+        return json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+    def chained(self, prev_hash: bytes) -> EventRecord:
+        digest = hashlib.sha256(prev_hash + self.canonical()).digest()
+        return _replace(self, prev_hash=prev_hash, hash=digest)
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> EventRecord:
+        return cls(
+            township_id=row["township_id"], seq=row["seq"], call_id=row["call_id"],
+            assignment_id=row["assignment_id"], type=row["type"], actor_id=row["actor_id"],
+            actor_role=row["actor_role"], actor_name=row["actor_name"], at=row["at"], body=row["body"],
+            audience=tuple(row["audience"]), call_state=row["call_state"],
+            assignment_state=row["assignment_state"], command_id=row["command_id"],
+            prev_hash=bytes(row["prev_hash"]), hash=bytes(row["hash"]),
+        )
+
+
+def _s(value: UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _replace(rec: EventRecord, **changes: Any) -> EventRecord:
+    from dataclasses import replace
+
+    return replace(rec, **changes)
+
+
+async def lock_head(conn: Conn, township_id: int) -> tuple[int, bytes]:
+    """Take the township's lock for the rest of the transaction; return its last seq and hash."""
+    row = await conn.fetchrow(LOCK_HEAD, township_id)
+    if row is None:
+        raise LookupError(f"township {township_id} has no head row")
+    return row["seq"], bytes(row["hash"])
+
+
+async def append(conn: Conn, township_id: int, head: tuple[int, bytes],
+                 records: Sequence[EventRecord]) -> list[EventRecord]:
+    """Number, chain and insert ``records`` (their seq is ignored); caller holds the lock (``lock_head``)."""
+    seq, prev = head
+    out: list[EventRecord] = []
+    for rec in records:
+        seq += 1
+        chained = _replace(rec, township_id=township_id, seq=seq).chained(prev)
+        prev = chained.hash
+        out.append(chained)
+    await conn.executemany(INSERT_EVENT, [
+        (r.township_id, r.seq, r.call_id, r.assignment_id, r.type, r.actor_id, r.actor_role, r.actor_name,
+         r.at, r.body, list(r.audience), r.call_state, r.assignment_state, r.command_id, r.prev_hash, r.hash)
+        for r in out
+    ])
+    await conn.execute(UPDATE_HEAD, township_id, seq, prev)
+    # Delivered by PostgreSQL at commit, in commit order: a wake-up for every hub node, not a transport.
+    await conn.execute(NOTIFY, f"{township_id}:{seq}")
+    return out
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    ok: bool
+    count: int
+    township_id: int | None = None
+    seq: int | None = None
+    reason: str = ""
+
+
+async def verify(conn: Conn, township_id: int | None = None, batch: int = 5000) -> VerifyReport:
+    """Recompute every chain (or one township's); report the first broken link."""
+    townships = [r["id"] for r in await conn.fetch(SELECT_TOWNSHIPS)]
+    if township_id is not None:
+        townships = [t for t in townships if t == township_id]
+    count = 0
+    for tid in townships:
+        prev, last = b"", 0
+        while True:
+            rows = await conn.fetch(SELECT_CHAIN, tid, last, batch)
+            if not rows:
+                break
+            for row in rows:
+                rec = EventRecord.from_row(row)
+                if rec.seq != last + 1:
+                    return VerifyReport(False, count, tid, last + 1,
+                                        f"sequence gap: expected {last + 1}, found {rec.seq}")
+                if rec.prev_hash != prev:
+                    return VerifyReport(False, count, tid, rec.seq, "prev_hash does not match the previous event")
+                if rec.chained(prev).hash != rec.hash:
+                    return VerifyReport(False, count, tid, rec.seq, "hash does not match the event's content")
+                prev, last = rec.hash, rec.seq
+                count += 1
+        head = await conn.fetchrow("select seq, hash from township_heads where township_id = $1", tid)
+        if head is not None and (head["seq"] != last or bytes(head["hash"]) != prev):
+            return VerifyReport(False, count, tid, head["seq"], "township head does not match the last event")
+    return VerifyReport(True, count)

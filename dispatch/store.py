@@ -1,0 +1,175 @@
+"""Command execution: the one write path. Load the call under the township lock, ``decide``, fold,
+write the projection and append the events in one transaction; idempotent by ``command_id``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from dispatch import eventlog
+from dispatch.clock import Clock
+from dispatch.commands import Command, command_assignment_id, command_call_id
+from dispatch.config import Config
+from dispatch.db import Conn
+from dispatch.domain import Actor
+from dispatch.eventlog import EventRecord
+from dispatch.lifecycle import Call, DecideContext, Event, decide, evolve
+from dispatch.sla_policy import next_escalation
+from protocols.errors import CommandIdReused, Forbidden, NotFound
+
+SELECT_CALL_TOWNSHIP = "select township_id from calls where id = $1"
+SELECT_ASSIGNMENT_CALL = "select township_id, call_id from assignments where id = $1"
+SELECT_CALL_DOC = "select doc from calls where id = $1"
+SELECT_COMMAND = "select user_id, kind, payload_hash, result from commands where command_id = $1"
+SELECT_TOWNSHIP_CODE = "select code from townships where id = $1"
+SELECT_TARGETS = """
+select department as target from stations where township_id = $1
+union all
+select 'unit:' || id from units where township_id = $1
+"""
+UPSERT_CALL = """
+insert into calls (id, township_id, number, state, category, priority, source, title, address,
+                   created_at, updated_at, closed_at, last_seq, doc)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+on conflict (id) do update
+   set state = excluded.state, category = excluded.category, priority = excluded.priority,
+       title = excluded.title, address = excluded.address, updated_at = excluded.updated_at,
+       closed_at = excluded.closed_at, last_seq = excluded.last_seq, doc = excluded.doc
+"""
+UPSERT_ASSIGNMENT = """
+insert into assignments (id, call_id, township_id, target, state, ack_due, arrive_due, resolve_due,
+                         next_due, next_kind, next_level, updated_at, doc)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+on conflict (id) do update
+   set state = excluded.state, ack_due = excluded.ack_due, arrive_due = excluded.arrive_due,
+       resolve_due = excluded.resolve_due, next_due = excluded.next_due, next_kind = excluded.next_kind,
+       next_level = excluded.next_level, updated_at = excluded.updated_at, doc = excluded.doc
+"""
+INSERT_COMMAND = """
+insert into commands (command_id, user_id, kind, payload_hash, township_id, result, created_at)
+values ($1, $2, $3, $4, $5, $6, $7)
+"""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a command produced; ``replayed`` when it was a retry answered from the record."""
+
+    result: dict[str, Any]
+    replayed: bool
+    records: tuple[EventRecord, ...] = ()
+
+
+def payload_hash(cmd: Command) -> bytes:
+    doc = cmd.model_dump(mode="json")
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode()).digest()
+
+
+class Store:
+    def __init__(self, pool: asyncpg.Pool, cfg: Config, clock: Clock) -> None:
+        self.pool = pool
+        self.cfg = cfg
+        self.clock = clock
+        self._targets: dict[int, frozenset[str]] = {}
+        self._codes: dict[int, str] = {}
+        self._categories = frozenset(cfg.categories)
+
+    async def _township_of(self, conn: Conn, actor: Actor, cmd: Command) -> tuple[int, UUID | None]:
+        call_id = command_call_id(cmd)
+        if call_id is not None:
+            tid = await conn.fetchval(SELECT_CALL_TOWNSHIP, call_id)
+            if tid is None:
+                raise NotFound(f"no call {call_id}", field="call_id")
+            return tid, call_id
+        assignment_id = command_assignment_id(cmd)
+        if assignment_id is not None:
+            row = await conn.fetchrow(SELECT_ASSIGNMENT_CALL, assignment_id)
+            if row is None:
+                raise NotFound(f"no assignment {assignment_id}", field="assignment_id")
+            return row["township_id"], row["call_id"]
+        if actor.township_id is None:
+            raise Forbidden(f"a {actor.role.value} without a township cannot {cmd.kind}")
+        return actor.township_id, None
+
+    async def _context(self, conn: Conn, township_id: int, head_seq: int) -> DecideContext:
+        if township_id not in self._targets:
+            rows = await conn.fetch(SELECT_TARGETS, township_id)
+            self._targets[township_id] = frozenset(r["target"] for r in rows)
+            self._codes[township_id] = await conn.fetchval(SELECT_TOWNSHIP_CODE, township_id)
+        code = self._codes[township_id]
+        return DecideContext(
+            new_id=uuid.uuid4, sla=self.cfg, known_targets=self._targets[township_id],
+            categories=self._categories, township_id=township_id,
+            next_number=lambda: f"{code.upper()}-{head_seq + 1:07d}",
+        )
+
+    async def execute(self, actor: Actor, cmd: Command) -> Outcome:
+        digest = payload_hash(cmd)
+        async with self.pool.acquire() as conn, conn.transaction():
+            township_id, call_id = await self._township_of(conn, actor, cmd)
+            head = await eventlog.lock_head(conn, township_id)
+            seen = await conn.fetchrow(SELECT_COMMAND, cmd.command_id)
+            if seen is not None:
+                if bytes(seen["payload_hash"]) != digest or seen["user_id"] != actor.user_id:
+                    raise CommandIdReused(
+                        f"command_id {cmd.command_id} was already used for a different command",
+                        field="command_id")
+                return Outcome(seen["result"], replayed=True)
+            call = None
+            if call_id is not None:
+                doc = await conn.fetchval(SELECT_CALL_DOC, call_id)
+                call = Call.from_dict(doc)
+            now = self.clock.now()
+            ctx = await self._context(conn, township_id, head[0])
+            events = decide(call, cmd, actor, now, ctx)
+            for ev in events:
+                call = evolve(call, ev)
+            assert call is not None
+            records = [self._record(township_id, actor, cmd, ev) for ev in events]
+            stored = await eventlog.append(conn, township_id, head, records)
+            await self._project(conn, call, events, stored[-1].seq)
+            result = {
+                "command_id": str(cmd.command_id), "call_id": str(call.id), "number": call.number,
+                "call_state": call.state.value,
+                "events": [{"seq": r.seq, "type": r.type, "assignment_id": _s(r.assignment_id)}
+                           for r in stored],
+            }
+            await conn.execute(INSERT_COMMAND, cmd.command_id, actor.user_id, cmd.kind, digest, township_id,
+                               result, now)
+        return Outcome(result, replayed=False, records=tuple(stored))
+
+    def _record(self, township_id: int, actor: Actor, cmd: Command, ev: Event) -> EventRecord:
+        return EventRecord(
+            township_id=township_id, seq=0, call_id=ev.call_id, assignment_id=ev.assignment_id,
+            type=ev.type, actor_id=actor.user_id, actor_role=actor.role.value, actor_name=actor.name,
+            at=ev.at, body=ev.body, audience=ev.audience, call_state=ev.call_state.value,
+            assignment_state=None if ev.assignment_state is None else ev.assignment_state.value,
+            command_id=cmd.command_id,
+        )
+
+    async def _project(self, conn: Conn, call: Call, events: list[Event], last_seq: int) -> None:
+        doc = call.to_dict()
+        await conn.execute(
+            UPSERT_CALL, call.id, call.township_id, call.number, call.state.value, call.category,
+            call.priority.value, call.source.value, call.title, call.address, call.created_at,
+            call.updated_at, call.closed_at, last_seq, doc)
+        touched = {ev.assignment_id for ev in events if ev.assignment_id is not None}
+        rows = []
+        for aid in touched:
+            a = call.assignments[aid]
+            nxt = next_escalation(a, self.cfg)
+            rows.append((a.id, call.id, call.township_id, a.target, a.state.value, a.ack_due, a.arrive_due,
+                         a.resolve_due, nxt.due if nxt else None, nxt.kind.value if nxt else None,
+                         nxt.level if nxt else None, a.updated_at, a.to_dict()))
+        if rows:
+            await conn.executemany(UPSERT_ASSIGNMENT, rows)
+
+
+def _s(value: UUID | None) -> str | None:
+    return None if value is None else str(value)
