@@ -176,3 +176,44 @@ async def hub(cfg: Config, dsn: str, clock: ManualClock) -> AsyncIterator[Hub]:
     finally:
         server.should_exit = True
         await task
+
+
+# -- browser (real headless Chromium from Debian, driven by Playwright) --------------------------
+
+CHROMIUM = os.environ.get("XIANGHU_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: ./scripts/test installs Debian's chromium (apt-get install chromium)")
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+async def browser_login(browser: Any, hub: Hub, username: str, *, viewport: dict[str, int] | None = None,
+                        password: str = DEMO_PASSWORD, **context_args: Any) -> Any:
+    """A new browser context logged in through the real login page; returns the page."""
+    context = await browser.new_context(viewport=viewport or {"width": 1366, "height": 768}, locale="zh-CN",
+                                        timezone_id="Asia/Shanghai", **context_args)
+    page = await context.new_page()
+    await page.goto(f"{hub.url}/login")
+    await page.fill("#username", username)
+    await page.fill("#password", password)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(lambda url: "/login" not in url)
+    return page
+
+
+def artifact(name: str) -> str:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return str(ARTIFACTS / name)
