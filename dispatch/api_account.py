@@ -83,4 +83,8 @@ async def reference(call: Call) -> dict[str, Any]:
                        for c, k in cfg.categories.items()],
         "priorities": ["urgent", "normal", "low"],
         "sources": ["hotline_12345", "grid", "resident_app", "mini_program", "walk_in", "patrol"],
+        # The console shows whom an `assignment.escalated` event notified: ladder[kind][level - 1].notify.
+        "sla": {"ladder": {kind.value: [{"level": i + 1, "after_s": rung.after_s, "notify": list(rung.notify)}
+                                        for i, rung in enumerate(rungs)]
+                           for kind, rungs in cfg.sla.ladder.items()}},
     }

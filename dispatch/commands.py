@@ -202,6 +202,8 @@ class Escalate(_Base):
     level: Annotated[int, Field(ge=1, le=100)]
     deadline: AwareDatetime
     fired_at: AwareDatetime
+    # When this level fell due (deadline + the rung's after_s); lateness is measured from it.
+    due: AwareDatetime | None = None
 
 
 Command = Annotated[

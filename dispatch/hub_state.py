@@ -12,7 +12,7 @@ from dispatch.clock import Clock
 from dispatch.config import Config
 
 if TYPE_CHECKING:
-    from dispatch.fanout import Fanout
+    from dispatch.hub import Realtime
     from dispatch.sla import SlaEngine
     from dispatch.store import Store
 
@@ -27,6 +27,6 @@ class HubState:
     epoch: str
     node_id: str
     store: Store | None = None
-    fanout: Fanout | None = None
+    realtime: Realtime | None = None
     sla: SlaEngine | None = None
     extras: dict[str, Any] = field(default_factory=dict)

@@ -591,12 +591,15 @@ def _escalate(b: _Builder, cmd: Escalate, a: Assignment) -> None:
     if cmd.level != current + 1:
         raise IllegalTransition(
             f"cannot escalate {kind.value} to level {cmd.level}: it is at level {current}", field="level")
-    if cmd.fired_at < cmd.deadline:
-        raise ValidationFailed("fired_at: must not be before the deadline", field="fired_at")
-    lateness = (cmd.fired_at - cmd.deadline) // timedelta(milliseconds=1)
+    due = cmd.due or cmd.deadline
+    if due < cmd.deadline:
+        raise ValidationFailed("due: must not be before the deadline", field="due")
+    if cmd.fired_at < due:
+        raise ValidationFailed("fired_at: must not be before the level fell due", field="fired_at")
+    lateness = (cmd.fired_at - due) // timedelta(milliseconds=1)
     b.emit("assignment.escalated", b.current.id,
            {"deadline_kind": kind.value, "level": cmd.level, "deadline": cmd.deadline.isoformat(),
-            "fired_at": cmd.fired_at.isoformat(), "lateness_ms": lateness}, a.id)
+            "due": due.isoformat(), "fired_at": cmd.fired_at.isoformat(), "lateness_ms": lateness}, a.id)
 
 
 def _call_command(b: _Builder, cmd: Command, ctx: DecideContext) -> None:

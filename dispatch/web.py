@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -113,7 +113,7 @@ def endpoint(method: str, path: str, *, summary: str, tags: Sequence[str] = ("ca
     return register
 
 
-async def authenticate(request: Request, hub: HubState) -> Session | None:
+async def authenticate(request: HTTPConnection, hub: HubState) -> Session | None:
     """Bearer header, then ``?token=`` (WebSocket clients that cannot set headers), then the cookie."""
     now = hub.clock.now()
     header = request.headers.get("authorization", "")

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
+import tempfile
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Iterator
@@ -45,7 +47,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def pg_admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_admin_dsn() -> Iterator[str]:
     """DATABASE_URL when given (a server the suite may create databases on), else an embedded one."""
     url = os.environ.get("DATABASE_URL")
     if url:
@@ -53,12 +55,16 @@ def pg_admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     from dispatch.pgembed import EmbeddedPostgres
 
-    pg = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "pgdata", durable=False)
+    # Not under pytest's basetemp: pytest prunes old basetemp folders, which would pull the data
+    # folder from under a cluster that another concurrent run is still using.
+    root = Path(tempfile.mkdtemp(prefix="xianghu-test-pg-"))
+    pg = EmbeddedPostgres(root / "pgdata", durable=False)
     dsn = pg.start()
     try:
         yield dsn
     finally:
         pg.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -190,7 +196,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 async def browser() -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
-    if not Path(CHROMIUM).exists():
+    if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: ./scripts/test installs Debian's chromium (apt-get install chromium)")
     async with async_playwright() as pw:
         b = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)

@@ -1,0 +1,123 @@
+// Formatting shared by the consoles: times in Asia/Shanghai, ages and countdowns, reference names.
+import { lang } from "/shared/i18n.js";
+
+export const TZ = "Asia/Shanghai";
+
+/** A Date from an ISO string, epoch milliseconds or a Date; null for null/undefined/invalid. */
+export function toDate(value) {
+  if (value === null || value === undefined || value === "") return null;
+  const d = value instanceof Date ? value : new Date(value);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+const fmtCache = new Map();
+function formatter(key, options) {
+  const k = `${lang()}|${key}`;
+  if (!fmtCache.has(k)) {
+    fmtCache.set(k, new Intl.DateTimeFormat(lang() === "en" ? "en-GB" : "zh-CN", { timeZone: TZ, hourCycle: "h23", ...options }));
+  }
+  return fmtCache.get(k);
+}
+
+function parts(d, key, options) {
+  const out = {};
+  for (const p of formatter(key, options).formatToParts(d)) out[p.type] = p.value;
+  return out;
+}
+
+/** "08:05:09" in Asia/Shanghai. */
+export function fmtTime(value, { seconds = true } = {}) {
+  const d = toDate(value);
+  if (!d) return "—";
+  const p = parts(d, "hms", { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  return seconds ? `${p.hour}:${p.minute}:${p.second}` : `${p.hour}:${p.minute}`;
+}
+
+/** "2026-11-02 16:05" in Asia/Shanghai. */
+export function fmtDateTime(value, { seconds = false } = {}) {
+  const d = toDate(value);
+  if (!d) return "—";
+  const p = parts(d, "ymdhms", { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit",
+                                 minute: "2-digit", second: "2-digit" });
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}${seconds ? ":" + p.second : ""}`;
+}
+
+/** Time alone when the date is today (Shanghai), else date and time. */
+export function fmtWhen(value, now = Date.now()) {
+  const d = toDate(value);
+  if (!d) return "—";
+  const day = (x) => fmtDateTime(x).slice(0, 10);
+  return day(d) === day(new Date(now)) ? fmtTime(d) : fmtDateTime(d);
+}
+
+/** A duration: "45秒" / "12分" / "3时05分" / "2天4时" (zh) or "45s" / "12m" / "3h05m" / "2d4h" (en). */
+export function fmtDuration(ms) {
+  const zh = lang() !== "en";
+  const s = Math.max(0, Math.floor(Math.abs(ms) / 1000));
+  if (s < 60) return zh ? `${s}秒` : `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return zh ? `${m}分` : `${m}m`;
+  const h = Math.floor(m / 60);
+  const mm = String(m % 60).padStart(2, "0");
+  if (h < 24) return zh ? `${h}时${mm}分` : `${h}h${mm}m`;
+  const d = Math.floor(h / 24);
+  return zh ? `${d}天${h % 24}时` : `${d}d${h % 24}h`;
+}
+
+/** "1分05秒" / "1m05s" (below an hour). */
+export function fmtMinSec(ms) {
+  const s = Math.max(0, Math.floor(Math.abs(ms) / 1000));
+  if (s < 60 || s >= 3600) return fmtDuration(ms);
+  const ss = String(s % 60).padStart(2, "0");
+  return lang() !== "en" ? `${Math.floor(s / 60)}分${ss}秒` : `${Math.floor(s / 60)}m${ss}s`;
+}
+
+/** Age of something that started at `value`. */
+export function fmtAge(value, now = Date.now()) {
+  const d = toDate(value);
+  return d ? fmtDuration(now - d.getTime()) : "—";
+}
+
+/** Countdown to a deadline: {text, level, ms} with level "ok" | "near" | "due" (breached).
+ *  "near" when less than `nearFraction` of the window (from `start`) or less than 5 minutes remains. */
+export function countdown(due, now = Date.now(), { start = null, nearFraction = 0.25 } = {}) {
+  const d = toDate(due);
+  if (!d) return { text: "—", level: "none", ms: Infinity };
+  const ms = d.getTime() - now;
+  const zh = lang() !== "en";
+  if (ms <= 0) return { text: zh ? `超时 ${fmtDuration(-ms)}` : `overdue ${fmtDuration(-ms)}`, level: "due", ms };
+  const s = toDate(start);
+  const windowMs = s ? d.getTime() - s.getTime() : null;
+  const near = ms < 5 * 60 * 1000 || (windowMs && ms < windowMs * nearFraction);
+  const left = ms < 10 * 60 * 1000 ? fmtMinSec(ms) : fmtDuration(ms); // the last minutes to the second
+  return { text: zh ? `剩 ${left}` : `${left} left`, level: near ? "near" : "ok", ms };
+}
+
+/** Name in the current language from a reference item {name_zh, name_en}. */
+export function refName(item, fallback = "") {
+  if (!item) return fallback;
+  return (lang() === "en" ? item.name_en : item.name_zh) || item.name_zh || item.name_en || fallback;
+}
+
+/** An index of the reference data: departments, categories, units by target code. */
+export function indexReference(ref) {
+  const targets = new Map();
+  for (const d of ref.departments || []) targets.set(d.code, { ...d, kind: "department" });
+  for (const tw of ref.townships || []) {
+    for (const u of tw.units || []) {
+      const code = u.code || `unit:${u.id}`;
+      targets.set(code, { ...u, code, kind: "unit" });
+    }
+  }
+  const categories = new Map((ref.categories || []).map((c) => [c.code, c]));
+  return { targets, categories };
+}
+
+/** Display name of a target (department code or unit:<id>). */
+export function targetName(index, code) {
+  return refName(index && index.targets.get(code), code);
+}
+
+export function categoryName(index, code) {
+  return refName(index && index.categories.get(code), code);
+}

@@ -1,0 +1,232 @@
+"""Per-node fan-out: one LISTEN connection wakes the node; it reads each township's new events once,
+encodes them once, and pushes them to the outboxes of its own subscribed sockets.
+
+NOTIFY is only a wake-up: what is delivered is always read from the events table by sequence, so a lost
+notification (listener reconnect, PostgreSQL restart) costs latency, never an event — a periodic poll of
+the township heads backs it up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+from dispatch import policy
+from dispatch.domain import Actor
+from dispatch.eventlog import NOTIFY_CHANNEL, SELECT_HEADS, EventRecord
+from protocols.messages import encode_event, to_ms
+
+if TYPE_CHECKING:
+    from dispatch.hub_state import HubState
+
+log = logging.getLogger(__name__)
+
+SELECT_NEW_EVENTS = """
+select township_id, seq, call_id, assignment_id, type, actor_id, actor_role, actor_name, at, body,
+       audience, call_state, assignment_state, command_id, prev_hash, hash
+  from events
+ where township_id = $1 and seq > $2
+ order by seq
+ limit $3
+"""
+POLL_S = 2.0
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """What the fan-out needs of one socket: who it is, where it is, and a non-blocking push."""
+
+    actor: Actor
+    townships: frozenset[int] | None  # None: the whole county (supervisors)
+    push: Callable[[bytes], None]
+    cursors: dict[int, int] = field(default_factory=dict)
+    live: bool = False  # False while its replay runs; the replay hands over to live delivery
+
+    def wants(self, rec: EventRecord) -> bool:
+        return policy.visible_to(self.actor, rec.township_id, rec.audience)
+
+
+@dataclass(slots=True)
+class Encoded:
+    """One event encoded once for the township's operators and once, masked, for everyone else."""
+
+    record: EventRecord
+    _full: bytes | None = None
+    _masked: bytes | None = None
+
+    def frame_for(self, actor: Actor) -> bytes:
+        full = actor.role.value == "operator" and actor.township_id == self.record.township_id
+        if full:
+            if self._full is None:
+                self._full = event_frame(self.record, self.record.body)
+            return self._full
+        if self._masked is None:
+            self._masked = event_frame(self.record, policy.redact(self.record.body, actor, self.record.township_id))
+        return self._masked
+
+
+def event_frame(rec: EventRecord, body: dict[str, Any]) -> bytes:
+    return encode_event(
+        rec.township_id, rec.seq, rec.type, str(rec.call_id),
+        None if rec.assignment_id is None else str(rec.assignment_id),
+        to_ms(rec.at), {"id": rec.actor_id, "name": rec.actor_name, "role": rec.actor_role},
+        rec.call_state or "", rec.assignment_state, body,
+    )
+
+
+class Fanout:
+    def __init__(self, hub: HubState) -> None:
+        self.hub = hub
+        self.delivered: dict[int, int] = {}  # township → last seq pushed to live subscribers on this node
+        self._wanted: dict[int, int] = {}  # township → highest seq we were told about
+        self._by_township: dict[int, set[Subscriber]] = {}
+        self._county: set[Subscriber] = set()
+        self._wake = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
+        self.on_records: list[Callable[[list[EventRecord]], Awaitable[None]]] = []
+        # Other wake-ups (presence) ride on the same listening connection: one per node.
+        self.extra_channels: dict[str, Callable[[Any, int, str, object], None]] = {}
+
+    # -- subscribers ------------------------------------------------------------------------------
+
+    def add(self, sub: Subscriber) -> None:
+        if sub.townships is None:
+            self._county.add(sub)
+        else:
+            for tid in sub.townships:
+                self._by_township.setdefault(tid, set()).add(sub)
+
+    def remove(self, sub: Subscriber) -> None:
+        self._county.discard(sub)
+        for tid in sub.townships or ():
+            subs = self._by_township.get(tid)
+            if subs is not None:
+                subs.discard(sub)
+
+    def subscribers(self) -> Iterable[Subscriber]:
+        seen: set[Subscriber] = set(self._county)
+        for subs in self._by_township.values():
+            seen |= subs
+        return seen
+
+    # -- life cycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self._listen()
+        # Heads are read after LISTEN is on, so nothing committed in between is missed.
+        for row in await self.hub.pool.fetch(SELECT_HEADS):
+            self.delivered[row["township_id"]] = row["seq"]
+            self._wanted[row["township_id"]] = row["seq"]
+        self._tasks = [asyncio.create_task(self._run(), name="fanout"),
+                       asyncio.create_task(self._poll(), name="fanout-poll")]
+
+    async def stop(self) -> None:
+        self._closing = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._listener is not None and not self._listener.is_closed():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._listener.close(), 2)
+
+    async def _listen(self) -> None:
+        conn = await asyncpg.connect(self.hub.dsn)
+        await conn.add_listener(NOTIFY_CHANNEL, self._notified)
+        for channel, callback in self.extra_channels.items():
+            await conn.add_listener(channel, callback)
+        conn.add_termination_listener(self._lost)
+        self._listener = conn
+
+    def _notified(self, _conn: Any, _pid: int, _channel: str, payload: object) -> None:
+        tid_s, _, seq_s = str(payload).partition(":")
+        try:
+            tid, seq = int(tid_s), int(seq_s)
+        except ValueError:
+            log.warning("ignoring malformed notification %r", payload)
+            return
+        if seq > self._wanted.get(tid, 0):
+            self._wanted[tid] = seq
+            self._wake.set()
+
+    def _lost(self, _conn: Any) -> None:
+        if not self._closing:
+            log.warning("fan-out listener connection lost; reconnecting")
+            asyncio.get_running_loop().create_task(self._relisten())
+
+    async def _relisten(self) -> None:
+        delay = 0.1
+        while not self._closing:
+            try:
+                await self._listen()
+                self._wake.set()
+                return
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("fan-out listener: %r; retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _poll(self) -> None:
+        """Backs NOTIFY up: a missed wake-up is found within POLL_S."""
+        while True:
+            await asyncio.sleep(POLL_S)
+            try:
+                rows = await self.hub.pool.fetch(SELECT_HEADS)
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("fan-out poll failed: %r", exc)
+                continue
+            for row in rows:
+                if row["seq"] > self._wanted.get(row["township_id"], 0):
+                    self._wanted[row["township_id"]] = row["seq"]
+                    self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._drain()
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("fan-out read failed: %r; retrying", exc)
+                await asyncio.sleep(0.2)
+                self._wake.set()
+            except Exception:
+                log.exception("fan-out failed; retrying")
+                await asyncio.sleep(0.2)
+                self._wake.set()
+
+    async def _drain(self) -> None:
+        batch = self.hub.cfg.realtime.replay_batch
+        for tid, wanted in list(self._wanted.items()):
+            while self.delivered.get(tid, 0) < wanted:
+                rows = await self.hub.pool.fetch(SELECT_NEW_EVENTS, tid, self.delivered.get(tid, 0), batch)
+                if not rows:
+                    break
+                records = [EventRecord.from_row(r) for r in rows]
+                self.deliver(records)
+                for hook in self.on_records:
+                    try:
+                        await hook(records)
+                    except Exception:
+                        log.exception("event hook failed")
+
+    def deliver(self, records: list[EventRecord]) -> None:
+        """Push to every live local subscriber that may see each record; synchronous, never waits."""
+        for rec in records:
+            enc = Encoded(rec)
+            for sub in (*self._by_township.get(rec.township_id, ()), *self._county):
+                if not sub.live or sub.cursors.get(rec.township_id, 0) >= rec.seq:
+                    continue
+                sub.cursors[rec.township_id] = rec.seq
+                if sub.wants(rec):
+                    sub.push(enc.frame_for(sub.actor))
+            self.delivered[rec.township_id] = rec.seq

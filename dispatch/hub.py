@@ -1,0 +1,332 @@
+"""The WebSocket endpoint: a thin asyncio adapter around ``protocols.session.ServerSession``.
+
+Per socket: a reader (frames → session → requests), a writer (session outbox → socket, at the socket's
+pace), the replay of what the client missed, then live delivery by the node's fan-out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from urllib.parse import urlsplit
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from dispatch.commands import parse_command
+from dispatch.domain import Actor, Role
+from dispatch.eventlog import EventRecord
+from dispatch.fanout import Encoded, Fanout, Subscriber
+from dispatch.hub_state import HubState
+from dispatch.presence import Presence
+from dispatch.web import authenticate
+from protocols.errors import ClientError, InvalidMessage
+from protocols.messages import CaughtUp, Command, Error, Resync, Scope, Subscribe, User, to_ms
+from protocols.messages import Presence as PresenceMsg
+from protocols.session import SUBPROTOCOL, CloseCode, ServerSession
+
+log = logging.getLogger(__name__)
+
+SELECT_HEADS_IN = "select township_id, seq from township_heads where township_id = any($1::int[]) order by 1"
+SELECT_ALL_TOWNSHIPS = "select id from townships order by id"
+REPLAY_ALL = """
+select township_id, seq, call_id, assignment_id, type, actor_id, actor_role, actor_name, at, body,
+       audience, call_state, assignment_state, command_id, prev_hash, hash
+  from events
+ where township_id = $1 and seq > $2 and seq <= $3
+ order by seq
+ limit $4
+"""
+REPLAY_TARGET = """
+select township_id, seq, call_id, assignment_id, type, actor_id, actor_role, actor_name, at, body,
+       audience, call_state, assignment_state, command_id, prev_hash, hash
+  from events
+ where township_id = $1 and seq > $2 and seq <= $3 and $5 = any(audience)
+ order by seq
+ limit $4
+"""
+HEARTBEAT_TICK_S = 1.0
+
+
+class Realtime:
+    """A node's real-time part: fan-out, presence, heartbeats, and its open sockets."""
+
+    def __init__(self, hub: HubState) -> None:
+        self.hub = hub
+        self.fanout = Fanout(hub)
+        self.presence = Presence(hub.pool, hub.node_id, self._presence_changed)
+        self.fanout.extra_channels["xianghu_presence"] = self.presence.notified
+        self.sockets: set[Socket] = set()
+        self.closed_too_slow = 0  # sockets closed with 4008 since start (a health figure)
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.fanout.start()
+        self.presence.start()
+        self._heartbeat = asyncio.create_task(self._beat(), name="heartbeat")
+
+    async def stop(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+        for sock in list(self.sockets):
+            sock.session.close(CloseCode.NORMAL, "hub shutting down")
+            sock.wake.set()
+        await self.presence.stop()
+        await self.fanout.stop()
+
+    async def _beat(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(HEARTBEAT_TICK_S)
+            now = loop.time()
+            for sock in list(self.sockets):
+                sock.session.heartbeat(now)
+                if sock.session.pending or sock.session.close_requested:
+                    sock.wake.set()
+
+    def _presence_changed(self, township_id: int, online: dict[str, int]) -> None:
+        frame = PresenceMsg(township_id=township_id, online=online).encode()
+        for sock in list(self.sockets):
+            sub = sock.sub
+            if sub is None or not sub.live or sock.actor.role not in (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN):
+                continue
+            if sub.townships is None or township_id in sub.townships:
+                sock.push(frame)
+
+
+def origin_allowed(ws: WebSocket, hub: HubState) -> bool:
+    origin = ws.headers.get("origin")
+    if origin is None:
+        return True  # not a browser: cross-site WebSocket hijacking needs one
+    if origin in hub.cfg.server.console_origins:
+        return True
+    host = ws.headers.get("host", "")
+    scheme = "https" if ws.url.scheme == "wss" else "http"
+    parts = urlsplit(origin)
+    return parts.scheme == scheme and parts.netloc == host
+
+
+class Socket:
+    """One client connection on this node."""
+
+    def __init__(self, ws: WebSocket, hub: HubState, rt: Realtime, actor: Actor, username: str) -> None:
+        self.ws = ws
+        self.hub = hub
+        self.rt = rt
+        self.actor = actor
+        self.username = username
+        rc = hub.cfg.realtime
+        self.session = ServerSession(rc.max_frame_bytes, rc.rate_per_s, rc.burst, rc.outbox_frames,
+                                     heartbeat_s=rc.heartbeat_s)
+        self.wake = asyncio.Event()
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.sub: Subscriber | None = None
+        self.townships: list[int] = []
+        self._writer_task: asyncio.Task[None] | None = None
+        self.frames_sent = 0
+
+    def push(self, frame: bytes) -> None:
+        """Queue a frame without waiting (the fan-out calls this); a full outbox closes the socket 4008."""
+        self.session.send_encoded(frame)
+        if self.session.close_requested is not None and self._writer_task is not None:
+            # The writer may be stuck on a socket that stopped reading: end it rather than wait.
+            self._writer_task.cancel()
+        self.wake.set()
+
+    # -- the connection -----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        if self.actor.township_id is not None:
+            self.townships = [self.actor.township_id]
+        else:
+            self.townships = [r["id"] for r in await self.hub.pool.fetch(SELECT_ALL_TOWNSHIPS)]
+        heads = await self._heads()
+        a = self.actor
+        self.session.send_welcome(
+            user=User(id=a.user_id or 0, name=a.name, role=a.role.value),
+            scope=Scope(role=a.role.value, township_ids=self.townships, target=a.target,
+                        read_only=a.role in (Role.SUPERVISOR, Role.ADMIN)),
+            heads=sorted(heads.items()), epoch=self.hub.epoch, server_time=to_ms(self.hub.clock.now()),
+        )
+        liaison_seat = a.target if a.role == Role.LIAISON and a.township_id is not None else None
+        if liaison_seat is not None:
+            self.rt.presence.joined(a.township_id or 0, liaison_seat)
+        self.rt.sockets.add(self)
+        writer = self._writer_task = asyncio.create_task(self._writer(), name=f"ws-writer-{self.username}")
+        reader = asyncio.create_task(self._reader(), name=f"ws-reader-{self.username}")
+        try:
+            # Whichever ends first ends the connection: the client left (reader), or the hub closed it
+            # (writer: too slow, heartbeat, protocol) while the reader may wait for a frame forever.
+            await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+            self.rt.sockets.discard(self)
+            if self.sub is not None:
+                self.rt.fanout.remove(self.sub)
+            if liaison_seat is not None:
+                self.rt.presence.left(a.township_id or 0, liaison_seat)
+            if self.session.close_requested is None:
+                self.session.close(CloseCode.NORMAL, "bye")
+            elif self.session.close_requested[0] == CloseCode.TOO_SLOW:
+                self.rt.closed_too_slow += 1
+            self.wake.set()
+            await asyncio.shield(self._finish(writer))
+
+    async def _finish(self, writer: asyncio.Task[None]) -> None:
+        try:
+            await asyncio.wait_for(writer, 2.0)
+        except (TimeoutError, asyncio.CancelledError, Exception):
+            writer.cancel()
+        if self.ws.application_state == WebSocketState.CONNECTED and self.ws.client_state == WebSocketState.CONNECTED:
+            code, reason = self.session.close_requested or (CloseCode.NORMAL, "bye")
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.ws.close(code, reason), 1.0)
+
+    async def _heads(self) -> dict[int, int]:
+        rows = await self.hub.pool.fetch(SELECT_HEADS_IN, self.townships)
+        return {r["township_id"]: r["seq"] for r in rows}
+
+    async def _reader(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self.session.close_requested is None:
+            try:
+                message = await self.ws.receive()
+            except (WebSocketDisconnect, RuntimeError):
+                return
+            if message["type"] == "websocket.disconnect":
+                log.debug("socket of %s: client left (%s)", self.username, message.get("code"))
+                return
+            data = message.get("bytes")
+            if data is not None:
+                self.session.receive_data(data, loop.time())
+            elif message.get("text") is not None:
+                self.session.receive_text(message["text"], loop.time())
+            for request in self.session.requests_received():
+                if isinstance(request, Subscribe):
+                    await self._subscribe(request)
+                elif isinstance(request, Command):
+                    await self._command(request)
+            self.wake.set()
+
+    async def _writer(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            frames = self.session.data_to_send()
+            if frames:
+                self.idle.clear()
+                for frame in frames:
+                    await self.ws.send_bytes(frame)
+                    self.frames_sent += 1
+            if not self.session.pending:
+                self.idle.set()
+            if self.session.close_requested is not None and not self.session.pending:
+                code, reason = self.session.close_requested
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.ws.close(code, reason), 1.0)
+                return
+
+    # -- requests -----------------------------------------------------------------------------------
+
+    async def _command(self, request: Command) -> None:
+        store = self.hub.store
+        assert store is not None
+        try:
+            cmd = parse_command(request.name, {**request.args, "command_id": request.command_id})
+            outcome = await store.execute(self.actor, cmd)
+        except ClientError as exc:
+            self.session.send(Error.from_exception(exc, command_id=request.command_id))
+            return
+        except Exception as exc:
+            log.exception("command %s failed", request.name)
+            self.session.send(Error.from_exception(exc, command_id=request.command_id))
+            return
+        self.session.send_result(request.command_id, {**outcome.result, "replayed": outcome.replayed})
+
+    async def _subscribe(self, request: Subscribe) -> None:
+        cursors: dict[int, int] = {}
+        for tid, seq in request.cursors:
+            if tid not in self.townships:
+                self.session.send(Error.from_exception(InvalidMessage(
+                    f"subscribe.cursors: township {tid} is outside your scope", field="cursors")))
+                continue
+            cursors[tid] = seq
+        heads = await self._heads()
+        epoch_changed = request.epoch is not None and request.epoch != self.hub.epoch
+        limit = self.hub.cfg.realtime.replay_limit
+        sub = Subscriber(self.actor, frozenset(self.townships) if self.actor.township_id is not None else None,
+                         self.push)
+        for tid in self.townships:
+            head = heads.get(tid, 0)
+            cursor = cursors.get(tid, 0)
+            reason = None
+            if tid in cursors and epoch_changed:
+                reason = "epoch_changed"
+            elif cursor > head:
+                reason = "cursor_ahead"
+            elif head - cursor > limit:
+                reason = "cursor_too_old"
+            if reason is not None:
+                self.session.send(Resync(township_id=tid, reason=reason, head=head))
+                cursor = head
+            sub.cursors[tid] = cursor
+        self.sub = sub
+        self.rt.fanout.add(sub)  # indexed now, fed only once live
+        await self._replay(sub)
+
+    async def _replay(self, sub: Subscriber) -> None:
+        fanout = self.rt.fanout
+        batch = self.hub.cfg.realtime.replay_batch
+        target = self.actor.target if self.actor.role == Role.LIAISON else None
+        while True:
+            behind = [tid for tid, cur in sub.cursors.items() if cur < fanout.delivered.get(tid, 0)]
+            if not behind:
+                break  # no await between this check and going live: the fan-out takes over exactly here
+            for tid in behind:
+                upto = fanout.delivered.get(tid, 0)
+                cursor = sub.cursors[tid]
+                if target is None:
+                    rows = await self.hub.pool.fetch(REPLAY_ALL, tid, cursor, upto, batch)
+                else:
+                    rows = await self.hub.pool.fetch(REPLAY_TARGET, tid, cursor, upto, batch, target)
+                for row in rows:
+                    self.session.send_encoded(Encoded(EventRecord.from_row(row)).frame_for(self.actor))
+                sub.cursors[tid] = rows[-1]["seq"] if len(rows) == batch else upto
+                self.wake.set()
+                await self.idle.wait()  # pace the replay by the socket
+                if self.session.close_requested is not None:
+                    return
+        sub.live = True
+        self.session.send(CaughtUp(heads=sorted(sub.cursors.items())))
+        if self.actor.role in (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN):
+            for tid in self.townships:
+                self.session.send(PresenceMsg(township_id=tid, online=self.rt.presence.online(tid)))
+        self.wake.set()
+
+
+async def websocket_endpoint(ws: WebSocket) -> None:
+    hub: HubState = ws.app.state.hub
+    rt: Realtime | None = hub.realtime
+    offered = ws.scope.get("subprotocols") or []
+    await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+    if not origin_allowed(ws, hub):
+        await ws.close(CloseCode.POLICY_VIOLATION, "origin not allowed")
+        return
+    if SUBPROTOCOL not in offered:
+        await ws.close(CloseCode.UNSUPPORTED_PROTOCOL, f"subprotocol {SUBPROTOCOL} required")
+        return
+    session = await authenticate(ws, hub)
+    if session is None:
+        await ws.close(CloseCode.UNAUTHENTICATED, "login required")
+        return
+    if rt is None:
+        await ws.close(CloseCode.INTERNAL_ERROR, "real-time hub not running")
+        return
+    await Socket(ws, hub, rt, session.actor, session.username).run()
+
+

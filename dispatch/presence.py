@@ -1,0 +1,115 @@
+"""Which liaisons are connected, per township and target, summed over every hub node.
+
+Each node counts its own sockets and announces its counts with NOTIFY on change and every
+ANNOUNCE_S; counts from a node not heard of for EXPIRE_S are dropped (a node that died).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "xianghu_presence"
+NOTIFY = "select pg_notify('xianghu_presence', $1)"
+ANNOUNCE_S = 10.0
+EXPIRE_S = 35.0
+
+
+class Presence:
+    def __init__(self, pool: asyncpg.Pool, node_id: str, on_change: Callable[[int, dict[str, int]], None]) -> None:
+        self.pool = pool
+        self.node_id = node_id
+        self.on_change = on_change
+        self._local: dict[int, Counter[str]] = {}
+        self._remote: dict[str, tuple[float, dict[int, dict[str, int]]]] = {}
+        self._dirty: set[int] = set()
+        self._flush: asyncio.Task[None] | None = None
+        self._ticker: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._ticker = asyncio.create_task(self._tick(), name="presence")
+
+    async def stop(self) -> None:
+        for task in (self._ticker, self._flush):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        # Tell the other nodes this one is gone.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.pool.execute(NOTIFY, json.dumps({"node": self.node_id, "gone": True})), 2)
+
+    def online(self, township_id: int) -> dict[str, int]:
+        total: Counter[str] = Counter(self._local.get(township_id, Counter()))
+        now = time.monotonic()
+        for seen, counts in self._remote.values():
+            if now - seen <= EXPIRE_S:
+                total.update(counts.get(township_id, {}))
+        return {k: v for k, v in sorted(total.items()) if v > 0}
+
+    def joined(self, township_id: int, target: str) -> None:
+        self._local.setdefault(township_id, Counter())[target] += 1
+        self._changed(township_id)
+
+    def left(self, township_id: int, target: str) -> None:
+        self._local.setdefault(township_id, Counter())[target] -= 1
+        self._changed(township_id)
+
+    def _changed(self, township_id: int) -> None:
+        self.on_change(township_id, self.online(township_id))
+        self._dirty.add(township_id)
+        if self._flush is None or self._flush.done():
+            self._flush = asyncio.create_task(self._announce_soon())
+
+    async def _announce_soon(self) -> None:
+        await asyncio.sleep(0.05)  # coalesce a burst of connects into one announcement
+        await self._announce()
+
+    async def _announce(self) -> None:
+        self._dirty.clear()
+        counts = {str(t): {k: v for k, v in c.items() if v > 0} for t, c in self._local.items()}
+        try:
+            await self.pool.execute(NOTIFY, json.dumps({"node": self.node_id, "counts": counts}))
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("presence announcement failed: %r", exc)
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(ANNOUNCE_S)
+            await self._announce()
+            now = time.monotonic()
+            for node, (seen, counts) in list(self._remote.items()):
+                if now - seen > EXPIRE_S:
+                    del self._remote[node]
+                    for tid in counts:
+                        self.on_change(tid, self.online(tid))
+
+    def notified(self, _conn: Any, _pid: int, _channel: str, payload: object) -> None:
+        try:
+            msg = json.loads(str(payload))
+            node = str(msg["node"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring malformed presence notification")
+            return
+        if node == self.node_id:
+            return
+        before = self._remote.get(node, (0.0, {}))[1]
+        if msg.get("gone"):
+            self._remote.pop(node, None)
+            after: dict[int, dict[str, int]] = {}
+        else:
+            after = {int(t): {str(k): int(v) for k, v in c.items()} for t, c in msg.get("counts", {}).items()}
+            self._remote[node] = (time.monotonic(), after)
+        for tid in set(before) | set(after):
+            if before.get(tid) != after.get(tid):
+                self.on_change(tid, self.online(tid))

@@ -1,0 +1,192 @@
+"""The liaison mobile page in real Chromium on a phone-sized screen: a call pushed by the operator reaches
+the department's liaison (and only that department), one tap acknowledges, actions taken offline are
+sent once and in order when the phone is back online, and a decline reaches the operator as a transfer
+request."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.conftest import Hub, artifact, browser_login
+from tests.helpers import assignment_of, new_call, post
+
+pytestmark = pytest.mark.browser
+
+PHONE = {"width": 360, "height": 740}
+SCENE = {"latitude": 35.7254, "longitude": 116.4897}
+# Records what the page asked the phone to do (sound, vibration, notification) so the test can see it.
+SPY = """
+window.__xianghuAlerts = [];
+navigator.vibrate = (pattern) => { window.__xianghuAlerts.push({ kind: "vibrate", pattern }); return true; };
+"""
+
+
+async def open_liaison(browser: Any, hub: Hub, username: str, **context_args: Any) -> Any:
+    page = await browser_login(browser, hub, username, viewport=PHONE, **context_args)
+    await page.context.add_init_script(SPY)
+    page.on("console", lambda m: print("CONSOLE", username, m.type, m.text))
+    page.on("pageerror", lambda e: print("PAGEERROR", username, e))
+    await page.reload()
+    await page.wait_for_selector("body[data-ready='1']")
+    await page.wait_for_selector("#conn[data-status='live']")
+    return page
+
+
+def card(page: Any, title: str) -> Any:
+    return page.locator("#active .card", has_text=title)
+
+
+async def test_liaison_receives_acknowledges_and_works_offline(hub: Hub, browser: Any) -> None:
+    page = await open_liaison(browser, hub, "police1.yiqiao", permissions=["geolocation", "notifications"],
+                              geolocation=SCENE)
+    context = page.context
+    other = await open_liaison(browser, hub, "market1.yiqiao")
+    op = await hub.login("op1.yiqiao")
+    async with op:
+        await page.screenshot(path=artifact("liaison-empty.png"))
+        title = "幸福路消防通道被占用"
+        created = await post(op, "/api/v1/calls", new_call(title=title, targets=["police", "transport"]), expect=201)
+        call_id = created["call_id"]
+        detail = (await op.get(f"/api/v1/calls/{call_id}")).json()
+        police_a = assignment_of(detail, "police")["id"]
+
+        # pushed over the WebSocket: on top, with the time left to acknowledge in large type, ringing
+        item = card(page, title)
+        await item.wait_for(timeout=10_000)
+        assert await item.get_attribute("data-state") == "dispatched"
+        countdown = await item.locator(".due.large .due-time").inner_text()
+        assert re.fullmatch(r"0[01]:\d\d|02:00", countdown), countdown
+        assert await page.locator("#ringing").is_visible()
+        alerts = await page.evaluate("window.__xianghuAlerts")
+        kinds = {a["kind"] for a in alerts}
+        assert {"sound", "vibrate"} <= kinds, alerts
+        # a system notification through the service worker (notification permission granted to the page)
+        await page.wait_for_function("() => window.__xianghuAlerts.some((a) => a.kind === 'notification')")
+        shown = await page.evaluate("""async () => {
+            const reg = await navigator.serviceWorker.getRegistration('/liaison/');
+            return (await reg.getNotifications()).map((n) => [n.title, n.body, n.tag]);
+        }""")
+        assert any(tag == police_a and title in body for _t, body, tag in shown), shown
+        await page.screenshot(path=artifact("liaison-new-call.png"))
+
+        # one tap: 响应
+        await item.locator("button[data-act='acknowledge']").click()
+        await page.wait_for_selector("#pending", state="hidden")
+        await page.wait_for_function(
+            "() => document.querySelector(\"#active .card\").dataset.state === 'acknowledged'")
+        assert not await page.locator("#ringing").is_visible()
+        a = assignment_of((await op.get(f"/api/v1/calls/{call_id}")).json(), "police")
+        assert a["state"] == "acknowledged"
+
+        # offline: 报到 (with the location the liaison allowed) and 办结 wait on the phone
+        await context.set_offline(True)
+        await page.wait_for_selector("#conn[data-status='offline']")
+        assert await page.locator("#offline-banner").is_visible()
+        await item.locator("button[data-act='arrive']").click()
+        await page.wait_for_selector("#pending-list li[data-name='arrive'][data-state='pending']")
+        await item.locator("button[data-act='report_result']").click()
+        await page.locator("#report-sheet .chip").first.click()
+        await page.fill("#report-text", "已劝离占道车辆，消防通道恢复畅通")
+        await page.screenshot(path=artifact("liaison-report-sheet.png"))
+        await page.locator("#report-sheet button[type=submit]").click()
+        await page.wait_for_selector("#pending-list li[data-name='report_result'][data-state='pending']")
+        assert await page.locator("#pending-list li").count() == 2
+        assert await item.get_attribute("data-state") == "reported"  # what the phone will have done
+        await page.screenshot(path=artifact("liaison-offline-pending.png"))
+        a = assignment_of((await op.get(f"/api/v1/calls/{call_id}")).json(), "police")
+        assert a["state"] == "acknowledged"  # nothing reached the township yet
+
+        # the phone reloads while still offline: the installed shell and the queued actions survive
+        await page.reload()
+        await page.wait_for_selector("body[data-ready='1']")
+        assert await page.locator("#pending-list li").count() == 2
+        assert await card(page, title).count() == 1
+
+        # back online: each action reaches the township exactly once, in order
+        await context.set_offline(False)
+        await page.wait_for_selector("#conn[data-status='live']", timeout=15_000)
+        await page.wait_for_selector("#pending", state="hidden", timeout=15_000)
+        await page.wait_for_function(
+            "() => document.querySelector(\"#active .card\").dataset.state === 'reported'")
+        detail = (await op.get(f"/api/v1/calls/{call_id}")).json()
+        mine = [e for e in detail["timeline"] if e["assignment_id"] == police_a]
+        done = [e["type"] for e in mine if e["type"] in
+                ("assignment.acknowledged", "assignment.arrived", "assignment.reported")]
+        assert done == ["assignment.acknowledged", "assignment.arrived", "assignment.reported"], done
+        arrived = next(e for e in mine if e["type"] == "assignment.arrived")
+        assert arrived["body"]["lat"] == pytest.approx(SCENE["latitude"])
+        assert assignment_of(detail, "police")["result"] == "已劝离占道车辆，消防通道恢复畅通"
+
+        # the detail with its timeline, the reporter's phone masked for the liaison
+        await card(page, title).locator(".card-title").click()
+        await page.wait_for_selector("#detail .timeline li[data-type='assignment.reported']")
+        text = await page.locator("#detail").inner_text()
+        assert "138****5678" in text and "13812345678" not in text
+        assert "义桥镇幸福路12号" in text
+        await page.screenshot(path=artifact("liaison-detail.png"), full_page=True)
+
+        # another department never sees it, neither pushed nor over REST
+        assert await other.locator("#active .card").count() == 0
+        assert title not in await other.locator("body").inner_text()
+        market = await hub.login("market1.yiqiao")
+        async with market:
+            assert (await market.get(f"/api/v1/calls/{call_id}")).status_code == 404
+            listed = (await market.get("/api/v1/calls")).json()["calls"]
+            assert call_id not in {c["id"] for c in listed}
+        await other.screenshot(path=artifact("liaison-other-department.png"))
+    await context.close()
+    await other.context.close()
+
+
+async def test_liaison_declines_and_sees_a_refused_action(hub: Hub, browser: Any) -> None:
+    page = await open_liaison(browser, hub, "market1.yiqiao")
+    op = await hub.login("op1.yiqiao")
+    async with op:
+        title = "超市销售过期食品"
+        created = await post(op, "/api/v1/calls", new_call(title=title, category="food_safety", targets=["market"],
+                                                            priority="normal"), expect=201)
+        call_id = created["call_id"]
+        item = card(page, title)
+        await item.wait_for(timeout=10_000)
+
+        # 转: a reason (quick chip) and a suggested department
+        await item.locator("button[data-act='decline']").click()
+        await page.locator("#decline-sheet .chip").first.click()
+        await page.select_option("#decline-target", "enforcement")
+        await page.screenshot(path=artifact("liaison-decline-sheet.png"))
+        await page.locator("#decline-sheet button[type=submit]").click()
+        await page.wait_for_function(
+            "() => document.querySelector(\"#active .card\").dataset.state === 'declined'")
+        await page.wait_for_selector("#pending", state="hidden")
+        a = assignment_of((await op.get(f"/api/v1/calls/{call_id}")).json(), "market")
+        assert a["state"] == "declined"  # the operator sees a transfer request
+        assert a["decline_reason"] == "不属于本部门职责"
+        assert a["suggested_target"] == "enforcement"
+
+        # the operator re-routes it: it leaves the liaison's open list
+        await post(op, f"/api/v1/assignments/{a['id']}/reroute", {"target": "enforcement"})
+        await page.wait_for_function(
+            "() => !document.querySelector('#active .card')")
+
+        # a new call acknowledged offline while the operator cancels it: refused on reconnect, with the reason
+        second = "农贸市场无证经营"
+        created = await post(op, "/api/v1/calls", new_call(title=second, category="food_safety", targets=["market"]),
+                             expect=201)
+        item = card(page, second)
+        await item.wait_for(timeout=10_000)
+        await page.context.set_offline(True)
+        await page.wait_for_selector("#conn[data-status='offline']")
+        await item.locator("button[data-act='acknowledge']").click()
+        await page.wait_for_selector("#pending-list li[data-state='pending']")
+        await post(op, f"/api/v1/calls/{created['call_id']}/cancel", {"reason": "重复诉求"})
+        await page.context.set_offline(False)
+        refused = page.locator("#pending-list li[data-state='refused']")
+        await refused.wait_for(timeout=15_000)
+        assert "当前状态不允许此操作" in await refused.inner_text()
+        await page.screenshot(path=artifact("liaison-refused.png"))
+        await refused.locator("button").click()
+        await page.wait_for_selector("#pending", state="hidden")
+    await page.context.close()

@@ -1,0 +1,307 @@
+"""The operator console in a real Chromium: intake through the form, live board updates, escalation alarm,
+review and close, and a cut connection that resumes without reloading and without duplicates.
+Also a unit test of console/shared/conn.js (cursor de-duplication, outbox) against a fake WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from dispatch.client import HubClient
+from tests.conftest import Hub, artifact, browser_login
+from tests.helpers import assignment_of, new_call, post
+
+pytestmark = pytest.mark.browser
+
+LIVE = "#conn[data-status=live]"
+
+
+async def wait_live(page: Any, timeout: float = 15_000) -> None:
+    await page.wait_for_selector(LIVE, timeout=timeout)
+
+
+async def open_calls(hub: Hub) -> list[dict[str, Any]]:
+    op = await hub.login("op1.yiqiao")
+    async with op:
+        res = await op.get("/api/v1/calls", params={"open": "true"})
+        res.raise_for_status()
+        calls: list[dict[str, Any]] = res.json()["calls"]
+        return calls
+
+
+async def get_call(hub: Hub, call_id: str) -> dict[str, Any]:
+    op = await hub.login("op1.yiqiao")
+    async with op:
+        res = await op.get(f"/api/v1/calls/{call_id}")
+        res.raise_for_status()
+        data: dict[str, Any] = res.json()
+        return data
+
+
+async def test_operator_joint_call_end_to_end(browser: Any, hub: Hub) -> None:
+    page = await browser_login(browser, hub, "op1.yiqiao")
+    assert page.url.endswith("/operator/")
+    await wait_live(page)
+    # A marker that only survives if the page is never reloaded or navigated away from.
+    await page.evaluate("""() => {
+        window.__marker = "kept"; window.__seqs = [];
+        window.xianghu.conn.addEventListener("event", (e) => window.__seqs.push([e.detail.township_id, e.detail.seq]));
+    }""")
+    await page.wait_for_selector("#presence li[data-target=police]")
+
+    # -- 问 → 派: the form, keyboard only after the first click; a bad phone is refused by the field.
+    await page.keyboard.press("n")
+    await page.wait_for_selector("#create[open]")
+    await page.select_option("#c-category", "parking")  # routing pre-selects police + transport
+    checked = await page.eval_on_selector_all("#c-targets input:checked", "els => els.map(e => e.value)")
+    assert sorted(checked) == ["police", "transport"]
+    await page.check("#create input[name=priority][value=urgent]")
+    await page.fill("#c-address", "义桥镇幸福路12号")
+    await page.fill("#c-description", "晚高峰车辆堵住消防通道")
+    await page.fill("#c-reporter", "王小明")
+    await page.fill("#c-phone", "12ab")
+    await page.press("#c-phone", "Enter")
+    err = page.locator('.field-error[data-for="reporter_phone"]')
+    await err.wait_for(state="visible")
+    assert (await err.text_content() or "").startswith("must be at most 20")  # next to the field, without its name
+    assert await page.locator("#create[open]").count() == 1
+    await page.screenshot(path=artifact("operator-create-form.png"))
+    await page.fill("#c-phone", "13812345678")
+    await page.press("#c-phone", "Enter")
+    await page.wait_for_selector("#create", state="hidden")
+
+    row = page.locator("#rows .row", has_text="义桥镇幸福路12号")
+    await row.wait_for()
+    calls = await open_calls(hub)
+    assert len(calls) == 1
+    call = calls[0]
+    assert call["priority"] == "urgent" and call["reporter_phone"] == "13812345678"
+    police, transport = assignment_of(call, "police"), assignment_of(call, "transport")
+    await row.locator(".chip.st-dispatched").nth(1).wait_for()
+    assert "停车秩序" in (await row.text_content() or "")
+
+    # -- a liaison acknowledges one assignment: the board follows live, without a reload.
+    # -- a liaison (the Python client on the same WebSocket protocol) comes online and acknowledges.
+    liaison_ws = HubClient(hub.url, await hub.token("police1.yiqiao"))
+    liaison = await hub.login("police1.yiqiao")
+    async with liaison, liaison_ws:
+        await page.wait_for_selector("#presence li.on[data-target=police]", timeout=10_000)
+        assert "1" in (await page.locator("#presence li[data-target=police] .n").text_content() or "")
+        await liaison_ws.command("acknowledge", {"assignment_id": police["id"]})
+        await row.locator(f'.chip.st-acknowledged[data-asg="{police["id"]}"]').wait_for()
+        assert await page.evaluate("window.__marker") == "kept"
+        await page.screenshot(path=artifact("operator-board.png"))
+
+        # -- the other one breaches its acknowledgement deadline on the injected clock: alarm + banner.
+        sla = getattr(hub.state, "sla", None)
+        if sla is None:
+            pytest.skip("the SLA engine (hub.state.sla) is not running yet: cannot fire the escalation")
+        hub.clock.advance(121)
+        await sla.sweep_now()
+        banner = page.locator("#alarms .alarm")
+        await banner.first.wait_for(timeout=10_000)
+        text = await banner.first.text_content() or ""
+        assert call["number"] in text and "交通运输" in text, text
+        await row.locator(f'.chip[data-asg="{transport["id"]}"][data-level="due"]').wait_for()
+        assert await row.evaluate("el => el.classList.contains('breach')")
+        assert await page.evaluate("window.xianghu.alarm.rings") >= 1
+        await page.screenshot(path=artifact("operator-escalation.png"))
+        # The banner stays until the operator says they saw it.
+        await asyncio.sleep(0.3)
+        assert await banner.count() >= 1
+        await banner.first.locator("button.ack").click()
+        await page.wait_for_selector("#alarms .alarm", state="detached")
+
+        # -- the operator withdraws the breached assignment; the police report; 审 accept; 回 visit; close.
+        await row.click()
+        await page.wait_for_selector("#detail[open] #timeline li.ev")
+        await page.click(f'#detail .asg[data-asg="{transport["id"]}"] button[data-act=withdraw]')
+        await page.fill("#action-form textarea[name=reason]", "交警已到场处置，无需交通运输")
+        await page.click("#action-submit")
+        await page.wait_for_selector(f'#detail .asg.st-withdrawn[data-asg="{transport["id"]}"]')
+        await post(liaison, f"/api/v1/assignments/{police['id']}/arrive")
+        await post(liaison, f"/api/v1/assignments/{police['id']}/report_result", {"result": "已劝离车辆，通道畅通"})
+    await page.wait_for_selector("#detail button[data-act=accept]")
+    await page.screenshot(path=artifact("operator-detail-review.png"))
+    # Buttons follow the state: no close before the review.
+    assert await page.locator("#detail button[data-act=close]").count() == 0
+    await page.click("#detail button[data-act=accept]")
+    await page.click("#action-submit")
+    await page.wait_for_selector("#detail button[data-act=return_visit]")
+    await page.click("#detail button[data-act=return_visit]")
+    await page.check("#action-form input[name=satisfaction][value='4']")
+    await page.fill("#action-form textarea[name=comment]", "满意")
+    await page.click("#action-submit")
+    await page.wait_for_selector("#detail button[data-act=close]")
+    await page.click("#detail button[data-act=close]")
+    await page.click("#action-submit")
+    await page.wait_for_selector("#detail .pill.cs", state="attached")
+    await page.wait_for_function("() => document.querySelector('#detail-h').textContent.includes('已办结')")
+    await page.wait_for_selector(f'#rows .row[data-id="{call["id"]}"]', state="detached")  # gone from the open board
+    await page.screenshot(path=artifact("operator-detail-closed.png"))
+
+    # Timeline = the hub's timeline, every event once.
+    full = await get_call(hub, call["id"])
+    seqs = await page.eval_on_selector_all("#timeline li.ev", "els => els.map(e => Number(e.dataset.seq))")
+    assert seqs == [e["seq"] for e in full["timeline"]]
+    escalated = [e for e in full["timeline"] if e["type"] == "assignment.escalated"]
+    assert escalated and await page.locator("#timeline li.ev-assignment-escalated").count() == len(escalated)
+    await page.keyboard.press("Escape")
+    await page.wait_for_selector("#detail", state="hidden")
+
+    # -- the connection is cut; meanwhile the township goes on; after the cut the board resumes.
+    context = page.context
+    await context.set_offline(True)
+    await page.wait_for_selector("#conn[data-status=offline]", timeout=10_000)
+    op = await hub.login("op1.yiqiao")
+    async with op, await hub.login("police1.yiqiao") as liaison2:
+        created = await post(op, "/api/v1/calls", new_call(title="断线期间受理", address="义桥镇人民路8号",
+                                                            targets=["police", "enforcement"]), expect=201)
+        second = await get_call(hub, created["call_id"])
+        await post(liaison2, f"/api/v1/assignments/{assignment_of(second, 'police')['id']}/acknowledge")
+    await context.set_offline(False)
+    await wait_live(page)
+    row2 = page.locator(f'#rows .row[data-id="{created["call_id"]}"]')
+    await row2.locator(".chip.st-acknowledged").wait_for()
+    assert await page.locator(f'#rows .row[data-id="{created["call_id"]}"]').count() == 1
+    assert await page.evaluate("window.__marker") == "kept"
+
+    # Every event exactly once, gap-free (an operator sees the whole township log).
+    got = await page.evaluate("window.__seqs")
+    seq_list = [s for _, s in got]
+    assert len(seq_list) == len(set(seq_list)), f"duplicates: {seq_list}"
+    assert seq_list == list(range(seq_list[0], seq_list[0] + len(seq_list))), seq_list
+    second = await get_call(hub, created["call_id"])
+    assert seq_list[-1] == second["timeline"][-1]["seq"]
+    await page.screenshot(path=artifact("operator-after-reconnect.png"))
+
+    # A cut from the page itself (socket closed under it) resumes the same way.
+    await page.evaluate("window.xianghu.conn._ws.close()")
+    await wait_live(page)
+    async with await hub.login("police1.yiqiao") as liaison3:
+        await post(liaison3, f"/api/v1/assignments/{assignment_of(second, 'police')['id']}/arrive")
+    await row2.locator(".chip.st-on_scene").wait_for()
+    got = [s for _, s in await page.evaluate("window.__seqs")]
+    assert len(got) == len(set(got))
+    await context.close()
+
+
+async def test_operator_wall_display_and_english(browser: Any, hub: Hub) -> None:
+    op = await hub.login("op1.yiqiao")
+    async with op:
+        for i, (cat, targets, prio) in enumerate([("parking", ["police", "transport"], "urgent"),
+                                                  ("street_vending", ["enforcement"], "normal"),
+                                                  ("flying_wire_charging", ["fire", "enforcement"], "urgent")]):
+            await post(op, "/api/v1/calls", new_call(category=cat, targets=targets, priority=prio,
+                                                     title=f"测试呼叫{i + 1}", address=f"义桥镇幸福路{i + 1}号"),
+                       expect=201)
+    page = await browser_login(browser, hub, "op1.yiqiao", viewport={"width": 2560, "height": 1440})
+    await wait_live(page)  # the welcome carries the hub's (test) clock: countdowns are right from then on
+    await page.wait_for_selector("#rows .row >> nth=2")
+    await page.screenshot(path=artifact("operator-wall.png"))
+    await page.click("#lang")
+    await page.wait_for_selector("#rows .row >> nth=2")
+    text = await page.locator("#rows").text_content() or ""
+    assert "Parking order" in text and "Police" in text
+    await page.screenshot(path=artifact("operator-english.png"))
+    # Filter by department.
+    await page.select_option("#f-target", "fire")
+    await page.wait_for_function("() => document.querySelectorAll('#rows .row').length === 1")
+    await page.evaluate("localStorage.setItem('xianghu.lang', 'zh-CN')")
+    await page.context.close()
+
+
+CONN_UNIT = r"""
+async () => {
+  const { encode, decode } = await import("/vendor/msgpack/index.mjs");
+  const sockets = [];
+  class FakeWS extends EventTarget {
+    static OPEN = 1;
+    constructor(url, proto) { super(); this.url = url; this.proto = proto; this.readyState = 1; this.sent = [];
+      sockets.push(this); }
+    send(data) { this.sent.push(decode(data)); }
+    close(code = 1006) { this.readyState = 3; setTimeout(() => this.onclose && this.onclose({ code }), 0); }
+    push(msg) {
+      const u = encode(msg);
+      this.onmessage({ data: u.buffer.slice(u.byteOffset, u.byteOffset + u.byteLength) });
+    }
+  }
+  const RealWS = window.WebSocket;
+  window.WebSocket = FakeWS;
+  const key = "test.conn." + Math.random();
+  const { Connection } = await import("/shared/conn.js");
+  const out = {};
+  const c = new Connection({ storageKey: key, token: "tok" });
+  const seen = [], resyncs = [];
+  c.addEventListener("event", (e) => seen.push(e.detail.seq));
+  c.addEventListener("resync", (e) => resyncs.push(e.detail.reason));
+  c.start();
+  const ws1 = sockets[0];
+  out.url = ws1.url; out.proto = ws1.proto;
+  const welcome = { type: "welcome", protocol: 1, server_time: Date.now(),
+    user: { id: 7, name: "x", role: "operator" },
+    scope: { role: "operator", township_ids: [10], target: null, read_only: false }, heads: [[10, 5]], epoch: "e1",
+    limits: { heartbeat_s: 20, max_frame_bytes: 65536, rate_per_s: 20, burst: 40, outbox_frames: 1000 } };
+  ws1.push(welcome);
+  out.status = c.status;
+  out.subscribe1 = ws1.sent[0];
+  const ev = (seq) => ({ type: "event", township_id: 10, seq, event_type: "call.noted", call_id: "c",
+    assignment_id: null, at: Date.now(), actor: { id: 1, name: "a", role: "operator" }, call_state: "dispatched",
+    assignment_state: null, body: {} });
+  for (const s of [6, 6, 5, 7, 7]) ws1.push(ev(s));
+  ws1.push({ type: "ping", nonce: 3 });
+  out.pong = ws1.sent.find((m) => m.type === "pong");
+  const p1 = c.command("note", { call_id: "c", text: "a" });
+  out.storedBeforeAnswer = JSON.parse(localStorage.getItem(key + ".outbox")).map((x) => x.name);
+  const p2 = c.command("note", { call_id: "c", text: "b" });
+  out.commandsOnWs1 = ws1.sent.filter((m) => m.type === "command").map((m) => m.args.text);
+  ws1.close(1006);
+  await new Promise((r) => setTimeout(r, 1200));  // backoff 0.25–0.5 s
+  const ws2 = sockets[1];
+  ws2.push({ ...welcome, heads: [[10, 8]] });
+  out.subscribe2 = ws2.sent[0];
+  const resent = ws2.sent.filter((m) => m.type === "command");
+  out.resentIds = resent.map((m) => m.command_id);
+  out.sameIds = JSON.stringify(resent.map((m) => m.command_id)) ===
+    JSON.stringify(JSON.parse(localStorage.getItem(key + ".outbox")).map((x) => x.command_id));
+  ws2.push(ev(7)); ws2.push(ev(8));
+  ws2.push({ type: "result", command_id: resent[0].command_id, result: { seq: 9 } });
+  ws2.push({ type: "error", command_id: resent[1].command_id, code: "validation", message: "text: too long",
+             field: "args.text" });
+  out.r1 = await p1;
+  out.r2 = await p2.then(() => null, (e) => e);
+  out.pending = c.pending().map((x) => [x.state, x.error && x.error.code]);
+  c.dismiss(resent[1].command_id);
+  out.pendingAfterDismiss = c.pending().length;
+  out.seen = seen; out.resyncs = resyncs;
+  c.stop();
+  const again = new Connection({ storageKey: key });
+  out.cursorAfterReload = again.cursor(10);
+  window.WebSocket = RealWS;
+  return out;
+}
+"""
+
+
+async def test_conn_js_dedup_and_outbox(browser: Any, hub: Hub) -> None:
+    page = await browser_login(browser, hub, "op1.yiqiao")
+    await page.goto(f"{hub.url}/login")  # same origin, and no console opening sockets of its own
+    out = await page.evaluate(CONN_UNIT)
+    assert out["url"].endswith("/ws?token=tok") and out["proto"] == "xianghu.v1"
+    assert out["status"] == "live"
+    assert out["subscribe1"] == {"type": "subscribe", "cursors": [[10, 5]], "epoch": "e1"}
+    assert out["resyncs"] == ["no_cursor"]
+    assert out["pong"] == {"type": "pong", "nonce": 3}
+    assert out["storedBeforeAnswer"] == ["note"]
+    assert out["commandsOnWs1"] == ["a", "b"]  # each once
+    assert out["subscribe2"] == {"type": "subscribe", "cursors": [[10, 7]], "epoch": "e1"}
+    assert out["sameIds"] and len(out["resentIds"]) == 2
+    assert out["seen"] == [6, 7, 8]
+    assert out["r1"] == {"seq": 9}
+    assert out["r2"] == {"code": "validation", "message": "text: too long", "field": "args.text"}
+    assert out["pending"] == [["refused", "validation"]]
+    assert out["pendingAfterDismiss"] == 0
+    assert out["cursorAfterReload"] == 8
+    await page.context.close()

@@ -1,0 +1,70 @@
+"""The supervisor's read-only county view in real Chromium: calls of every township, filters, a call's
+detail with its assignments and timeline, and nothing to act with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import Hub, artifact, browser_login
+from tests.helpers import assignment_of, new_call, post
+
+pytestmark = pytest.mark.browser
+
+ACTION_WORDS = ("派单", "审核通过", "退回", "撤销", "回访", "响应", "报到", "办结", "转派", "新建", "登记诉求")
+
+
+async def test_supervisor_sees_two_townships_read_only(hub: Hub, browser: Any) -> None:
+    yiqiao = await hub.login("op1.yiqiao")
+    nanwang = await hub.login("op1.nanwang")
+    police = await hub.login("police1.yiqiao")
+    async with yiqiao, nanwang, police:
+        a = await post(yiqiao, "/api/v1/calls", new_call(title="义桥镇幸福路车辆乱停"), expect=201)
+        b = await post(nanwang, "/api/v1/calls", new_call(title="南旺镇集市占道经营", category="street_vending",
+                                                          targets=["enforcement"], address="南旺镇大集东街"),
+                       expect=201)
+        detail = (await yiqiao.get(f"/api/v1/calls/{a['call_id']}")).json()
+        await post(police, f"/api/v1/assignments/{assignment_of(detail, 'police')['id']}/acknowledge")
+
+    page = await browser_login(browser, hub, "supervisor")
+    assert page.url.endswith("/supervisor/")
+    await page.wait_for_selector("body[data-ready='1']")
+    rows = page.locator("#rows tr")
+    await page.wait_for_selector(f"#rows tr[data-call='{a['call_id']}']")
+    await page.wait_for_selector(f"#rows tr[data-call='{b['call_id']}']")
+    text = await page.locator("#rows").inner_text()
+    assert "义桥镇" in text and "南旺镇" in text
+    assert "公安·已响应" in text  # who was called and how far they got
+    await page.screenshot(path=artifact("supervisor-list.png"))
+
+    # filter by township
+    nanwang_id = await page.locator(f"#rows tr[data-call='{b['call_id']}']").get_attribute("data-township")
+    await page.select_option("#f-township", nanwang_id)
+    await page.wait_for_function(f"() => !document.querySelector(\"#rows tr[data-call='{a['call_id']}']\")")
+    assert await rows.count() == 1
+    await page.select_option("#f-township", "")
+    await page.wait_for_selector(f"#rows tr[data-call='{a['call_id']}']")
+
+    # the detail: assignments and timeline, reporter masked, no action buttons
+    await page.locator(f"#rows tr[data-call='{a['call_id']}']").click()
+    await page.wait_for_selector("#detail .timeline li[data-type='assignment.acknowledged']")
+    detail_text = await page.locator("#detail").inner_text()
+    assert "义桥镇幸福路车辆乱停" in detail_text
+    assert "138****5678" in detail_text and "13812345678" not in detail_text
+    assert await page.locator("#detail table.asg tbody tr").count() == 2
+    buttons = await page.locator("#detail button").all_inner_texts()
+    assert buttons == ["关闭"], buttons
+    page_buttons = await page.locator("button").all_inner_texts()
+    assert not [t for t in page_buttons if any(w in t for w in ACTION_WORDS)], page_buttons
+    assert await page.locator("textarea, input[type=submit]").count() == 0
+    await page.screenshot(path=artifact("supervisor-detail.png"), full_page=True)
+
+    # live: a new event in a township shows up without reloading
+    await page.wait_for_selector("#conn[data-status='live']")
+    nanwang = await hub.login("op1.nanwang")
+    async with nanwang:
+        c = await post(nanwang, "/api/v1/calls", new_call(title="南旺镇夜间施工噪音", category="noise",
+                                                          targets=["police"]), expect=201)
+    await page.wait_for_selector(f"#rows tr[data-call='{c['call_id']}']", timeout=10_000)
+    await page.context.close()

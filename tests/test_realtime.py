@@ -1,0 +1,269 @@
+"""The WebSocket hub with real sockets: delivery, resume without gaps, scope, bad input, slow consumers."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+
+import msgpack
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, BytesMessage, Request
+
+from dispatch.client import CommandRefused, HubClient
+from dispatch.clock import ManualClock
+from dispatch.config import Config
+from protocols.messages import CaughtUp, Event, Presence, Resync, Welcome, decode
+from protocols.session import SUBPROTOCOL
+from tests.conftest import Hub, start_hub
+from tests.helpers import assignment_of, new_call, post
+
+
+async def create_call(hub: Hub, **overrides: object) -> dict[str, object]:
+    op = await hub.login("op1.yiqiao")
+    async with op:
+        return await post(op, "/api/v1/calls", new_call(**overrides), expect=201)
+
+
+async def test_liaison_receives_a_new_call_live(hub: Hub) -> None:
+    token = await hub.token("police1.yiqiao")
+    async with HubClient(hub.url, token) as client:
+        await asyncio.wait_for(client.caught_up.wait(), 5)
+        created = await create_call(hub)
+        ev = await client.next_event(predicate=lambda e: e.event_type == "assignment.dispatched")
+    assert ev.call_id == created["call_id"]
+    assert ev.body["call"]["reporter_phone"] == "138****5678"  # masked for liaisons
+    assert ev.body["call"]["title"] == "小区门口车辆乱停"
+
+
+async def test_operator_sees_full_reporter_and_every_event(hub: Hub) -> None:
+    token = await hub.token("op1.yiqiao")
+    async with HubClient(hub.url, token) as client:
+        await asyncio.wait_for(client.caught_up.wait(), 5)
+        await create_call(hub)
+        types = [(await client.next_event()).event_type for _ in range(3)]
+    assert types[0] == "call.created"
+    assert sorted(types[1:]) == ["assignment.dispatched", "assignment.dispatched"]
+
+
+async def test_other_department_never_sees_the_call(hub: Hub) -> None:
+    market = await hub.token("market1.yiqiao")
+    police = await hub.token("police1.yiqiao")
+    async with HubClient(hub.url, market) as m, HubClient(hub.url, police) as p:
+        await asyncio.wait_for(m.caught_up.wait(), 5)
+        await asyncio.wait_for(p.caught_up.wait(), 5)
+        await create_call(hub)
+        await p.next_event(predicate=lambda e: e.event_type == "assignment.dispatched")
+        second = await create_call(hub, targets=["market"], category="food_safety")
+        first = await m.next_event()
+    assert first.call_id == second["call_id"]  # nothing of the police call reached market
+
+
+async def test_commands_over_the_socket_are_idempotent(hub: Hub) -> None:
+    created = await create_call(hub)
+    op = await hub.login("op1.yiqiao")
+    async with op:
+        detail = (await op.get(f"/api/v1/calls/{created['call_id']}")).json()
+    aid = assignment_of(detail, "police")["id"]
+    token = await hub.token("police1.yiqiao")
+    async with HubClient(hub.url, token) as client:
+        await asyncio.wait_for(client.connected.wait(), 5)
+        command_id = str(uuid.uuid4())
+        first = await client.command("acknowledge", {"assignment_id": aid}, command_id=command_id)
+        again = await client.command("acknowledge", {"assignment_id": aid}, command_id=command_id)
+        with pytest.raises(CommandRefused) as refused:
+            await client.command("acknowledge", {"assignment_id": aid})
+    assert first["replayed"] is False and again["replayed"] is True
+    assert refused.value.error_code == "illegal_transition"
+    async with await hub.login("op1.yiqiao") as op2:
+        timeline = (await op2.get(f"/api/v1/calls/{created['call_id']}")).json()["timeline"]
+    assert [e["type"] for e in timeline].count("assignment.acknowledged") == 1
+
+
+async def test_liaison_cannot_act_on_another_departments_assignment(hub: Hub) -> None:
+    created = await create_call(hub)
+    async with await hub.login("op1.yiqiao") as op:
+        detail = (await op.get(f"/api/v1/calls/{created['call_id']}")).json()
+    aid = assignment_of(detail, "police")["id"]
+    token = await hub.token("market1.yiqiao")
+    async with HubClient(hub.url, token) as client:
+        await asyncio.wait_for(client.connected.wait(), 5)
+        with pytest.raises(CommandRefused) as refused:
+            await client.command("acknowledge", {"assignment_id": aid})
+    assert refused.value.error_code == "forbidden"
+
+
+async def test_resume_after_disconnect_in_a_burst_has_no_gap_and_no_duplicate(hub: Hub) -> None:
+    token = await hub.token("op1.yiqiao")
+    async with HubClient(hub.url, token) as client:
+        await asyncio.wait_for(client.caught_up.wait(), 5)
+        op = await hub.login("op1.yiqiao")
+        async with op:
+            seen: list[int] = []
+
+            async def burst() -> None:
+                for i in range(30):
+                    await post(op, "/api/v1/calls", new_call(title=f"第{i}件"), expect=201)
+
+            task = asyncio.create_task(burst())
+            while len(seen) < 20:
+                seen.append((await client.next_event()).seq)
+            await client.drop()  # cut mid-burst
+            await task
+            while len(seen) < 90:  # 30 calls × (created + 2 dispatched)
+                seen.append((await client.next_event()).seq)
+    assert client.connections >= 2
+    assert seen == list(range(seen[0], seen[0] + 90))
+
+
+async def test_resume_from_an_old_cursor_replays_in_order(hub: Hub) -> None:
+    for _ in range(5):
+        await create_call(hub)
+    token = await hub.token("op1.yiqiao")
+    yiqiao = hub.state.pool
+    tid = await yiqiao.fetchval("select id from townships where code = 'yiqiao'")
+    async with HubClient(hub.url, token, cursors={tid: 4}) as client:
+        got = [(await client.next_event()).seq for _ in range(11)]
+    assert got == list(range(5, 16))
+
+
+async def test_cursor_too_old_or_ahead_gets_resync(hub: Hub) -> None:
+    await create_call(hub)
+    tid = await hub.state.pool.fetchval("select id from townships where code = 'yiqiao'")
+    token = await hub.token("op1.yiqiao")
+    async with HubClient(hub.url, token, cursors={tid: 999}) as client:
+        msg = await asyncio.wait_for(client.messages.get(), 5)
+    assert isinstance(msg, Resync) and msg.reason == "cursor_ahead" and msg.head == 3
+    async with await raw(hub, token, subprotocols=[SUBPROTOCOL]) as ws:
+        await ws.recv()
+        await ws.send(msgpack.packb({"type": "subscribe", "cursors": [[tid, 1]], "epoch": "another-log"}))
+        msg = decode(await ws.recv())  # type: ignore[arg-type]
+    assert isinstance(msg, Resync) and msg.reason == "epoch_changed"
+
+
+async def raw(hub: Hub, token: str, **kwargs: object):  # type: ignore[no-untyped-def]
+    return connect(hub.ws_url, additional_headers={"Authorization": f"Bearer {token}"}, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_missing_subprotocol_is_closed_with_4002(hub: Hub) -> None:
+    token = await hub.token("op1.yiqiao")
+    async with await raw(hub, token) as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4002
+    assert "xianghu.v1" in closed.value.rcvd.reason
+
+
+async def test_foreign_origin_is_refused(hub: Hub) -> None:
+    token = await hub.token("op1.yiqiao")
+    async with await raw(hub, token, subprotocols=[SUBPROTOCOL], origin="https://evil.example") as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+async def test_no_credentials_is_closed_with_4001(hub: Hub) -> None:
+    async with connect(hub.ws_url, subprotocols=[SUBPROTOCOL]) as ws:  # type: ignore[list-item]
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
+
+
+@pytest.mark.parametrize(("frame", "code"), [
+    (b"\xc1", "protocol"),
+    (msgpack.packb([1, 2]), "protocol"),
+    (msgpack.packb({"type": "launch"}), "protocol"),
+    (msgpack.packb({"type": "subscribe", "cursors": [["x", 1]]}), "protocol"),
+    (msgpack.packb({"type": "command", "command_id": "nope", "name": "acknowledge", "args": {}}), "protocol"),
+])
+async def test_malformed_frames_get_an_error_and_the_hub_keeps_serving(hub: Hub, frame: bytes, code: str) -> None:
+    token = await hub.token("op1.yiqiao")
+    async with await raw(hub, token, subprotocols=[SUBPROTOCOL]) as ws:
+        assert isinstance(decode(await ws.recv()), Welcome)  # type: ignore[arg-type]
+        await ws.send(frame)
+        err = decode(await ws.recv())  # type: ignore[arg-type]
+        assert err.TYPE == "error" and err.code == code  # type: ignore[attr-defined]
+        await ws.send(msgpack.packb({"type": "subscribe", "cursors": []}))
+        while True:
+            if isinstance(decode(await ws.recv()), CaughtUp):  # type: ignore[arg-type]
+                break
+
+
+async def test_oversize_frame_closes_1009(hub: Hub) -> None:
+    token = await hub.token("op1.yiqiao")
+    big = msgpack.packb({"type": "ping", "nonce": 1, "pad": "x" * (hub.state.cfg.realtime.max_frame_bytes + 10)})
+    async with await raw(hub, token, subprotocols=[SUBPROTOCOL], max_size=None) as ws:
+        await ws.recv()
+        await ws.send(big)
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+
+async def stuck_client(hub: Hub, token: str) -> asyncio.StreamWriter:
+    """A real WebSocket peer that subscribes and then never reads again (a phone that froze)."""
+    ws = WSConnection(ConnectionType.CLIENT)
+    tiny = socket.socket()
+    tiny.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    tiny.connect(("127.0.0.1", hub.port))
+    reader, writer = await asyncio.open_connection(sock=tiny, limit=4096)
+    writer.write(ws.send(Request(host=f"127.0.0.1:{hub.port}", target="/ws", subprotocols=[SUBPROTOCOL],
+                                 extra_headers=[(b"authorization", f"Bearer {token}".encode())])))
+    ws.receive_data(await reader.read(4096))
+    assert any(isinstance(e, AcceptConnection) for e in ws.events())
+    writer.write(ws.send(BytesMessage(data=msgpack.packb({"type": "subscribe", "cursors": []}))))
+    await writer.drain()
+    return writer
+
+
+async def test_client_that_never_reads_does_not_delay_others(cfg: Config, dsn: str, clock: ManualClock) -> None:
+    small = cfg.model_copy(update={"realtime": cfg.realtime.model_copy(update={"outbox_frames": 20})})
+    hub, server, task = await start_hub(small, dsn, clock)
+    try:
+        token = await hub.token("op1.yiqiao")
+        stuck = await stuck_client(hub, token)
+        async with HubClient(hub.url, token) as healthy:
+            await asyncio.wait_for(healthy.caught_up.wait(), 5)
+            async with await hub.login("op1.yiqiao") as op:
+                for i in range(250):  # ~36 KB of events per call: more than the kernel buffers hold
+                    await post(op, "/api/v1/calls", new_call(description="长" * 4000, title=f"{i}"), expect=201)
+            got = [await healthy.next_event(timeout=10) for _ in range(750)]
+        assert len({e.seq for e in got}) == 750
+        assert hub.state.realtime.closed_too_slow == 1
+        stuck.close()
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_operator_is_told_which_liaisons_are_online(hub: Hub) -> None:
+    op_token = await hub.token("op1.yiqiao")
+    async with HubClient(hub.url, op_token) as op:
+        await asyncio.wait_for(op.caught_up.wait(), 5)
+        async with HubClient(hub.url, await hub.token("police1.yiqiao")) as p:
+            await asyncio.wait_for(p.connected.wait(), 5)
+            while True:
+                msg = await asyncio.wait_for(op.messages.get(), 5)
+                if isinstance(msg, Presence) and msg.online.get("police") == 1:
+                    break
+        while True:
+            msg = await asyncio.wait_for(op.messages.get(), 5)
+            if isinstance(msg, Presence) and "police" not in msg.online:
+                break
+
+
+async def test_supervisor_subscribes_to_the_whole_county(hub: Hub) -> None:
+    token = await hub.token("supervisor")
+    async with HubClient(hub.url, token) as sup:
+        await asyncio.wait_for(sup.caught_up.wait(), 5)
+        assert sup.welcome is not None and len(sup.welcome.scope.township_ids) == 15
+        assert sup.welcome.scope.read_only
+        created = await create_call(hub)
+        ev = await sup.next_event()
+        with pytest.raises(CommandRefused):
+            await sup.command("close", {"call_id": created["call_id"]})
+    assert isinstance(ev, Event) and ev.body["reporter_phone"] == "138****5678"
