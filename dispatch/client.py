@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -47,9 +47,12 @@ async def login(base_url: str, username: str, password: str) -> str:
 class HubClient:
     """One logical connection: survives disconnects, resumes, never repeats an event."""
 
-    def __init__(self, base_url: str, token: str, *, cursors: Mapping[int, int] | None = None,
+    def __init__(self, base_url: str | Sequence[str], token: str, *, cursors: Mapping[int, int] | None = None,
                  epoch: str | None = None, origin: str | None = None, max_queue: int = 100_000) -> None:
-        self.url = base_url.replace("http://", "ws://").replace("https://", "wss://").rstrip("/") + "/ws"
+        bases = [base_url] if isinstance(base_url, str) else list(base_url)
+        # Several hub nodes: any node serves any client, so a failed one is simply skipped.
+        self.urls = [b.replace("http://", "ws://").replace("https://", "wss://").rstrip("/") + "/ws" for b in bases]
+        self._next_url = 0
         self.token = token
         self.origin = origin
         self._cursors = dict(cursors or {})
@@ -126,11 +129,13 @@ class HubClient:
     async def _run(self) -> None:
         delay = 0.1
         while not self._stopping:
+            url = self.urls[self._next_url % len(self.urls)]
             try:
-                await self._connect_once()
+                await self._connect_once(url)
                 delay = 0.1
             except (OSError, websockets.InvalidHandshake, websockets.ConnectionClosed, TimeoutError) as exc:
-                log.debug("hub connection failed: %r", exc)
+                log.debug("hub connection to %s failed: %r", url, exc)
+                self._next_url += 1
             if self.closed_with is not None and self.closed_with[0] in FATAL_CLOSES:
                 log.error("hub closed the connection for good: %s %s", *self.closed_with)
                 return
@@ -139,11 +144,15 @@ class HubClient:
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 10.0)
 
-    async def _connect_once(self) -> None:
+    @property
+    def url(self) -> str:
+        return self.urls[self._next_url % len(self.urls)]
+
+    async def _connect_once(self, url: str) -> None:
         headers = {"Authorization": f"Bearer {self.token}"}
         session = ClientSession(self._session.cursors if self._session else self._cursors,
                                 self._session.epoch if self._session else self._epoch)
-        async with connect(self.url, subprotocols=[SUBPROTOCOL], additional_headers=headers,  # type: ignore[list-item]
+        async with connect(url, subprotocols=[SUBPROTOCOL], additional_headers=headers,  # type: ignore[list-item]
                            origin=self.origin, open_timeout=10, max_size=16 * 1024 * 1024,  # type: ignore[arg-type]
                            max_queue=None) as ws:
             self._ws = ws

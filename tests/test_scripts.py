@@ -1,0 +1,107 @@
+"""The two commands a new user runs: ./scripts/run serves and stops cleanly; the CLI validates its input."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.conftest import ROOT, free_port
+
+
+def postgres_processes(data_dir: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(attrs=["name", "cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if proc.info["name"] == "postgres" and str(data_dir) in cmdline:
+            found.append(proc)
+    return found
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[str], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"scripts/run exited early with {proc.returncode}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)  # polling another process for readiness
+    raise AssertionError("no /healthz answer in time")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_scripts_run_serves_then_stops_without_leaving_postgres(tmp_path: Path, sig: signal.Signals) -> None:
+    port = free_port()
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["XIANGHU_DATA"] = str(data)
+    proc = subprocess.Popen([str(ROOT / "scripts" / "run"), "--port", str(port)], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", proc, 240)
+        assert postgres_processes(data), "the embedded PostgreSQL should be running"
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+        assert ready.json()["status"] == "ready"
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    assert "/operator/" in out and "xianghu-demo" in out  # the banner with URLs and demo logins
+    deadline = time.monotonic() + 10
+    while postgres_processes(data) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert postgres_processes(data) == []
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "dispatch.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, **(env or {})})
+
+
+def test_check_config_names_the_bad_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text((ROOT / "dispatch" / "default.toml").read_text(encoding="utf-8").replace("burst = 40", "burst = 0"),
+                   encoding="utf-8")
+    res = run_cli("check-config", "--config", str(bad))
+    assert res.returncode == 2
+    assert "realtime.burst" in res.stderr and str(bad) in res.stderr
+    assert run_cli("check-config").returncode == 0
+
+
+def test_cli_rejects_bad_arguments() -> None:
+    res = run_cli("serve", "--port", "99999")
+    assert res.returncode == 2 and "99999" in res.stderr
+    assert run_cli("--help").returncode == 0 and "verify-log" in run_cli("--help").stdout
+
+
+def test_serve_refuses_a_database_that_is_not_migrated(pg_admin_dsn: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    from tests.conftest import with_database
+
+    async def make() -> None:
+        c = await asyncpg.connect(pg_admin_dsn)
+        await c.execute("drop database if exists t_empty")
+        await c.execute("create database t_empty")
+        await c.close()
+    asyncio.run(make())
+    res = subprocess.run([sys.executable, "-m", "dispatch.cli", "serve", "--port", str(free_port())], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "DATABASE_URL": with_database(pg_admin_dsn, "t_empty")})
+    assert res.returncode != 0
+    assert "migrations pending" in res.stderr or "xianghu migrate" in res.stderr
