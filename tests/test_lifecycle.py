@@ -377,10 +377,11 @@ def test_real_tables_pass_the_check() -> None:
                 ASSIGNMENT_TRANSITIONS)
 
 
-def test_lifecycle_doc_embeds_the_current_diagram() -> None:
-    text = (ROOT / "docs" / "LIFECYCLE.md").read_text(encoding="utf-8")
+@pytest.mark.parametrize("doc", ["docs/LIFECYCLE.md", "README.md"])
+def test_lifecycle_doc_embeds_the_current_diagram(doc: str) -> None:
+    text = (ROOT / doc).read_text(encoding="utf-8")
     found = re.search(r"<!-- lifecycle:begin -->\n```mermaid\n(.*?)```\n<!-- lifecycle:end -->", text, re.S)
-    assert found is not None, "docs/LIFECYCLE.md lacks the lifecycle markers"
+    assert found is not None, f"{doc} lacks the lifecycle markers"
     assert found.group(1) == mermaid(), (
-        "docs/LIFECYCLE.md is out of date: paste the output of "
+        f"{doc} is out of date: paste the output of "
         "`python -c 'from dispatch.lifecycle import mermaid; print(mermaid(), end=\"\")'`")
