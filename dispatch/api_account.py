@@ -47,7 +47,8 @@ async def login(call: Call) -> Response:
     resp = ZhJSONResponse(data)
     resp.set_cookie(COOKIE_NAME, call.hub.auth.sign(session.token), httponly=True, samesite="strict",
                     secure=call.request.url.scheme == "https", path="/",
-                    max_age=call.hub.cfg.server.session_days * 86400)
+                    max_age=(call.hub.cfg.server.token_days if session.actor.role.value == "liaison"
+                             else call.hub.cfg.server.session_days) * 86400)
     return resp
 
 

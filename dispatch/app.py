@@ -106,6 +106,8 @@ def create_app(cfg: Config, dsn: str, *, clock: Clock | None = None, pool_size: 
         Route("/readyz", readyz),
         Route("/openapi.json", openapi),
         Route("/login", _page("login.html")),
+        Route("/liaison/login", _page("login.html")),  # inside the installed app's scope
+        Route("/favicon.ico", _page("liaison/icon.svg")),
         Route("/operator/", _page("operator/index.html")),
         Route("/liaison/", _page("liaison/index.html")),
         Route("/supervisor/", _page("supervisor/index.html")),

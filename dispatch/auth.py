@@ -136,7 +136,9 @@ class Auth:
                 raise Unauthenticated("wrong username or password", field="password")
             await conn.execute(CLEAR_FAILURES, username)
             token = secrets.token_urlsafe(32)
-            days = self.cfg.session_days if kind == "cookie" else self.cfg.token_days
+            # A liaison logs in once on a phone: its browser session lasts as long as a token.
+            long_lived = kind == "token" or row["role"] == Role.LIAISON.value
+            days = self.cfg.token_days if long_lived else self.cfg.session_days
             await conn.execute(INSERT_SESSION, token_hash(token), row["id"], kind, now,
                                now + timedelta(days=days))
         return Session(actor_from_row(row), row["username"], kind, token)

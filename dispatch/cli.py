@@ -81,13 +81,22 @@ async def _migrate(dsn: str) -> list[int]:
 
 
 async def _seed(dsn: str, cfg: Config) -> bool:
-    from dispatch.demo import seed_demo
+    from dispatch.clock import SystemClock
+    from dispatch.demo import seed_demo, seed_sample_calls
     from dispatch.reference import sync_reference
+    from dispatch.store import Store
 
     conn = await db.connect(dsn)
     try:
         await sync_reference(conn, cfg)
-        return await seed_demo(conn)
+        created = await seed_demo(conn)
+        if created:
+            pool = await db.create_pool(dsn, min_size=1, max_size=2)
+            try:
+                await seed_sample_calls(Store(pool, cfg, SystemClock()), conn)
+            finally:
+                await pool.close()
+        return created
     finally:
         await conn.close()
 

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import TYPE_CHECKING
+
 from dispatch import auth
 from dispatch.db import Conn
 from dispatch.domain import DEPARTMENTS, Role
+
+if TYPE_CHECKING:
+    from dispatch.store import Store
 
 DEMO_PASSWORD = "xianghu-demo"
 
@@ -93,3 +99,64 @@ async def seed_demo(conn: Conn) -> bool:
                             password_hash=password_hash, role=Role.ADMIN)
         await conn.execute(MARK_SEEDED)
     return True
+
+
+SAMPLE_CALLS: tuple[dict[str, object], ...] = (
+    {"source": "grid", "category": "street_vending", "title": "早市摊位占用人行道", "priority": "normal",
+     "description": "义桥镇早市东口三个摊位占道经营，行人只能走机动车道。", "address": "义桥镇早市东口",
+     "targets": ["enforcement"],
+     "steps": ["acknowledge", "arrive", "report_result", "accept", "return_visit", "close"]},
+    {"source": "hotline_12345", "category": "flying_wire_charging", "title": "居民楼飞线充电", "priority": "urgent",
+     "description": "3号楼二单元有电动车从窗口拉线充电，存在火灾隐患。", "address": "义桥镇幸福小区3号楼",
+     "reporter_name": "李红梅", "reporter_phone": "13905371234", "targets": ["fire", "enforcement"],
+     "steps": ["acknowledge", "arrive", "report_result"]},
+    {"source": "mini_program", "category": "neighbour_dispute", "title": "邻里因排水发生纠纷", "priority": "normal",
+     "description": "两户因院内排水沟问题多次争吵，需调解。", "address": "义桥镇后李村",
+     "reporter_name": "王建国", "reporter_phone": "13562781199", "targets": ["justice", "police"],
+     "steps": ["acknowledge"]},
+    {"source": "patrol", "category": "road_spillage", "title": "渣土车道路遗撒", "priority": "low",
+     "description": "国道旁约200米路段有渣土遗撒。", "address": "义桥镇G105国道东侧",
+     "targets": ["transport"], "steps": ["decline"]},
+)
+
+
+async def seed_sample_calls(store: Store, conn: Conn) -> int:
+    """A few calls in 义桥镇 at different steps, so the consoles are not empty on a first visit."""
+    from dispatch.commands import parse_command
+    from dispatch.domain import Actor
+
+    async def actor(username: str) -> Actor:
+        row = await conn.fetchrow(SELECT_ACTOR, username)
+        assert row is not None, username
+        return auth.actor_from_row(row)
+
+    op = await actor("op1.yiqiao")
+    done = 0
+    for sample in SAMPLE_CALLS:
+        body = {k: v for k, v in sample.items() if k != "steps"}
+        outcome = await store.execute(op, parse_command("create_call", {"command_id": str(uuid.uuid4()), **body}))
+        call_id = outcome.result["call_id"]
+        assignments = await conn.fetch(SELECT_ASSIGNMENTS, uuid.UUID(call_id))
+        for step in sample["steps"]:  # type: ignore[attr-defined]
+            if step in ("accept", "return_visit", "close"):
+                args: dict[str, object] = {"call_id": call_id}
+                if step == "return_visit":
+                    args.update(resolved=True, satisfaction=5, comment="摊位已规范，满意")
+                await store.execute(op, parse_command(step, {"command_id": str(uuid.uuid4()), **args}))
+                continue
+            for a in assignments:
+                liaison = await actor(f"{a['target']}1.yiqiao")
+                args = {"assignment_id": str(a["id"])}
+                if step == "report_result":
+                    args["result"] = "已到现场处置完毕"
+                if step == "decline":
+                    args.update(reason="该路段属公路部门养护范围，建议转综合执法", suggested_target="enforcement")
+                await store.execute(liaison, parse_command(step, {"command_id": str(uuid.uuid4()), **args}))
+        done += 1
+    return done
+
+
+SELECT_ACTOR = """
+select id, role, township_id, department, unit_id, team_lead, display_name from users where username = $1
+"""
+SELECT_ASSIGNMENTS = "select id, target from assignments where call_id = $1 order by target"
