@@ -66,10 +66,13 @@ async def add_township(conn: Conn, code: str, name_zh: str, name_en: str,
     for n in (1, 2):
         await auth.add_user(conn, username=f"op{n}.{code}", display_name=f"{name_zh}操作员{n}",
                             password="", password_hash=password_hash, role=Role.OPERATOR, township_id=tid)
+    # Department names come from the configuration (synced into `departments` before seeding).
+    dep_names = {r["code"]: r["name_zh"] for r in await conn.fetch("select code, name_zh from departments")}
     for dep in DEPARTMENTS:
         await conn.execute(INSERT_STATION, tid, dep)
         for n in (1, 2):
-            await auth.add_user(conn, username=f"{dep}{n}.{code}", display_name=f"{name_zh}{dep}联络员{n}",
+            await auth.add_user(conn, username=f"{dep}{n}.{code}",
+                                display_name=f"{name_zh}{dep_names.get(dep, dep)}联络员{n}",
                                 password="", password_hash=password_hash, role=Role.LIAISON,
                                 township_id=tid, department=dep, team_lead=(n == 1))
     for i, (uzh, uen) in enumerate(UNITS, start=1):
