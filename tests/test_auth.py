@@ -105,3 +105,13 @@ async def test_login_page_and_consoles_are_served_without_internet(hub: Hub) -> 
     assert page.status_code == 200 and "乡呼" in page.text
     assert vendor.status_code == 200
     assert manifest.status_code == 404
+
+
+async def test_failed_logins_are_rate_limited_per_address(hub: Hub) -> None:
+    limit = hub.state.cfg.server.login_max_failures * 4
+    async with hub.client() as c:
+        for i in range(limit):  # spread over many accounts: no single account reaches its own limit
+            res = await c.post("/api/v1/login", json={"username": f"guess{i % 7}", "password": "x"})
+            assert res.status_code == 401
+        blocked = await c.post("/api/v1/login", json={"username": "op1.yiqiao", "password": DEMO_PASSWORD})
+    assert blocked.status_code == 429

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import sys
 import uuid
 
 import msgpack
@@ -18,7 +20,7 @@ from dispatch.clock import ManualClock
 from dispatch.config import Config
 from protocols.messages import CaughtUp, Event, Presence, Resync, Welcome, decode
 from protocols.session import SUBPROTOCOL
-from tests.conftest import Hub, start_hub
+from tests.conftest import ROOT, Hub, start_hub
 from tests.helpers import assignment_of, new_call, post
 
 
@@ -267,3 +269,22 @@ async def test_supervisor_subscribes_to_the_whole_county(hub: Hub) -> None:
         with pytest.raises(CommandRefused):
             await sup.command("close", {"call_id": created["call_id"]})
     assert isinstance(ev, Event) and ev.body["reporter_phone"] == "138****5678"
+
+
+async def test_listen_command_prints_a_departments_calls_live(hub: Hub) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dispatch.cli", "listen", "--url", hub.url, "--user", "police1.yiqiao",
+        "--password", "xianghu-demo", cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        assert proc.stdout is not None
+        first = await asyncio.wait_for(proc.stdout.readline(), 20)
+        assert b"connected as" in first and b"police" in first
+        await create_call(hub)
+        lines: list[bytes] = []
+        while not any(b"assignment.dispatched" in line for line in lines):
+            lines.append(await asyncio.wait_for(proc.stdout.readline(), 20))
+        assert any("小区门口车辆乱停".encode() in line for line in lines)
+    finally:
+        proc.terminate()
+        await proc.wait()

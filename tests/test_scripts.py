@@ -105,3 +105,21 @@ def test_serve_refuses_a_database_that_is_not_migrated(pg_admin_dsn: str) -> Non
                          env={**os.environ, "DATABASE_URL": with_database(pg_admin_dsn, "t_empty")})
     assert res.returncode != 0
     assert "migrations pending" in res.stderr or "xianghu migrate" in res.stderr
+
+
+def test_user_commands_add_change_password_and_disable(dsn: str) -> None:
+    env = {"DATABASE_URL": dsn}
+    added = run_cli("user", "add", "zhang.san", "--name", "张三", "--role", "liaison", "--township", "yiqiao",
+                    "--department", "fire", "--password", "a-long-password", env=env)
+    assert added.returncode == 0, added.stderr
+    twice = run_cli("user", "add", "zhang.san", "--name", "张三", "--role", "operator", "--township", "yiqiao",
+                    "--password", "a-long-password", env=env)
+    assert twice.returncode == 2 and "already exists" in twice.stderr
+    short = run_cli("user", "passwd", "zhang.san", "--password", "short", env=env)
+    assert short.returncode == 2 and "at least 8" in short.stderr
+    assert run_cli("user", "passwd", "zhang.san", "--password", "another-long-one", env=env).returncode == 0
+    unknown_township = run_cli("user", "add", "li.si", "--name", "李四", "--role", "operator", "--township", "nowhere",
+                               "--password", "a-long-password", env=env)
+    assert unknown_township.returncode == 2 and "nowhere" in unknown_township.stderr
+    assert run_cli("user", "disable", "zhang.san", env=env).returncode == 0
+    assert run_cli("user", "disable", "nobody", env=env).returncode == 2
