@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from dispatch.auth import COOKIE_NAME, Session
 from dispatch.reference import SELECT_TOWNSHIP_TARGETS
-from dispatch.web import Call, ZhJSONResponse, endpoint
+from dispatch.web import Req, ZhJSONResponse, endpoint
 
 
 class LoginBody(BaseModel):
@@ -30,12 +30,12 @@ def user_json(session: Session) -> dict[str, Any]:
     }
 
 
-def client_address(call: Call) -> str:
+def client_address(call: Req) -> str:
     return call.request.client.host if call.request.client else "unknown"
 
 
 @endpoint("POST", "/api/v1/login", summary="Log in", tags=["account"], body=LoginBody, public=True)
-async def login(call: Call) -> Response:
+async def login(call: Req) -> Response:
     body: LoginBody = call.body
     kind = "cookie" if body.client == "browser" else "token"
     session = await call.hub.auth.login(body.username, body.password, client_address(call), kind,
@@ -53,7 +53,7 @@ async def login(call: Call) -> Response:
 
 
 @endpoint("POST", "/api/v1/logout", summary="Log out (revokes this session or token)", tags=["account"])
-async def logout(call: Call) -> Response:
+async def logout(call: Req) -> Response:
     assert call.session is not None
     await call.hub.auth.logout(call.session.token, call.hub.clock.now())
     resp = ZhJSONResponse({"ok": True})
@@ -62,13 +62,13 @@ async def logout(call: Call) -> Response:
 
 
 @endpoint("GET", "/api/v1/me", summary="The logged-in user, role and scope", tags=["account"])
-async def me(call: Call) -> dict[str, Any]:
+async def me(call: Req) -> dict[str, Any]:
     assert call.session is not None
     return user_json(call.session)
 
 
 @endpoint("GET", "/api/v1/reference", summary="Townships, departments, units, categories", tags=["reference"])
-async def reference(call: Call) -> dict[str, Any]:
+async def reference(call: Req) -> dict[str, Any]:
     cfg = call.hub.cfg
     rows = await call.hub.pool.fetch(SELECT_TOWNSHIP_TARGETS)
     actor = call.actor

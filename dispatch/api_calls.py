@@ -12,7 +12,7 @@ from starlette.responses import Response
 from dispatch import policy
 from dispatch.commands import COMMANDS, parse_command
 from dispatch.domain import Actor, Role
-from dispatch.web import Call, ZhJSONResponse, endpoint
+from dispatch.web import Req, ZhJSONResponse, endpoint
 from protocols.errors import NotFound
 
 SELECT_CALL = "select township_id, doc, last_seq from calls where id = $1"
@@ -87,7 +87,7 @@ def call_json(actor: Actor, township_id: int, doc: dict[str, Any], last_seq: int
 
 
 @endpoint("GET", "/api/v1/calls", summary="List calls in scope, newest first", query=CallQuery)
-async def list_calls(call: Call) -> dict[str, Any]:
+async def list_calls(call: Req) -> dict[str, Any]:
     query: CallQuery = call.query
     where: list[str] = ["true"]
     args: list[Any] = []
@@ -100,7 +100,7 @@ async def list_calls(call: Call) -> dict[str, Any]:
 
 
 @endpoint("GET", "/api/v1/calls/{call_id:uuid}", summary="One call with its assignments and timeline")
-async def get_call(call: Call) -> dict[str, Any]:
+async def get_call(call: Req) -> dict[str, Any]:
     call_id: UUID = call.request.path_params["call_id"]
     actor = call.actor
     async with call.hub.pool.acquire() as conn:
@@ -141,7 +141,7 @@ def _body_model(kind: str, path_field: str | None) -> type[BaseModel]:
 def _command_endpoint(kind: str, path: str, path_field: str | None, summary: str, status: int = 200) -> None:
     body_model = _body_model(kind, path_field)
 
-    async def run(call: Call) -> Response:
+    async def run(call: Req) -> Response:
         data = call.body.model_dump(exclude_unset=True)
         if path_field is not None:
             data[path_field] = str(call.request.path_params[path_field])

@@ -21,9 +21,11 @@ from dispatch import api_account, api_calls, db, web  # noqa: F401 - api modules
 from dispatch.auth import Auth
 from dispatch.clock import Clock, SystemClock
 from dispatch.config import Config
+from dispatch.hub import websocket_endpoint
 from dispatch.hub_state import HubState
 from dispatch.openapi import openapi_document
 from dispatch.reference import sync_reference
+from dispatch.services import start_services, stop_services
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -92,12 +94,12 @@ def create_app(cfg: Config, dsn: str, *, clock: Clock | None = None, pool_size: 
             hub = HubState(cfg=cfg, pool=pool, clock=clock, auth=Auth(pool, cfg.server, secret), dsn=dsn,
                            epoch=epoch, node_id=uuid.uuid4().hex[:8])
             app.state.hub = hub
-            await _start_services(hub)
+            await start_services(hub)
             yield
         finally:
             hub_obj = getattr(app.state, "hub", None)
             if hub_obj is not None:
-                await asyncio.shield(_stop_services(hub_obj))
+                await asyncio.shield(stop_services(hub_obj))
             await asyncio.shield(pool.close())
 
     routes: list[Any] = [
@@ -112,7 +114,7 @@ def create_app(cfg: Config, dsn: str, *, clock: Clock | None = None, pool_size: 
         Route("/liaison/", _page("liaison/index.html")),
         Route("/supervisor/", _page("supervisor/index.html")),
         *web.routes(),
-        *_extra_routes(),
+        WebSocketRoute("/ws", websocket_endpoint),
     ]
     # Only the console's asset folders are served, never package.json or the whole node_modules.
     vendor = CONSOLE_DIR / "node_modules" / "@msgpack" / "msgpack" / "dist.esm"
@@ -120,28 +122,3 @@ def create_app(cfg: Config, dsn: str, *, clock: Clock | None = None, pool_size: 
     for folder in ASSET_FOLDERS:
         routes.append(Mount(f"/{folder}", StaticFiles(directory=CONSOLE_DIR / folder, check_dir=False)))
     return Starlette(routes=routes, lifespan=lifespan)
-
-
-def _extra_routes() -> list[Any]:
-    """The WebSocket endpoint, once the real-time hub is present."""
-    try:
-        from dispatch.hub import websocket_endpoint
-    except ImportError:
-        return []
-    return [WebSocketRoute("/ws", websocket_endpoint)]
-
-
-async def _start_services(hub: HubState) -> None:
-    try:
-        from dispatch.services import start_services
-    except ImportError:
-        return
-    await start_services(hub)
-
-
-async def _stop_services(hub: HubState) -> None:
-    try:
-        from dispatch.services import stop_services
-    except ImportError:
-        return
-    await stop_services(hub)

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from dispatch.auth import COOKIE_NAME, Session
-from dispatch.domain import Role
+from dispatch.domain import Actor, Role
 from protocols.errors import (
     BadRequest,
     ClientError,
@@ -65,7 +65,7 @@ def validation_error(exc: ValidationError, prefix: str = "") -> ValidationFailed
 
 
 @dataclass
-class Call:
+class Req:
     """What a handler gets: the request, the hub, who is asking, and the validated body/query."""
 
     request: Request
@@ -75,12 +75,13 @@ class Call:
     query: Any = None
 
     @property
-    def actor(self):  # type: ignore[no-untyped-def]
+    def actor(self) -> Actor:
+        """The authenticated caller (endpoints that are not public always have one)."""
         assert self.session is not None
         return self.session.actor
 
 
-Handler = Callable[[Call], Awaitable[Any]]
+Handler = Callable[[Req], Awaitable[Any]]
 
 
 @dataclass
@@ -140,7 +141,7 @@ def _asgi(ep: Endpoint) -> Callable[[Request], Awaitable[Response]]:
                     raise Unauthenticated("login required")
                 if ep.roles is not None and session.actor.role not in ep.roles:
                     raise Forbidden(f"role {session.actor.role} may not {ep.summary.lower()}")
-            call = Call(request, hub, session)
+            call = Req(request, hub, session)
             if ep.body is not None:
                 raw = await request.body()
                 if len(raw) > MAX_BODY_BYTES:
