@@ -17,6 +17,7 @@ import click
 
 from dispatch import db
 from dispatch.config import Config, load_config
+from dispatch.db import Conn
 from dispatch.domain import Role
 from protocols.errors import XianghuError
 
@@ -70,6 +71,26 @@ def _run(fn: Callable[[], Awaitable[T]]) -> T:
     except XianghuError as exc:
         _fail(exc.message)
         raise
+
+
+def _with_conn(data_dir: Path | None, fn: Callable[[Conn], Awaitable[T]]) -> T:
+    """Open the database (DATABASE_URL or embedded), run ``fn`` on one connection, close everything."""
+    async def go(dsn: str) -> T:
+        conn = await db.connect(dsn)
+        try:
+            return await fn(conn)
+        finally:
+            await conn.close()
+
+    with database(data_dir) as dsn:
+        return _run(lambda: go(dsn))
+
+
+async def _township_id(conn: Conn, code: str) -> int:
+    tid: int | None = await conn.fetchval("select id from townships where code = $1", code)
+    if tid is None:
+        raise click.BadParameter(f"unknown township {code!r}", param_hint="--township")
+    return tid
 
 
 async def _migrate(dsn: str) -> list[int]:
@@ -246,22 +267,12 @@ def user_add(data_dir: Path | None, username: str, display_name: str, role: str,
     """Create an account."""
     from dispatch import auth
 
-    async def go(dsn: str) -> int:
-        conn = await db.connect(dsn)
-        try:
-            tid = None
-            if township:
-                tid = await conn.fetchval("select id from townships where code = $1", township)
-                if tid is None:
-                    raise click.BadParameter(f"unknown township {township!r}", param_hint="--township")
-            return await auth.add_user(conn, username=username, display_name=display_name,
-                                       password=password, role=Role(role), township_id=tid,
-                                       department=department, team_lead=team_lead)
-        finally:
-            await conn.close()
+    async def go(conn: Conn) -> int:
+        tid = await _township_id(conn, township) if township else None
+        return await auth.add_user(conn, username=username, display_name=display_name, password=password,
+                                   role=Role(role), township_id=tid, department=department, team_lead=team_lead)
 
-    with database(data_dir) as dsn:
-        uid = _run(lambda: go(dsn))
+    uid = _with_conn(data_dir, go)
     click.echo(f"user {username} created (id {uid})")
 
 
@@ -275,15 +286,7 @@ def user_passwd(data_dir: Path | None, username: str, password: str) -> None:
 
     from dispatch import auth
 
-    async def go(dsn: str) -> None:
-        conn = await db.connect(dsn)
-        try:
-            await auth.set_password(conn, username, password, datetime.now(UTC))
-        finally:
-            await conn.close()
-
-    with database(data_dir) as dsn:
-        _run(lambda: go(dsn))
+    _with_conn(data_dir, lambda conn: auth.set_password(conn, username, password, datetime.now(UTC)))
     click.echo(f"password of {username} changed; sessions revoked")
 
 
@@ -296,15 +299,7 @@ def user_disable(data_dir: Path | None, username: str) -> None:
 
     from dispatch import auth
 
-    async def go(dsn: str) -> None:
-        conn = await db.connect(dsn)
-        try:
-            await auth.disable_user(conn, username, datetime.now(UTC))
-        finally:
-            await conn.close()
-
-    with database(data_dir) as dsn:
-        _run(lambda: go(dsn))
+    _with_conn(data_dir, lambda conn: auth.disable_user(conn, username, datetime.now(UTC)))
     click.echo(f"user {username} disabled; sessions revoked")
 
 
@@ -315,20 +310,10 @@ def verify_log(data_dir: Path | None, township: str | None) -> None:
     """Recompute the event log's hash chains; report the first broken link or OK with the count."""
     from dispatch import eventlog
 
-    async def go(dsn: str) -> eventlog.VerifyReport:
-        conn = await db.connect(dsn)
-        try:
-            tid = None
-            if township:
-                tid = await conn.fetchval("select id from townships where code = $1", township)
-                if tid is None:
-                    raise click.BadParameter(f"unknown township {township!r}", param_hint="--township")
-            return await eventlog.verify(conn, tid)
-        finally:
-            await conn.close()
+    async def go(conn: Conn) -> eventlog.VerifyReport:
+        return await eventlog.verify(conn, await _township_id(conn, township) if township else None)
 
-    with database(data_dir) as dsn:
-        report = _run(lambda: go(dsn))
+    report = _with_conn(data_dir, go)
     if report.ok:
         click.echo(f"OK: {report.count} events, every hash chain intact")
         return

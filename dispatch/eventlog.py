@@ -30,9 +30,11 @@ values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 """
 NOTIFY = "select pg_notify('xianghu_events', $1)"
 SELECT_HEADS = "select township_id, seq from township_heads order by township_id"
-SELECT_CHAIN = """
-select township_id, seq, call_id, assignment_id, type, actor_id, actor_role, actor_name, at, body,
-       audience, call_state, assignment_state, command_id, prev_hash, hash
+# Every column of an event row, in EventRecord order (fan-out, replay and verification read them all).
+EVENT_COLUMNS = """township_id, seq, call_id, assignment_id, type, actor_id, actor_role, actor_name, at, body,
+       audience, call_state, assignment_state, command_id, prev_hash, hash"""
+SELECT_EVENTS_AFTER = f"""
+select {EVENT_COLUMNS}
   from events
  where township_id = $1 and seq > $2
  order by seq
@@ -147,7 +149,7 @@ async def verify(conn: Conn, township_id: int | None = None, batch: int = 5000) 
     for tid in townships:
         prev, last = b"", 0
         while True:
-            rows = await conn.fetch(SELECT_CHAIN, tid, last, batch)
+            rows = await conn.fetch(SELECT_EVENTS_AFTER, tid, last, batch)
             if not rows:
                 break
             for row in rows:

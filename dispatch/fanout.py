@@ -19,7 +19,7 @@ import asyncpg
 
 from dispatch import policy
 from dispatch.domain import Actor
-from dispatch.eventlog import NOTIFY_CHANNEL, SELECT_HEADS, EventRecord
+from dispatch.eventlog import NOTIFY_CHANNEL, SELECT_EVENTS_AFTER, SELECT_HEADS, EventRecord
 from protocols.messages import encode_event, to_ms
 
 if TYPE_CHECKING:
@@ -27,14 +27,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SELECT_NEW_EVENTS = """
-select township_id, seq, call_id, assignment_id, type, actor_id, actor_role, actor_name, at, body,
-       audience, call_state, assignment_state, command_id, prev_hash, hash
-  from events
- where township_id = $1 and seq > $2
- order by seq
- limit $3
-"""
 POLL_S = 2.0
 
 
@@ -208,7 +200,7 @@ class Fanout:
         batch = self.hub.cfg.realtime.replay_batch
         for tid, wanted in list(self._wanted.items()):
             while self.delivered.get(tid, 0) < wanted:
-                rows = await self.hub.pool.fetch(SELECT_NEW_EVENTS, tid, self.delivered.get(tid, 0), batch)
+                rows = await self.hub.pool.fetch(SELECT_EVENTS_AFTER, tid, self.delivered.get(tid, 0), batch)
                 if not rows:
                     break
                 records = [EventRecord.from_row(r) for r in rows]

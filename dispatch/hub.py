@@ -15,7 +15,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from dispatch.commands import parse_command
 from dispatch.domain import Actor, Role
-from dispatch.eventlog import EventRecord
+from dispatch.eventlog import EVENT_COLUMNS, EventRecord
 from dispatch.fanout import Encoded, Fanout, Subscriber
 from dispatch.hub_state import HubState
 from dispatch.presence import Presence
@@ -29,17 +29,15 @@ log = logging.getLogger(__name__)
 
 SELECT_HEADS_IN = "select township_id, seq from township_heads where township_id = any($1::int[]) order by 1"
 SELECT_ALL_TOWNSHIPS = "select id from townships order by id"
-REPLAY_ALL = """
-select township_id, seq, call_id, assignment_id, type, actor_id, actor_role, actor_name, at, body,
-       audience, call_state, assignment_state, command_id, prev_hash, hash
+REPLAY_ALL = f"""
+select {EVENT_COLUMNS}
   from events
  where township_id = $1 and seq > $2 and seq <= $3
  order by seq
  limit $4
 """
-REPLAY_TARGET = """
-select township_id, seq, call_id, assignment_id, type, actor_id, actor_role, actor_name, at, body,
-       audience, call_state, assignment_state, command_id, prev_hash, hash
+REPLAY_TARGET = f"""
+select {EVENT_COLUMNS}
   from events
  where township_id = $1 and seq > $2 and seq <= $3 and $5 = any(audience)
  order by seq
