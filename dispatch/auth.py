@@ -43,6 +43,9 @@ insert into sessions (token_hash, user_id, kind, created_at, expires_at)
 values ($1, $2, $3, $4, $5)
 """
 REVOKE_SESSION = "update sessions set revoked_at = $2 where token_hash = $1 and revoked_at is null"
+# Open WebSockets of a revoked session are closed by whichever node holds them (4010).
+REVOKED_CHANNEL = "xianghu_revoked"
+NOTIFY_REVOKED = "select pg_notify('xianghu_revoked', $1)"
 REVOKE_USER_SESSIONS = "update sessions set revoked_at = $2 where user_id = $1 and revoked_at is null"
 COUNT_FAILURES_USER = """
 select count(*), min(at) from login_failures where username = $1 and at > $2
@@ -150,7 +153,9 @@ class Auth:
         return Session(actor_from_row(row), row["username"], row["kind"], token)
 
     async def logout(self, token: str, now: datetime) -> None:
-        await self.pool.execute(REVOKE_SESSION, token_hash(token), now)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(REVOKE_SESSION, token_hash(token), now)
+            await conn.execute(NOTIFY_REVOKED, "token:" + token_hash(token).hex())
 
 
 # -- account management (CLI and admin) ---------------------------------------------------------
@@ -179,6 +184,7 @@ async def set_password(conn: Conn, username: str, password: str, now: datetime) 
     if user_id is None:
         raise NotFound(f"no user {username!r}", field="username")
     await conn.execute(REVOKE_USER_SESSIONS, user_id, now)
+    await conn.execute(NOTIFY_REVOKED, f"user:{user_id}")
 
 
 async def disable_user(conn: Conn, username: str, now: datetime) -> None:
@@ -186,3 +192,4 @@ async def disable_user(conn: Conn, username: str, now: datetime) -> None:
     if user_id is None:
         raise NotFound(f"no user {username!r}", field="username")
     await conn.execute(REVOKE_USER_SESSIONS, user_id, now)
+    await conn.execute(NOTIFY_REVOKED, f"user:{user_id}")

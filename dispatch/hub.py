@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from dispatch.auth import REVOKED_CHANNEL, token_hash
 from dispatch.commands import parse_command
 from dispatch.domain import Actor, Role
 from dispatch.eventlog import EVENT_COLUMNS, EventRecord
@@ -54,6 +56,7 @@ class Realtime:
         self.fanout = Fanout(hub)
         self.presence = Presence(hub.pool, hub.node_id, self._presence_changed)
         self.fanout.extra_channels["xianghu_presence"] = self.presence.notified
+        self.fanout.extra_channels[REVOKED_CHANNEL] = self._revoked
         self.sockets: set[Socket] = set()
         self.closed_too_slow = 0  # sockets closed with 4008 since start (a health figure)
         self._heartbeat: asyncio.Task[None] | None = None
@@ -84,6 +87,15 @@ class Realtime:
                 if sock.session.pending or sock.session.close_requested:
                     sock.wake.set()
 
+    def _revoked(self, _conn: Any, _pid: int, _channel: str, payload: object) -> None:
+        """A session was revoked somewhere (logout, password change, disabled user): close its sockets."""
+        kind, _, value = str(payload).partition(":")
+        for sock in list(self.sockets):
+            by_token = kind == "token" and sock.token_digest == value
+            if by_token or (kind == "user" and str(sock.actor.user_id) == value):
+                sock.session.close(CloseCode.SESSION_REVOKED, "session revoked: log in again")
+                sock.wake.set()
+
     def _presence_changed(self, township_id: int, online: dict[str, int]) -> None:
         frame = PresenceMsg(township_id=township_id, online=online).encode()
         for sock in list(self.sockets):
@@ -109,8 +121,10 @@ def origin_allowed(ws: WebSocket, hub: HubState) -> bool:
 class Socket:
     """One client connection on this node."""
 
-    def __init__(self, ws: WebSocket, hub: HubState, rt: Realtime, actor: Actor, username: str) -> None:
+    def __init__(self, ws: WebSocket, hub: HubState, rt: Realtime, actor: Actor, username: str,
+                 token_digest: str = "") -> None:
         self.ws = ws
+        self.token_digest = token_digest
         self.hub = hub
         self.rt = rt
         self.actor = actor
@@ -325,6 +339,6 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     if rt is None:
         await ws.close(CloseCode.INTERNAL_ERROR, "real-time hub not running")
         return
-    await Socket(ws, hub, rt, session.actor, session.username).run()
+    await Socket(ws, hub, rt, session.actor, session.username, token_hash(session.token).hex()).run()
 
 

@@ -288,3 +288,15 @@ async def test_listen_command_prints_a_departments_calls_live(hub: Hub) -> None:
     finally:
         proc.terminate()
         await proc.wait()
+
+
+async def test_logout_closes_the_sessions_open_sockets_with_4010(hub: Hub) -> None:
+    token = await hub.token("police1.yiqiao")
+    async with await raw(hub, token, subprotocols=[SUBPROTOCOL]) as ws:
+        await ws.recv()
+        async with hub.client(headers={"Authorization": f"Bearer {token}"}) as c:
+            assert (await c.post("/api/v1/logout")).status_code == 200
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                await asyncio.wait_for(ws.recv(), 10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4010
