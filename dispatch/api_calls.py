@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from starlette.responses import Response
 
 from dispatch import policy
@@ -40,9 +40,16 @@ class CallQuery(BaseModel):
     target: str | None = Field(default=None, description="department code or unit:<id> with a part in the call")
     category: str | None = None
     priority: Literal["urgent", "normal", "low"] | None = None
-    township_id: int | None = Field(default=None, description="supervisors: one township")
-    since: datetime | None = Field(default=None, description="created at or after (ISO-8601)")
-    until: datetime | None = Field(default=None, description="created before (ISO-8601)")
+    township_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="supervisors: one township")
+    since: datetime | None = Field(default=None, description="created at or after (ISO-8601, years 1970–2200)")
+    until: datetime | None = Field(default=None, description="created before (ISO-8601, years 1970–2200)")
+
+    @field_validator("since", "until")
+    @classmethod
+    def _sane_year(cls, value: datetime | None) -> datetime | None:
+        if value is not None and not 1970 <= value.year <= 2200:
+            raise ValueError("year must be between 1970 and 2200")
+        return value
     q: Annotated[str | None, Field(max_length=100, description="text in number, title, address or description")] = None
     limit: Annotated[int, Field(ge=1, le=500)] = 100
     offset: Annotated[int, Field(ge=0, le=100_000)] = 0
@@ -82,6 +89,11 @@ def _scope(actor: Actor, query: CallQuery, where: list[str], args: list[Any]) ->
 
 def call_json(actor: Actor, township_id: int, doc: dict[str, Any], last_seq: int) -> dict[str, Any]:
     out = policy.redact(doc, actor, township_id)
+    if actor.role == Role.LIAISON:
+        # A liaison sees its own part in full and only who else is working on the call, not their work.
+        out["assignments"] = [a if a["target"] == actor.target else
+                              {"id": a["id"], "call_id": a["call_id"], "target": a["target"], "state": a["state"]}
+                              for a in out["assignments"]]
     out["last_seq"] = last_seq
     return out
 

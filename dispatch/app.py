@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
@@ -121,4 +121,12 @@ def create_app(cfg: Config, dsn: str, *, clock: Clock | None = None, pool_size: 
     routes.append(Mount("/vendor/msgpack", StaticFiles(directory=vendor, check_dir=False)))
     for folder in ASSET_FOLDERS:
         routes.append(Mount(f"/{folder}", StaticFiles(directory=CONSOLE_DIR / folder, check_dir=False)))
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found})
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    """API clients get the JSON error shape for unknown paths (and malformed ids in paths) too."""
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"code": "not_found", "message": f"no such resource: {request.url.path}",
+                             "field": None}, status_code=404)
+    return PlainTextResponse("Not Found", status_code=404)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ select count(*), min(at) from login_failures where username = $1 and at > $2
 COUNT_FAILURES_ADDR = """
 select count(*), min(at) from login_failures where address = $1 and at > $2
 """
+LOCK_LOGIN = "select pg_advisory_xact_lock(742019, hashtext($1))"
 INSERT_FAILURE = "insert into login_failures (username, address, at) values ($1, $2, $3)"
 CLEAR_FAILURES = "delete from login_failures where username = $1"
 INSERT_USER = """
@@ -119,7 +121,9 @@ class Auth:
 
     async def login(self, username: str, password: str, address: str, kind: str, now: datetime) -> Session:
         window_start = now - timedelta(seconds=self.cfg.login_window_s)
-        async with self.pool.acquire() as conn:
+        async with self.pool.acquire() as conn, conn.transaction():
+            # One attempt per account at a time, on every node: parallel guesses cannot overshoot the limit.
+            await conn.execute(LOCK_LOGIN, username)
             for sql, key, limit in (
                 (COUNT_FAILURES_USER, username, self.cfg.login_max_failures),
                 (COUNT_FAILURES_ADDR, address, self.cfg.login_max_failures * 4),
@@ -133,17 +137,23 @@ class Auth:
                         retry_after=max(1.0, retry),
                     )
             row = await conn.fetchrow(SELECT_USER_BY_NAME, username)
-            ok = verify_password(row["password_hash"] if row else _DUMMY_HASH, password)
+            # argon2 takes tens of milliseconds: off the event loop, so sockets keep flowing meanwhile.
+            ok = await asyncio.to_thread(verify_password, row["password_hash"] if row else _DUMMY_HASH, password)
             if not row or not ok or row["disabled"]:
                 await conn.execute(INSERT_FAILURE, username, address, now)
-                raise Unauthenticated("wrong username or password", field="password")
-            await conn.execute(CLEAR_FAILURES, username)
-            token = secrets.token_urlsafe(32)
-            # A liaison logs in once on a phone: its browser session lasts as long as a token.
-            long_lived = kind == "token" or row["role"] == Role.LIAISON.value
-            days = self.cfg.token_days if long_lived else self.cfg.session_days
-            await conn.execute(INSERT_SESSION, token_hash(token), row["id"], kind, now,
-                               now + timedelta(days=days))
+                failed = True
+            else:
+                failed = False
+                await conn.execute(CLEAR_FAILURES, username)
+                token = secrets.token_urlsafe(32)
+                # A liaison logs in once on a phone: its browser session lasts as long as a token.
+                long_lived = kind == "token" or row["role"] == Role.LIAISON.value
+                days = self.cfg.token_days if long_lived else self.cfg.session_days
+                await conn.execute(INSERT_SESSION, token_hash(token), row["id"], kind, now,
+                                   now + timedelta(days=days))
+        if failed:  # raised after commit, so the failure is recorded
+            raise Unauthenticated("wrong username or password", field="password")
+        assert row is not None
         return Session(actor_from_row(row), row["username"], kind, token)
 
     async def session(self, token: str, now: datetime) -> Session | None:

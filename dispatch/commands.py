@@ -301,10 +301,30 @@ def _field_path(error: ErrorDetails) -> str:
     return path
 
 
+def nul_field(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first string holding a NUL character (PostgreSQL text cannot store one)."""
+    if isinstance(value, str):
+        return path or "body" if "\x00" in value else None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            found = nul_field(item, f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = nul_field(item, f"{path}.{i}" if path else str(i))
+            if found:
+                return found
+    return None
+
+
 def parse_command(kind: str, data: Mapping[str, Any]) -> Command:
     """Validate a command body; raise ``ValidationFailed`` naming the first bad field."""
     if not isinstance(data, Mapping):
         raise ValidationFailed("body: must be an object", field="body")
+    bad = nul_field(data)
+    if bad:
+        raise ValidationFailed(f"{bad}: must not contain a NUL character", field=bad)
     if kind not in COMMANDS:
         raise ValidationFailed(f"kind: unknown command {kind!r}; expected one of {', '.join(COMMANDS)}",
                                field="kind")

@@ -86,6 +86,8 @@ class Fanout:
         self.on_records: list[Callable[[list[EventRecord]], Awaitable[None]]] = []
         # Other wake-ups (presence) ride on the same listening connection: one per node.
         self.extra_channels: dict[str, Callable[[Any, int, str, object], None]] = {}
+        # Called after the listener reconnected: NOTIFYs sent meanwhile (presence, revocations) were lost.
+        self.on_reconnect: list[Callable[[], None]] = []
 
     # -- subscribers ------------------------------------------------------------------------------
 
@@ -150,19 +152,23 @@ class Fanout:
             self._wanted[tid] = seq
             self._wake.set()
 
-    def _lost(self, _conn: Any) -> None:
+    def _lost(self, conn: Any) -> None:
         if not self._closing:
             log.warning("fan-out listener connection lost; reconnecting")
-            asyncio.get_running_loop().create_task(self._relisten())
+            self._tasks.append(asyncio.get_running_loop().create_task(self._relisten(conn), name="fanout-relisten"))
 
-    async def _relisten(self) -> None:
+    async def _relisten(self, old: Any) -> None:
+        with contextlib.suppress(Exception):
+            old.terminate()
         delay = 0.1
         while not self._closing:
             try:
                 await self._listen()
-                self._wake.set()
+                self._wake.set()  # whatever was committed meanwhile is read by sequence, not from NOTIFY
+                for hook in self.on_reconnect:
+                    hook()
                 return
-            except (OSError, asyncpg.PostgresError) as exc:
+            except Exception as exc:  # any failure: keep trying, the node must hear of new events again
                 log.warning("fan-out listener: %r; retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)

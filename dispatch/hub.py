@@ -46,6 +46,14 @@ select {EVENT_COLUMNS}
  limit $4
 """
 HEARTBEAT_TICK_S = 1.0
+SESSION_CHECK_S = 30.0
+SELECT_ENDED_SESSIONS = """
+select s.token_hash
+  from sessions s
+  join users u on u.id = s.user_id
+ where s.token_hash = any($1::bytea[])
+   and (s.revoked_at is not null or s.expires_at <= $2 or u.disabled)
+"""
 
 
 class Realtime:
@@ -57,9 +65,11 @@ class Realtime:
         self.presence = Presence(hub.pool, hub.node_id, self._presence_changed)
         self.fanout.extra_channels["xianghu_presence"] = self.presence.notified
         self.fanout.extra_channels[REVOKED_CHANNEL] = self._revoked
+        self.fanout.on_reconnect.append(self._after_listener_reconnect)
         self.sockets: set[Socket] = set()
         self.closed_too_slow = 0  # sockets closed with 4008 since start (a health figure)
         self._heartbeat: asyncio.Task[None] | None = None
+        self._tasks_spawned: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         await self.fanout.start()
@@ -72,20 +82,44 @@ class Realtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
         for sock in list(self.sockets):
-            sock.session.close(CloseCode.NORMAL, "hub shutting down")
-            sock.wake.set()
+            sock.close(CloseCode.NORMAL, "hub shutting down")
         await self.presence.stop()
         await self.fanout.stop()
 
     async def _beat(self) -> None:
         loop = asyncio.get_running_loop()
+        last_check = loop.time()
         while True:
             await asyncio.sleep(HEARTBEAT_TICK_S)
             now = loop.time()
             for sock in list(self.sockets):
                 sock.session.heartbeat(now)
-                if sock.session.pending or sock.session.close_requested:
+                if sock.session.close_requested:
+                    sock.close(*sock.session.close_requested)
+                elif sock.session.pending:
                     sock.wake.set()
+            if now - last_check >= SESSION_CHECK_S:
+                last_check = now
+                await self._check_sessions()
+
+    def _after_listener_reconnect(self) -> None:
+        self._tasks_spawned.append(asyncio.get_running_loop().create_task(self._check_sessions()))
+        self.presence.announce_soon()
+
+    async def _check_sessions(self) -> None:
+        """Close sockets whose session ended (revoked, expired, user disabled) even if no NOTIFY arrived."""
+        digests = list({bytes.fromhex(s.token_digest) for s in self.sockets if s.token_digest})
+        if not digests:
+            return
+        try:
+            rows = await self.hub.pool.fetch(SELECT_ENDED_SESSIONS, digests, self.hub.clock.now())
+        except Exception as exc:  # a database hiccup: the next check retries
+            log.warning("session check failed: %r", exc)
+            return
+        ended = {bytes(r["token_hash"]).hex() for r in rows}
+        for sock in list(self.sockets):
+            if sock.token_digest in ended:
+                sock.close(CloseCode.SESSION_REVOKED, "session ended: log in again")
 
     def _revoked(self, _conn: Any, _pid: int, _channel: str, payload: object) -> None:
         """A session was revoked somewhere (logout, password change, disabled user): close its sockets."""
@@ -93,8 +127,7 @@ class Realtime:
         for sock in list(self.sockets):
             by_token = kind == "token" and sock.token_digest == value
             if by_token or (kind == "user" and str(sock.actor.user_id) == value):
-                sock.session.close(CloseCode.SESSION_REVOKED, "session revoked: log in again")
-                sock.wake.set()
+                sock.close(CloseCode.SESSION_REVOKED, "session revoked: log in again")
 
     def _presence_changed(self, township_id: int, online: dict[str, int]) -> None:
         frame = PresenceMsg(township_id=township_id, online=online).encode()
@@ -122,9 +155,10 @@ class Socket:
     """One client connection on this node."""
 
     def __init__(self, ws: WebSocket, hub: HubState, rt: Realtime, actor: Actor, username: str,
-                 token_digest: str = "") -> None:
+                 token: str = "") -> None:
         self.ws = ws
-        self.token_digest = token_digest
+        self.token = token  # kept to re-check the session before every command
+        self.token_digest = token_hash(token).hex() if token else ""
         self.hub = hub
         self.rt = rt
         self.actor = actor
@@ -138,15 +172,24 @@ class Socket:
         self.sub: Subscriber | None = None
         self.townships: list[int] = []
         self._writer_task: asyncio.Task[None] | None = None
+        self._replay_task: asyncio.Task[None] | None = None
         self.frames_sent = 0
+
+    def close(self, code: int, reason: str) -> None:
+        """Close from the hub's side: never waits on a socket that may have stopped reading."""
+        self.session.close(code, reason)
+        if self._writer_task is not None:
+            self._writer_task.cancel()
+        self.wake.set()
 
     def push(self, frame: bytes) -> None:
         """Queue a frame without waiting (the fan-out calls this); a full outbox closes the socket 4008."""
         self.session.send_encoded(frame)
-        if self.session.close_requested is not None and self._writer_task is not None:
-            # The writer may be stuck on a socket that stopped reading: end it rather than wait.
-            self._writer_task.cancel()
-        self.wake.set()
+        if self.session.close_requested is not None:
+            # Outbox full: the writer may be stuck on a socket that stopped reading; end it, don't wait.
+            self.close(*self.session.close_requested)
+        else:
+            self.wake.set()
 
     # -- the connection -----------------------------------------------------------------------------
 
@@ -174,9 +217,11 @@ class Socket:
             # (writer: too slow, heartbeat, protocol) while the reader may wait for a frame forever.
             await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
+            for task in (reader, self._replay_task):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
             self.rt.sockets.discard(self)
             if self.sub is not None:
                 self.rt.fanout.remove(self.sub)
@@ -220,7 +265,8 @@ class Socket:
                 self.session.receive_text(message["text"], loop.time())
             for request in self.session.requests_received():
                 if isinstance(request, Subscribe):
-                    await self._subscribe(request)
+                    # Replay runs beside the reader, so commands and pongs are still read meanwhile.
+                    self._replay_task = asyncio.create_task(self._subscribe(request), name=f"ws-replay-{self.username}")
                 elif isinstance(request, Command):
                     await self._command(request)
             self.wake.set()
@@ -248,6 +294,9 @@ class Socket:
     async def _command(self, request: Command) -> None:
         store = self.hub.store
         assert store is not None
+        if self.token and await self.hub.auth.session(self.token, self.hub.clock.now()) is None:
+            self.close(CloseCode.SESSION_REVOKED, "session ended: log in again")
+            return
         try:
             cmd = parse_command(request.name, {**request.args, "command_id": request.command_id})
             outcome = await store.execute(self.actor, cmd)
@@ -339,6 +388,6 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     if rt is None:
         await ws.close(CloseCode.INTERNAL_ERROR, "real-time hub not running")
         return
-    await Socket(ws, hub, rt, session.actor, session.username, token_hash(session.token).hex()).run()
+    await Socket(ws, hub, rt, session.actor, session.username, session.token).run()
 
 

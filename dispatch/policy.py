@@ -81,10 +81,13 @@ def can_read_call(actor: Actor, call: Call) -> bool:
 
 
 def mask_phone(phone: str) -> str:
-    """``13812345678`` → ``138****5678``; short numbers are masked entirely."""
-    if len(phone) < 8:
-        return "*" * len(phone)
-    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
+    """``13812345678`` → ``138****5678`` (mobile); any other number keeps only its last four digits."""
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    if len(digits) == 11 and digits.startswith("1"):
+        return digits[:3] + "****" + digits[-4:]
+    if len(digits) < 8:
+        return "*" * len(digits)
+    return "****" + digits[-4:]
 
 
 def mask_name(name: str) -> str:

@@ -65,6 +65,11 @@ class Presence:
         self._local.setdefault(township_id, Counter())[target] -= 1
         self._changed(township_id)
 
+    def announce_soon(self) -> None:
+        """Re-send this node's counts (after the listener reconnected, the others may have dropped them)."""
+        if self._flush is None or self._flush.done():
+            self._flush = asyncio.create_task(self._announce_soon())
+
     def _changed(self, township_id: int) -> None:
         self.on_change(township_id, self.online(township_id))
         self._dirty.add(township_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,8 @@ from dispatch.lifecycle import Call, DecideContext, Event, decide, evolve
 from dispatch.sla_policy import next_escalation
 from protocols.errors import CommandIdReused, Forbidden, NotFound
 
+# A township's stations and units change rarely; each node re-reads them at most this often.
+TARGETS_TTL_S = 30.0
 SELECT_CALL_TOWNSHIP = "select township_id from calls where id = $1"
 SELECT_ASSIGNMENT_CALL = "select township_id, call_id from assignments where id = $1"
 SELECT_CALL_DOC = "select doc from calls where id = $1"
@@ -78,6 +81,7 @@ class Store:
         self.clock = clock
         self._targets: dict[int, frozenset[str]] = {}
         self._codes: dict[int, str] = {}
+        self._loaded_at: dict[int, float] = {}
         self._categories = frozenset(cfg.categories)
 
     async def _township_of(self, conn: Conn, actor: Actor, cmd: Command) -> tuple[int, UUID | None]:
@@ -98,10 +102,11 @@ class Store:
         return actor.township_id, None
 
     async def _context(self, conn: Conn, township_id: int, head_seq: int) -> DecideContext:
-        if township_id not in self._targets:
+        if township_id not in self._targets or time.monotonic() - self._loaded_at.get(township_id, 0) > TARGETS_TTL_S:
             rows = await conn.fetch(SELECT_TARGETS, township_id)
             self._targets[township_id] = frozenset(r["target"] for r in rows)
             self._codes[township_id] = await conn.fetchval(SELECT_TOWNSHIP_CODE, township_id)
+            self._loaded_at[township_id] = time.monotonic()
         code = self._codes[township_id]
         return DecideContext(
             new_id=uuid.uuid4, sla=self.cfg, known_targets=self._targets[township_id],
@@ -140,8 +145,13 @@ class Store:
                 "events": [{"seq": r.seq, "type": r.type, "assignment_id": _s(r.assignment_id)}
                            for r in stored],
             }
-            await conn.execute(INSERT_COMMAND, cmd.command_id, actor.user_id, cmd.kind, digest, township_id,
-                               result, now)
+            try:
+                await conn.execute(INSERT_COMMAND, cmd.command_id, actor.user_id, cmd.kind, digest, township_id,
+                                   result, now)
+            except asyncpg.UniqueViolationError:
+                # Same id sent at once under another township's lock: ids are global, so it is a reuse.
+                raise CommandIdReused(f"command_id {cmd.command_id} was already used for a different command",
+                                      field="command_id") from None
         return Outcome(result, replayed=False, records=tuple(stored))
 
     def _record(self, township_id: int, actor: Actor, cmd: Command, ev: Event) -> EventRecord:

@@ -9,12 +9,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
 from pydantic import BaseModel, ValidationError
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from dispatch.auth import COOKIE_NAME, Session
+from dispatch.commands import nul_field
 from dispatch.domain import Actor, Role
 from protocols.errors import (
     BadRequest,
@@ -146,14 +148,19 @@ def _asgi(ep: Endpoint) -> Callable[[Request], Awaitable[Response]]:
                 raw = await request.body()
                 if len(raw) > MAX_BODY_BYTES:
                     raise BadRequest(f"body larger than {MAX_BODY_BYTES} bytes")
-                if "json" not in request.headers.get("content-type", ""):
+                # Exactly JSON: a CORS-safelisted type (text/plain; x=json) could be posted cross-site.
+                media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+                if media != "application/json":
                     raise BadRequest("Content-Type must be application/json")
                 try:
                     data = json.loads(raw or b"null")
-                except (ValueError, UnicodeDecodeError) as exc:
-                    raise BadRequest(f"body is not valid JSON: {exc}") from None
+                except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+                    raise BadRequest(f"body is not valid JSON: {str(exc)[:200]}") from None
                 if not isinstance(data, dict):
                     raise ValidationFailed("body must be a JSON object")
+                bad = nul_field(data)
+                if bad:
+                    raise ValidationFailed(f"{bad}: must not contain a NUL character", field=bad)
                 try:
                     call.body = ep.body.model_validate(data)
                 except ValidationError as exc:
@@ -165,6 +172,8 @@ def _asgi(ep: Endpoint) -> Callable[[Request], Awaitable[Response]]:
                     if key == "token":
                         continue
                     values = request.query_params.getlist(key)
+                    if any("\x00" in v for v in values):
+                        raise ValidationFailed(f"{key}: must not contain a NUL character", field=key)
                     params[key] = values if key in lists else values[-1]
                 try:
                     call.query = ep.query.model_validate(params)
@@ -173,6 +182,8 @@ def _asgi(ep: Endpoint) -> Callable[[Request], Awaitable[Response]]:
             result = await ep.handler(call)
         except XianghuError as exc:
             return error_response(exc)
+        except asyncpg.DataError as exc:  # a value PostgreSQL cannot take that validation let through
+            return error_response(ValidationFailed(f"a value is out of range or malformed: {exc}"))
         except Exception as exc:
             return error_response(exc if isinstance(exc, XianghuError) else _Internal(repr(exc)))
         if isinstance(result, Response):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 from tests.conftest import Hub
 from tests.helpers import assignment_of, cid, new_call, post
 
@@ -85,6 +88,8 @@ async def test_liaison_sees_masked_reporter_and_only_own_calls(hub: Hub) -> None
         market_list = (await market.get("/api/v1/calls")).json()["calls"]
     assert seen["reporter_phone"] == "138****5678"
     assert seen["reporter_name"] == "王**"
+    others = [a for a in seen["assignments"] if a["target"] != "police"]
+    assert others and all(set(a) == {"id", "call_id", "target", "state"} for a in others)  # not their work
     assert hidden.status_code == 404
     assert market_list == []
 
@@ -156,3 +161,36 @@ async def test_openapi_document_lists_every_command(hub: Hub) -> None:
         assert f"/api/v1/calls/{{call_id}}/{kind}" in paths
     schema = doc["components"]["schemas"]["CreateCallBody"]
     assert "command_id" in schema["required"]
+
+
+async def test_hostile_input_gets_4xx_never_500(hub: Hub) -> None:
+    op = await hub.login("op1.yiqiao")
+    sup = await hub.login("supervisor")
+    async with op, sup:
+        nul = await op.post("/api/v1/calls", json=new_call(title="a\x00b"))
+        nul_query = await op.get("/api/v1/calls", params={"q": "a\x00"})
+        huge_township = await sup.get("/api/v1/calls", params={"township_id": "99999999999"})
+        odd_year = await op.get("/api/v1/calls", params={"since": "0001-01-01T00:00:00+14:00"})
+        deep = await op.post("/api/v1/calls", content=b"[" * 100_000 + b"]" * 100_000,
+                             headers={"content-type": "application/json"})
+        not_uuid = await op.get("/api/v1/calls/not-a-uuid")
+        plain = await op.post("/api/v1/calls", content=json.dumps(new_call()).encode(),
+                              headers={"content-type": "text/plain; x=json"})
+        listed = (await op.get("/api/v1/calls")).json()["calls"]
+    assert nul.status_code == 422 and nul.json()["field"] == "title"
+    assert nul_query.status_code == 422 and nul_query.json()["field"] == "q"
+    assert huge_township.status_code == 422 and huge_township.json()["field"] == "township_id"
+    assert odd_year.status_code == 422 and odd_year.json()["field"] == "since"
+    assert deep.status_code == 400
+    assert not_uuid.status_code == 404 and not_uuid.json()["code"] == "not_found"
+    assert plain.status_code == 400 and "application/json" in plain.json()["message"]
+    assert listed == []
+
+
+async def test_same_command_id_in_two_townships_at_once_is_a_reuse_not_a_crash(hub: Hub) -> None:
+    a, b = await hub.login("op1.yiqiao"), await hub.login("op1.kangyi")
+    body = new_call()
+    async with a, b:
+        results = await asyncio.gather(a.post("/api/v1/calls", json=body), b.post("/api/v1/calls", json=body))
+    assert sorted(r.status_code for r in results) == [201, 409]
+    assert [r.json()["code"] for r in results if r.status_code == 409] == ["command_id_reused"]

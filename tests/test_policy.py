@@ -181,7 +181,8 @@ def test_liaison_reads_only_calls_its_target_has_a_part_in() -> None:
     assert not policy.can_read_call(ACTORS["operator_other_township"], call)
 
 
-@pytest.mark.parametrize(("raw", "masked"), [("13812345678", "138****5678"), ("0537-7212345", "053*****2345"),
+@pytest.mark.parametrize(("raw", "masked"), [("13812345678", "138****5678"), ("0537-7212345", "****2345"),
+                                             ("62345678", "****5678"), ("+86 138 1234 5678", "****5678"),
                                              ("110", "***"), ("", "")])
 def test_mask_phone(raw: str, masked: str) -> None:
     assert policy.mask_phone(raw) == masked

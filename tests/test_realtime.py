@@ -300,3 +300,18 @@ async def test_logout_closes_the_sessions_open_sockets_with_4010(hub: Hub) -> No
             while True:
                 await asyncio.wait_for(ws.recv(), 10)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4010
+
+
+async def test_a_command_on_a_socket_whose_session_ended_is_refused_and_closed(hub: Hub) -> None:
+    created = await create_call(hub)
+    token = await hub.token("op1.yiqiao")
+    async with HubClient(hub.url, token) as client:
+        await asyncio.wait_for(client.caught_up.wait(), 5)
+        # Revoked behind the hub's back (no NOTIFY): the socket must still not act on it.
+        await hub.state.pool.execute("update sessions set revoked_at = now()")
+        with pytest.raises((CommandRefused, TimeoutError)):
+            await client.command("note", {"call_id": created["call_id"], "text": "不应写入"}, timeout=3)
+        await asyncio.sleep(0)  # let the close arrive
+    assert client.closed_with is not None and client.closed_with[0] == 4010
+    notes = await hub.state.pool.fetchval("select count(*) from events where type = 'call.noted'")
+    assert notes == 0

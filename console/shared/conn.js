@@ -285,7 +285,13 @@ export class Connection extends EventTarget {
       case "presence": return this._emit("presence", msg);
       case "result": return this._onAnswer(msg.command_id, true, msg.result || {});
       case "error":
-        if (msg.command_id && msg.code !== "rate_limited") {
+        if (msg.command_id && (msg.code === "internal" || msg.code === "rate_limited")) {
+          // Not a refusal: the hub could not do it now. Keep it queued and send it again, same id.
+          this._inflight.delete(msg.command_id);
+          setTimeout(() => this._flush(), msg.code === "internal" ? 5000 : 1000);
+          return this._emit("error", msg);
+        }
+        if (msg.command_id) {
           return this._onAnswer(msg.command_id, false,
                                 { code: msg.code, message: msg.message, field: msg.field ?? null });
         }
