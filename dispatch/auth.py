@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,7 +32,7 @@ select id, username, display_name, password_hash, role, township_id, department,
 """
 SELECT_USER_BY_SESSION = """
 select u.id, u.username, u.display_name, u.role, u.township_id, u.department, u.unit_id,
-       u.team_lead, s.kind
+       u.team_lead, s.kind, s.expires_at
   from sessions s
   join users u on u.id = s.user_id
  where s.token_hash = $1
@@ -46,6 +47,10 @@ values ($1, $2, $3, $4, $5)
 REVOKE_SESSION = "update sessions set revoked_at = $2 where token_hash = $1 and revoked_at is null"
 # Open WebSockets of a revoked session are closed by whichever node holds them (4010).
 REVOKED_CHANNEL = "xianghu_revoked"
+# Each request looks its session up at most this often; a revocation notice clears it at once, and
+# a lost notice (listener reconnecting) is bounded by this.
+SESSION_CACHE_S = 5.0
+SESSION_CACHE_MAX = 50_000
 NOTIFY_REVOKED = "select pg_notify('xianghu_revoked', $1)"
 REVOKE_USER_SESSIONS = "update sessions set revoked_at = $2 where user_id = $1 and revoked_at is null"
 COUNT_FAILURES_USER = """
@@ -106,6 +111,7 @@ class Auth:
         self.pool = pool
         self.cfg = cfg
         self._signer = URLSafeSerializer(secret, salt="xianghu.session")
+        self._cache: dict[bytes, tuple[float, Session, datetime]] = {}
 
     # -- cookies carry the signed token; bearer clients carry the raw token ----------------------
 
@@ -156,13 +162,33 @@ class Auth:
         assert row is not None
         return Session(actor_from_row(row), row["username"], kind, token)
 
-    async def session(self, token: str, now: datetime) -> Session | None:
-        row = await self.pool.fetchrow(SELECT_USER_BY_SESSION, token_hash(token), now)
+    async def session(self, token: str, now: datetime, *, fresh: bool = False) -> Session | None:
+        """The live session of ``token``; remembered for SESSION_CACHE_S (revocations clear it at once)
+        unless ``fresh`` asks for the database's word (before a WebSocket command)."""
+        digest = token_hash(token)
+        cached = self._cache.get(digest)
+        if not fresh and cached is not None and time.monotonic() - cached[0] < SESSION_CACHE_S and cached[2] > now:
+            return cached[1]
+        row = await self.pool.fetchrow(SELECT_USER_BY_SESSION, digest, now)
         if row is None:
+            self._cache.pop(digest, None)
             return None
-        return Session(actor_from_row(row), row["username"], row["kind"], token)
+        session = Session(actor_from_row(row), row["username"], row["kind"], token)
+        if len(self._cache) > SESSION_CACHE_MAX:
+            self._cache.clear()
+        self._cache[digest] = (time.monotonic(), session, row["expires_at"])
+        return session
+
+    def forget(self, revoked: str) -> None:
+        """Drop cached sessions named by a revocation notice (``token:<hex>`` or ``user:<id>``)."""
+        kind, _, value = revoked.partition(":")
+        if kind == "token":
+            self._cache.pop(bytes.fromhex(value), None)
+        else:
+            self._cache = {k: v for k, v in self._cache.items() if str(v[1].actor.user_id) != value}
 
     async def logout(self, token: str, now: datetime) -> None:
+        self._cache.pop(token_hash(token), None)
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(REVOKE_SESSION, token_hash(token), now)
             await conn.execute(NOTIFY_REVOKED, "token:" + token_hash(token).hex())

@@ -182,6 +182,9 @@ def _serve(cfg: Config, dsn: str, host: str, port: int, banner: Callable[[], Non
     app = create_app(cfg, dsn, clock=clock)
     server = uvicorn.Server(uvicorn.Config(
         app, host=host, port=port, loop="uvloop", http="httptools", ws="wsproto",
+        # permessage-deflate keeps ~100 KiB of zlib state per socket and compresses every frame per
+        # socket; the frames are small msgpack, so it costs far more than it saves.
+        ws_per_message_deflate=False,
         ws_max_size=cfg.realtime.max_frame_bytes, lifespan="on", log_level="warning",
         proxy_headers=False, server_header=False,
     ))

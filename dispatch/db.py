@@ -113,9 +113,14 @@ async def _init_connection(conn: Conn) -> None:
         )
 
 
+async def _no_reset(conn: Conn) -> None:
+    """Skip asyncpg's per-release RESET ALL/UNLISTEN round trip: the hub sets no session state on pooled
+    connections (its locks are transaction-scoped; LISTEN has its own connection)."""
+
+
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, **kwargs: Any) -> Pool:
     pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection,
-                                     **kwargs)
+                                     reset=_no_reset, **kwargs)
     assert pool is not None
     return pool
 

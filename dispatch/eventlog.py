@@ -21,14 +21,16 @@ from dispatch.db import Conn
 
 NOTIFY_CHANNEL = "xianghu_events"
 
-LOCK_HEAD = "select seq, hash from township_heads where township_id = $1 for update"
-UPDATE_HEAD = "update township_heads set seq = $2, hash = $3 where township_id = $1"
+# Move the head and wake every node (NOTIFY is delivered at commit, in commit order): one round trip.
+UPDATE_HEAD_AND_NOTIFY = """
+with moved as (update township_heads set seq = $2, hash = $3 where township_id = $1 returning township_id)
+select pg_notify('xianghu_events', $1::text || ':' || $2::text) from moved
+"""
 INSERT_EVENT = """
 insert into events (township_id, seq, call_id, assignment_id, type, actor_id, actor_role, actor_name,
                     at, body, audience, call_state, assignment_state, command_id, prev_hash, hash)
 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 """
-NOTIFY = "select pg_notify('xianghu_events', $1)"
 SELECT_HEADS = "select township_id, seq from township_heads order by township_id"
 # Every column of an event row, in EventRecord order (fan-out, replay and verification read them all).
 EVENT_COLUMNS = """township_id, seq, call_id, assignment_id, type, actor_id, actor_role, actor_name, at, body,
@@ -102,17 +104,10 @@ def _replace(rec: EventRecord, **changes: Any) -> EventRecord:
     return replace(rec, **changes)
 
 
-async def lock_head(conn: Conn, township_id: int) -> tuple[int, bytes]:
-    """Take the township's lock for the rest of the transaction; return its last seq and hash."""
-    row = await conn.fetchrow(LOCK_HEAD, township_id)
-    if row is None:
-        raise LookupError(f"township {township_id} has no head row")
-    return row["seq"], bytes(row["hash"])
-
-
 async def append(conn: Conn, township_id: int, head: tuple[int, bytes],
                  records: Sequence[EventRecord]) -> list[EventRecord]:
-    """Number, chain and insert ``records`` (their seq is ignored); caller holds the lock (``lock_head``)."""
+    """Number, chain and insert ``records`` (their seq is ignored) after ``head`` = (seq, hash), which the
+    caller read while taking the township's lock (``select … for update`` on its ``township_heads`` row)."""
     seq, prev = head
     out: list[EventRecord] = []
     for rec in records:
@@ -125,9 +120,7 @@ async def append(conn: Conn, township_id: int, head: tuple[int, bytes],
          r.at, r.body, list(r.audience), r.call_state, r.assignment_state, r.command_id, r.prev_hash, r.hash)
         for r in out
     ])
-    await conn.execute(UPDATE_HEAD, township_id, seq, prev)
-    # Delivered by PostgreSQL at commit, in commit order: a wake-up for every hub node, not a transport.
-    await conn.execute(NOTIFY, f"{township_id}:{seq}")
+    await conn.execute(UPDATE_HEAD_AND_NOTIFY, township_id, seq, prev)
     return out
 
 

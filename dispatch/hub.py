@@ -67,6 +67,8 @@ class Realtime:
         self.fanout.extra_channels[REVOKED_CHANNEL] = self._revoked
         self.fanout.on_reconnect.append(self._after_listener_reconnect)
         self.sockets: set[Socket] = set()
+        # Who is shown presence: operators by township, supervisors and admins (key None) county-wide.
+        self.watchers: dict[int | None, set[Socket]] = {}
         self.closed_too_slow = 0  # sockets closed with 4008 since start (a health figure)
         self._heartbeat: asyncio.Task[None] | None = None
         self._tasks_spawned: list[asyncio.Task[None]] = []
@@ -123,6 +125,7 @@ class Realtime:
 
     def _revoked(self, _conn: Any, _pid: int, _channel: str, payload: object) -> None:
         """A session was revoked somewhere (logout, password change, disabled user): close its sockets."""
+        self.hub.auth.forget(str(payload))
         kind, _, value = str(payload).partition(":")
         for sock in list(self.sockets):
             by_token = kind == "token" and sock.token_digest == value
@@ -131,11 +134,8 @@ class Realtime:
 
     def _presence_changed(self, township_id: int, online: dict[str, int]) -> None:
         frame = PresenceMsg(township_id=township_id, online=online).encode()
-        for sock in list(self.sockets):
-            sub = sock.sub
-            if sub is None or not sub.live or sock.actor.role not in (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN):
-                continue
-            if sub.townships is None or township_id in sub.townships:
+        for sock in (*self.watchers.get(township_id, ()), *self.watchers.get(None, ())):
+            if sock.sub is not None and sock.sub.live:
                 sock.push(frame)
 
 
@@ -210,6 +210,11 @@ class Socket:
         if liaison_seat is not None:
             self.rt.presence.joined(a.township_id or 0, liaison_seat)
         self.rt.sockets.add(self)
+        watch_key = a.township_id if a.role == Role.OPERATOR else None
+        watching = a.role in (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)
+        if watching:
+            self.rt.watchers.setdefault(watch_key, set()).add(self)
+        self.wake.set()  # the welcome goes out now, not at the next heartbeat tick
         writer = self._writer_task = asyncio.create_task(self._writer(), name=f"ws-writer-{self.username}")
         reader = asyncio.create_task(self._reader(), name=f"ws-reader-{self.username}")
         try:
@@ -223,6 +228,8 @@ class Socket:
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
             self.rt.sockets.discard(self)
+            if watching:
+                self.rt.watchers.get(watch_key, set()).discard(self)
             if self.sub is not None:
                 self.rt.fanout.remove(self.sub)
             if liaison_seat is not None:
@@ -294,7 +301,7 @@ class Socket:
     async def _command(self, request: Command) -> None:
         store = self.hub.store
         assert store is not None
-        if self.token and await self.hub.auth.session(self.token, self.hub.clock.now()) is None:
+        if self.token and await self.hub.auth.session(self.token, self.hub.clock.now(), fresh=True) is None:
             self.close(CloseCode.SESSION_REVOKED, "session ended: log in again")
             return
         try:

@@ -71,13 +71,14 @@ class Presence:
             self._flush = asyncio.create_task(self._announce_soon())
 
     def _changed(self, township_id: int) -> None:
-        self.on_change(township_id, self.online(township_id))
         self._dirty.add(township_id)
         if self._flush is None or self._flush.done():
             self._flush = asyncio.create_task(self._announce_soon())
 
     async def _announce_soon(self) -> None:
-        await asyncio.sleep(0.05)  # coalesce a burst of connects into one announcement
+        await asyncio.sleep(0.05)  # coalesce a burst of connects into one push and one announcement
+        for tid in sorted(self._dirty):
+            self.on_change(tid, self.online(tid))
         await self._announce()
 
     async def _announce(self) -> None:

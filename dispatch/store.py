@@ -29,7 +29,14 @@ TARGETS_TTL_S = 30.0
 SELECT_CALL_TOWNSHIP = "select township_id from calls where id = $1"
 SELECT_ASSIGNMENT_CALL = "select township_id, call_id from assignments where id = $1"
 SELECT_CALL_DOC = "select doc from calls where id = $1"
-SELECT_COMMAND = "select user_id, kind, payload_hash, result from commands where command_id = $1"
+# The township's lock, its head, and whether this command_id was seen before: one round trip.
+LOCK_HEAD_AND_COMMAND = """
+select h.seq, h.hash, c.user_id, c.payload_hash, c.result
+  from township_heads h
+  left join commands c on c.command_id = $2
+ where h.township_id = $1
+   for update of h
+"""
 SELECT_TOWNSHIP_CODE = "select code from townships where id = $1"
 SELECT_TARGETS = """
 select department as target from stations where township_id = $1
@@ -118,8 +125,11 @@ class Store:
         digest = payload_hash(cmd)
         async with self.pool.acquire() as conn, conn.transaction():
             township_id, call_id = await self._township_of(conn, actor, cmd)
-            head = await eventlog.lock_head(conn, township_id)
-            seen = await conn.fetchrow(SELECT_COMMAND, cmd.command_id)
+            locked = await conn.fetchrow(LOCK_HEAD_AND_COMMAND, township_id, cmd.command_id)
+            if locked is None:
+                raise NotFound(f"township {township_id} has no event log", field="township_id")
+            head = (locked["seq"], bytes(locked["hash"]))
+            seen = locked if locked["payload_hash"] is not None else None
             if seen is not None:
                 if bytes(seen["payload_hash"]) != digest or seen["user_id"] != actor.user_id:
                     raise CommandIdReused(
