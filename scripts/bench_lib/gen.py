@@ -1,0 +1,392 @@
+"""Load-generator processes. Each function runs in its own process (``procs.Worker``) under uvloop and is
+driven by the orchestrator over a pipe: it reports ``ready`` and then answers commands until ``exit``.
+
+- ``raw_sockets``: many lightweight sockets (``websockets`` + the protocol's frames): idle, counting, or
+  recording ``assignment.dispatched`` arrivals. They answer the hub's application pings.
+- ``hub_clients``: ``dispatch.client.HubClient`` per socket (fan-out latency), recording arrivals.
+- ``creator``: creates calls through the REST API (``POST /api/v1/calls``, two departments each).
+- ``resumer``: one ``HubClient`` that disconnects, misses events, reconnects and is timed until caught up.
+- ``bare_server``: a bare ``websockets`` server that ``broadcast()``s frames (the fan-out reference).
+"""
+
+# ruff: noqa: B023  (closures are awaited inside the iteration that defines them)
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+import uuid
+from collections import Counter
+from typing import Any
+
+import msgpack
+import websockets
+from websockets.asyncio.client import connect
+
+from scripts.bench_lib.procs import Chan
+
+SUBPROTOCOL = "xianghu.v1"
+SUBSCRIBE = msgpack.packb({"type": "subscribe", "cursors": [], "epoch": None}, use_bin_type=True)
+TAG_EVENT = b"\xa4type\xa5event"
+TAG_PING = b"\xa4type\xa4ping"
+TAG_CAUGHT = b"\xa4type\xa9caught_up"
+
+
+def now_ms() -> float:
+    return time.time() * 1000.0
+
+
+# -- many lightweight sockets -------------------------------------------------------------------------
+
+
+class RawSockets:
+    def __init__(self, url: str, mode: str, compression: str | None) -> None:
+        self.url = url
+        self.mode = mode  # idle | count | record
+        self.compression = compression
+        self.conns: list[Any] = []
+        self.caught = 0
+        self.failed = 0
+        self.errors: Counter[str] = Counter()
+        self.closed_codes: Counter[str] = Counter()
+        self.events = 0
+        self.event_bytes = 0
+        self.t_first = 0.0
+        self.t_last = 0.0
+        self.records: list[tuple[str, int, float]] = []
+        self.progress = asyncio.Event()
+        self.stopping = False
+
+    async def one(self, token: str, gate: asyncio.Semaphore, done: asyncio.Event) -> None:
+        released = False
+        try:
+            async with gate:
+                ws = await connect(self.url, subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+                                   additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=60,
+                                   ping_interval=None, max_size=16 * 1024 * 1024, compression=self.compression,
+                                   close_timeout=1)
+                self.conns.append(ws)
+                async with asyncio.timeout(60):
+                    if self.mode == "idle":
+                        await ws.send(SUBSCRIBE)  # pipelined, from the start (a unit sees no call here)
+                    else:
+                        # From the heads of the welcome: live delivery only, no replay of the whole log.
+                        welcome = msgpack.unpackb(await ws.recv())
+                        await ws.send(msgpack.packb({"type": "subscribe", "cursors": welcome.get("heads") or [],
+                                                     "epoch": welcome.get("epoch")}, use_bin_type=True))
+                    async for data in ws:
+                        if isinstance(data, bytes) and data.startswith(TAG_CAUGHT, 1):
+                            break
+                        if isinstance(data, bytes) and data.startswith(TAG_PING, 1):
+                            await self._pong(ws, data)
+                self.caught += 1
+                released = True
+            done.set()
+            async for data in ws:
+                if not isinstance(data, bytes):
+                    continue
+                if data.startswith(TAG_EVENT, 1):
+                    t = now_ms()
+                    if not self.events:
+                        self.t_first = t
+                    self.events += 1
+                    self.event_bytes += len(data)
+                    self.t_last = t
+                    if self.mode == "record":
+                        ev = msgpack.unpackb(data)
+                        if ev["event_type"] == "assignment.dispatched":
+                            self.records.append((ev["call_id"], ev["at"], t))
+                    self.progress.set()
+                elif data.startswith(TAG_PING, 1):
+                    await self._pong(ws, data)
+            if not self.stopping:
+                self.closed_codes[str(ws.close_code)] += 1
+        except Exception as exc:
+            if not released:
+                self.failed += 1
+            if not self.stopping:
+                self.errors[type(exc).__name__ + ": " + str(exc)[:80]] += 1
+        finally:
+            done.set()
+
+    @staticmethod
+    async def _pong(ws: Any, data: bytes) -> None:
+        nonce = msgpack.unpackb(data).get("nonce", 0)
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await ws.send(msgpack.packb({"type": "pong", "nonce": nonce}, use_bin_type=True))
+
+    async def close_all(self) -> None:
+        self.stopping = True
+
+        async def close(ws: Any) -> None:
+            try:
+                await asyncio.wait_for(ws.close(), 1)
+            except Exception:
+                ws.transport.abort()
+        for i in range(0, len(self.conns), 500):
+            await asyncio.gather(*(close(ws) for ws in self.conns[i:i + 500]))
+        self.conns.clear()
+
+
+async def raw_sockets(chan: Chan, url: str, tokens: list[str], mode: str, compression: str | None,
+                      connect_concurrency: int = 100) -> None:
+    rs = RawSockets(url, mode, compression)
+    gate = asyncio.Semaphore(connect_concurrency)
+    tasks = []
+    dones = []
+    for token in tokens:
+        done = asyncio.Event()
+        dones.append(done)
+        tasks.append(asyncio.create_task(rs.one(token, gate, done)))
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(300):
+            for d in dones:
+                await d.wait()
+    chan.send("ready", rs.caught, rs.failed, dict(rs.errors.most_common(3)))
+    while True:
+        msg = await chan.recv(timeout=3600)
+        cmd = msg[0]
+        if cmd == "status":
+            chan.send("status", rs.caught, rs.failed, rs.events, len(rs.conns), dict(rs.closed_codes),
+                      dict(rs.errors.most_common(3)))
+        elif cmd == "reset":
+            rs.events = rs.event_bytes = 0
+            rs.t_first = rs.t_last = 0.0
+            rs.records = []
+            chan.send("ok")
+        elif cmd == "expect":
+            want, timeout = msg[1], msg[2]
+            loop = asyncio.get_running_loop()
+            end = loop.time() + timeout
+            while rs.events < want and loop.time() < end:
+                rs.progress.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(rs.progress.wait(), min(1.0, max(0.01, end - loop.time())))
+            chan.send("got", rs.events, rs.event_bytes, rs.t_first, rs.t_last, dict(rs.closed_codes))
+        elif cmd == "collect":
+            records, rs.records = rs.records, []
+            chan.send("records", records)
+        elif cmd == "exit":
+            await rs.close_all()
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            chan.send("bye")
+            return
+
+
+# -- HubClient sockets ----------------------------------------------------------------------------------
+
+
+async def hub_clients(chan: Chan, base_url: str, sockets: list[tuple[str, str]]) -> None:
+    """``sockets``: (token, label) per HubClient. Records (call_id, at_ms, arrival_ms, label) of dispatches."""
+    from dispatch.client import HubClient
+    from protocols.messages import Event
+
+    clients: list[HubClient] = []
+    records: list[tuple[str, int, float, str]] = []
+    gate = asyncio.Semaphore(50)
+
+    async def start(token: str) -> HubClient | None:
+        async with gate:
+            c = HubClient(base_url, token)
+            await c.start()
+            clients.append(c)
+            try:
+                await asyncio.wait_for(c.caught_up.wait(), 300)
+            except TimeoutError:
+                return None
+            return c
+
+    started = await asyncio.gather(*(start(tok) for tok, _ in sockets))
+    ok = [c for c in started if c is not None]
+
+    async def consume(c: HubClient, label: str) -> None:
+        while True:
+            msg = await c.messages.get()
+            if isinstance(msg, Event) and msg.event_type == "assignment.dispatched":
+                records.append((msg.call_id, msg.at, now_ms(), label))
+
+    consumers = [asyncio.create_task(consume(c, label)) for c, (_, label) in zip(started, sockets, strict=True)
+                 if c is not None]
+    chan.send("ready", len(ok), len(sockets) - len(ok))
+    while True:
+        msg = await chan.recv(timeout=3600)
+        if msg[0] == "collect":
+            out, records = records, []
+            chan.send("records", out)
+        elif msg[0] == "exit":
+            for t in consumers:
+                t.cancel()
+            await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+            chan.send("bye")
+            return
+
+
+# -- calls through the REST API ------------------------------------------------------------------------
+
+TITLES = ("夜间施工噪音扰民，居民反映无法入睡", "小区楼道飞线充电存在火灾隐患", "路口占道经营影响通行",
+          "邻里因宅基地边界发生纠纷", "农贸市场销售过期食品", "道路遗撒渣土影响行车安全")
+
+
+def call_body(pair: tuple[str, str], n: int) -> dict[str, Any]:
+    return {
+        "command_id": str(uuid.uuid4()), "source": "hotline_12345", "category": "noise",
+        "title": TITLES[n % len(TITLES)],
+        "description": ("群众通过12345热线反映：该处自晚上十点起持续有施工噪音，已多次劝说无果，"
+                        "请尽快派员到场处置并反馈结果。"),
+        "address": "汶上县义桥镇幸福路与建设街交叉口东50米", "lat": 35.7312, "lon": 116.4887,
+        "priority": "normal", "reporter_name": "张建国", "reporter_phone": "13812345678", "targets": list(pair),
+    }
+
+
+async def creator(chan: Chan, base_url: str, tokens: dict[int, str]) -> None:
+    import httpx
+
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as http:
+        counter = 0
+
+        async def create(tid: int, pair: tuple[str, str], out: list[Any], errs: Counter[str]) -> None:
+            nonlocal counter
+            counter += 1
+            t0 = now_ms()
+            try:
+                res = await http.post("/api/v1/calls", json=call_body(pair, counter),
+                                      headers={"Authorization": f"Bearer {tokens[tid]}"})
+            except httpx.HTTPError as exc:
+                errs[type(exc).__name__] += 1
+                return
+            if res.status_code != 201:
+                errs[f"{res.status_code} {res.text[:60]}"] += 1
+                return
+            out.append((res.json()["call_id"], tid, pair, t0, now_ms()))
+
+        chan.send("ready")
+        while True:
+            msg = await chan.recv(timeout=3600)
+            cmd = msg[0]
+            if cmd == "exit":
+                chan.send("bye")
+                return
+            spec: dict[str, Any] = msg[1]
+            tids: list[int] = spec["tids"]
+            pairs: list[tuple[str, str]] = [tuple(p) for p in spec["pairs"]]  # type: ignore[misc]
+            rnd = random.Random(spec.get("seed", 1))
+            out: list[Any] = []
+            errs: Counter[str] = Counter()
+            loop = asyncio.get_running_loop()
+            t_start = now_ms()
+            if cmd == "closed":  # max rate: `concurrency` requests in flight for `duration` seconds
+                end = loop.time() + spec["duration"]
+
+                async def lane() -> None:
+                    while loop.time() < end:
+                        await create(rnd.choice(tids), rnd.choice(pairs), out, errs)
+                await asyncio.gather(*(lane() for _ in range(spec["concurrency"])))
+            elif cmd == "paced":  # open loop at `rate` calls/s for `duration` seconds
+                gate = asyncio.Semaphore(64)
+                n = int(spec["rate"] * spec["duration"])
+                t0 = loop.time()
+                pending = []
+
+                async def one() -> None:
+                    async with gate:
+                        await create(rnd.choice(tids), rnd.choice(pairs), out, errs)
+                for i in range(n):
+                    delay = t0 + i / spec["rate"] - loop.time()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    pending.append(asyncio.create_task(one()))
+                await asyncio.gather(*pending)
+            elif cmd == "count":  # exactly `n` calls, `concurrency` at a time
+                todo = iter(range(spec["n"]))
+
+                async def worker() -> None:
+                    for _ in todo:
+                        await create(rnd.choice(tids), rnd.choice(pairs), out, errs)
+                await asyncio.gather(*(worker() for _ in range(spec["concurrency"])))
+            chan.send("done", out, dict(errs), t_start, now_ms())
+
+
+# -- resume after missing events -----------------------------------------------------------------------
+
+
+async def resumer(chan: Chan, base_url: str, token: str) -> None:
+    from dispatch.client import HubClient
+    from protocols.messages import Event, Resync
+
+    chan.send("ready")
+    cursors: dict[int, int] = {}
+    epoch: str | None = None
+    while True:
+        msg = await chan.recv(timeout=3600)
+        if msg[0] == "exit":
+            chan.send("bye")
+            return
+        if msg[0] == "first":
+            c = HubClient(base_url, token)
+            await c.start()
+            await asyncio.wait_for(c.caught_up.wait(), 60)
+            cursors, epoch = c.cursors, c.welcome.epoch if c.welcome else None
+            await c.close()
+            chan.send("cursor", cursors, epoch)
+        elif msg[0] == "resume":
+            t0 = time.perf_counter()
+            c = HubClient(base_url, token, cursors=cursors, epoch=epoch)
+            await c.start()
+            await asyncio.wait_for(c.connected.wait(), 120)
+            t_welcome = time.perf_counter() - t0
+            await asyncio.wait_for(c.caught_up.wait(), 120)
+            elapsed = time.perf_counter() - t0
+            events = resyncs = 0
+            while not c.messages.empty():
+                m = c.messages.get_nowait()
+                events += isinstance(m, Event)
+                resyncs += isinstance(m, Resync)
+            after = c.cursors
+            await c.close()
+            chan.send("resumed", elapsed, events, resyncs, after, t_welcome)
+
+
+# -- the reference: a bare websockets server -----------------------------------------------------------
+
+
+async def bare_server(chan: Chan, port: int) -> None:
+    from websockets.asyncio.server import broadcast, serve
+
+    conns: set[Any] = set()
+
+    caught_up = msgpack.packb({"type": "caught_up", "heads": []}, use_bin_type=True)
+
+    welcome = msgpack.packb({"type": "welcome", "heads": [], "epoch": "bare"}, use_bin_type=True)
+
+    async def handler(ws: Any) -> None:
+        conns.add(ws)
+        try:
+            await ws.send(welcome)
+            await ws.send(caught_up)  # what the harness waits for after subscribing
+            async for _ in ws:  # the harness's subscribe frame; nothing else
+                pass
+        finally:
+            conns.discard(ws)
+
+    async with serve(handler, "127.0.0.1", port, subprotocols=[SUBPROTOCOL], ping_interval=None,  # type: ignore[list-item]
+                     max_size=16 * 1024 * 1024, backlog=2048):
+        chan.send("ready")
+        while True:
+            msg = await chan.recv(timeout=3600)
+            if msg[0] == "exit":
+                chan.send("bye")
+                return
+            if msg[0] == "count":
+                chan.send("count", len(conns))
+            elif msg[0] == "broadcast":
+                frames: list[bytes] = msg[1]
+                t0 = now_ms()
+                for i, frame in enumerate(frames):
+                    broadcast(conns, frame)
+                    if i % 4 == 3:
+                        await asyncio.sleep(0)
+                chan.send("sent", t0, now_ms())
