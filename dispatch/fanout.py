@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 POLL_S = 2.0
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Subscriber:
     """What the fan-out needs of one socket: who it is, where it is, and a non-blocking push."""
 

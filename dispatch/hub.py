@@ -154,6 +154,10 @@ def origin_allowed(ws: WebSocket, hub: HubState) -> bool:
 class Socket:
     """One client connection on this node."""
 
+    # Thousands of these live at once: no per-instance __dict__.
+    __slots__ = ("_replay_task", "_writer_task", "actor", "frames_sent", "hub", "idle", "rt", "session", "sub",
+                 "token", "token_digest", "townships", "username", "wake", "ws")
+
     def __init__(self, ws: WebSocket, hub: HubState, rt: Realtime, actor: Actor, username: str,
                  token: str = "") -> None:
         self.ws = ws
@@ -216,17 +220,29 @@ class Socket:
             self.rt.watchers.setdefault(watch_key, set()).add(self)
         self.wake.set()  # the welcome goes out now, not at the next heartbeat tick
         writer = self._writer_task = asyncio.create_task(self._writer(), name=f"ws-writer-{self.username}")
-        reader = asyncio.create_task(self._reader(), name=f"ws-reader-{self.username}")
+        # The reader runs in this coroutine (one task less per socket). Whichever ends first ends the
+        # connection: the client left (the reader returns), or the hub closed it (the writer returns:
+        # too slow, heartbeat, revoked) while the reader may be waiting for a frame that never comes.
+        me = asyncio.current_task()
+        reading = True
+
+        def writer_ended(_task: asyncio.Task[None]) -> None:
+            if reading and me is not None:
+                me.cancel()
+
+        writer.add_done_callback(writer_ended)
         try:
-            # Whichever ends first ends the connection: the client left (reader), or the hub closed it
-            # (writer: too slow, heartbeat, protocol) while the reader may wait for a frame forever.
-            await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            await self._reader()
+        except asyncio.CancelledError:
+            if not writer.done() or me is None:
+                raise  # cancelled from outside (shutdown): let it propagate
+            me.uncancel()
         finally:
-            for task in (reader, self._replay_task):
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
+            reading = False
+            if self._replay_task is not None:
+                self._replay_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._replay_task
             self.rt.sockets.discard(self)
             if watching:
                 self.rt.watchers.get(watch_key, set()).discard(self)

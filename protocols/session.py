@@ -76,6 +76,10 @@ class ServerSession:
     with 4008 instead of making a broadcast wait.
     """
 
+    __slots__ = ("_last_received", "_outbox", "_ping_nonce", "_ping_sent_at", "_rate_warned", "_refilled_at",
+                 "_requests", "_tokens", "burst", "close_requested", "heartbeat_s", "max_frame_bytes",
+                 "max_violations", "outbox_frames", "rate_per_s", "state", "subscription", "violations")
+
     def __init__(
         self,
         max_frame_bytes: int = 65536,
