@@ -76,13 +76,18 @@ class Presence:
             self._flush = asyncio.create_task(self._announce_soon())
 
     async def _announce_soon(self) -> None:
-        await asyncio.sleep(0.05)  # coalesce a burst of connects into one push and one announcement
-        for tid in sorted(self._dirty):
-            self.on_change(tid, self.online(tid))
-        await self._announce()
+        # Coalesce a burst of connects into one push and one announcement; changes that arrive while
+        # announcing are picked up by the next round, never dropped.
+        while True:
+            await asyncio.sleep(0.05)
+            dirty, self._dirty = self._dirty, set()
+            for tid in sorted(dirty):
+                self.on_change(tid, self.online(tid))
+            await self._announce()
+            if not self._dirty:
+                return
 
     async def _announce(self) -> None:
-        self._dirty.clear()
         counts = {str(t): {k: v for k, v in c.items() if v > 0} for t, c in self._local.items()}
         try:
             await self.pool.execute(NOTIFY, json.dumps({"node": self.node_id, "counts": counts}))
