@@ -95,11 +95,12 @@ class Realtime:
             await asyncio.sleep(HEARTBEAT_TICK_S)
             now = loop.time()
             for sock in list(self.sockets):
+                was_open = sock.session.close_requested is None
                 sock.session.heartbeat(now)
-                if sock.session.close_requested:
-                    sock.close(*sock.session.close_requested)
+                if was_open and sock.session.close_requested is not None:
+                    sock.close(*sock.session.close_requested)  # heartbeat timeout
                 elif sock.session.pending:
-                    sock.wake.set()
+                    sock.kick()  # a ping
             if now - last_check >= SESSION_CHECK_S:
                 last_check = now
                 await self._check_sessions()
@@ -155,8 +156,8 @@ class Socket:
     """One client connection on this node."""
 
     # Thousands of these live at once: no per-instance __dict__.
-    __slots__ = ("_replay_task", "_writer_task", "actor", "frames_sent", "hub", "idle", "rt", "session", "sub",
-                 "token", "token_digest", "townships", "username", "wake", "ws")
+    __slots__ = ("_ended_by_hub", "_main", "_reading", "_replay_task", "_writer_task", "actor", "frames_sent",
+                 "hub", "rt", "session", "sub", "token", "token_digest", "townships", "username", "ws")
 
     def __init__(self, ws: WebSocket, hub: HubState, rt: Realtime, actor: Actor, username: str,
                  token: str = "") -> None:
@@ -170,30 +171,37 @@ class Socket:
         rc = hub.cfg.realtime
         self.session = ServerSession(rc.max_frame_bytes, rc.rate_per_s, rc.burst, rc.outbox_frames,
                                      heartbeat_s=rc.heartbeat_s)
-        self.wake = asyncio.Event()
-        self.idle = asyncio.Event()
-        self.idle.set()
         self.sub: Subscriber | None = None
         self.townships: list[int] = []
         self._writer_task: asyncio.Task[None] | None = None
         self._replay_task: asyncio.Task[None] | None = None
+        self._main: asyncio.Task[Any] | None = None
+        self._reading = False
+        self._ended_by_hub = False
         self.frames_sent = 0
+
+    def kick(self) -> None:
+        """Send what is queued: start a drain unless one runs. An idle socket holds no writer task."""
+        if self._writer_task is None or self._writer_task.done():
+            self._writer_task = asyncio.get_running_loop().create_task(self._drain())
 
     def close(self, code: int, reason: str) -> None:
         """Close from the hub's side: never waits on a socket that may have stopped reading."""
         self.session.close(code, reason)
-        if self._writer_task is not None:
-            self._writer_task.cancel()
-        self.wake.set()
+        if self._writer_task is not None and not self._writer_task.done():
+            self._writer_task.cancel()  # it may be stuck on a socket that stopped reading
+        self._writer_task = asyncio.get_running_loop().create_task(self._drain())  # sends the close frame
 
     def push(self, frame: bytes) -> None:
         """Queue a frame without waiting (the fan-out calls this); a full outbox closes the socket 4008."""
+        if self.session.close_requested is not None:
+            return  # closing: nothing more goes out
         self.session.send_encoded(frame)
         if self.session.close_requested is not None:
             # Outbox full: the writer may be stuck on a socket that stopped reading; end it, don't wait.
             self.close(*self.session.close_requested)
         else:
-            self.wake.set()
+            self.kick()
 
     # -- the connection -----------------------------------------------------------------------------
 
@@ -218,27 +226,20 @@ class Socket:
         watching = a.role in (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)
         if watching:
             self.rt.watchers.setdefault(watch_key, set()).add(self)
-        self.wake.set()  # the welcome goes out now, not at the next heartbeat tick
-        writer = self._writer_task = asyncio.create_task(self._writer(), name=f"ws-writer-{self.username}")
-        # The reader runs in this coroutine (one task less per socket). Whichever ends first ends the
-        # connection: the client left (the reader returns), or the hub closed it (the writer returns:
-        # too slow, heartbeat, revoked) while the reader may be waiting for a frame that never comes.
-        me = asyncio.current_task()
-        reading = True
-
-        def writer_ended(_task: asyncio.Task[None]) -> None:
-            if reading and me is not None:
-                me.cancel()
-
-        writer.add_done_callback(writer_ended)
+        # The reader runs in this coroutine; the connection ends when the client leaves (the reader
+        # returns) or when the hub closes it (a drain sends the close frame, then cancels the reader,
+        # which may be waiting for a frame that never comes).
+        self._main = asyncio.current_task()
+        self._reading = True
+        self.kick()  # the welcome goes out now
         try:
             await self._reader()
         except asyncio.CancelledError:
-            if not writer.done() or me is None:
+            if not self._ended_by_hub or self._main is None:
                 raise  # cancelled from outside (shutdown): let it propagate
-            me.uncancel()
+            self._main.uncancel()
         finally:
-            reading = False
+            self._reading = False
             if self._replay_task is not None:
                 self._replay_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -254,14 +255,15 @@ class Socket:
                 self.session.close(CloseCode.NORMAL, "bye")
             elif self.session.close_requested[0] == CloseCode.TOO_SLOW:
                 self.rt.closed_too_slow += 1
-            self.wake.set()
-            await asyncio.shield(self._finish(writer))
+            await asyncio.shield(self._finish())
 
-    async def _finish(self, writer: asyncio.Task[None]) -> None:
-        try:
-            await asyncio.wait_for(writer, 2.0)
-        except (TimeoutError, asyncio.CancelledError, Exception):
-            writer.cancel()
+    async def _finish(self) -> None:
+        writer = self._writer_task
+        if writer is not None and not writer.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(writer), 2.0)
+            except (TimeoutError, asyncio.CancelledError, Exception):
+                writer.cancel()
         if self.ws.application_state == WebSocketState.CONNECTED and self.ws.client_state == WebSocketState.CONNECTED:
             code, reason = self.session.close_requested or (CloseCode.NORMAL, "bye")
             with contextlib.suppress(Exception):
@@ -292,25 +294,30 @@ class Socket:
                     self._replay_task = asyncio.create_task(self._subscribe(request), name=f"ws-replay-{self.username}")
                 elif isinstance(request, Command):
                     await self._command(request)
-            self.wake.set()
+            self.kick()
 
-    async def _writer(self) -> None:
+    async def _drain(self) -> None:
         while True:
-            await self.wake.wait()
-            self.wake.clear()
             frames = self.session.data_to_send()
-            if frames:
-                self.idle.clear()
-                for frame in frames:
-                    await self.ws.send_bytes(frame)
-                    self.frames_sent += 1
-            if not self.session.pending:
-                self.idle.set()
-            if self.session.close_requested is not None and not self.session.pending:
-                code, reason = self.session.close_requested
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self.ws.close(code, reason), 1.0)
-                return
+            if not frames:
+                break
+            for frame in frames:
+                await self.ws.send_bytes(frame)
+                self.frames_sent += 1
+        if self.session.close_requested is not None:
+            code, reason = self.session.close_requested
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.ws.close(code, reason), 1.0)
+            if self._reading and self._main is not None:
+                self._ended_by_hub = True
+                self._main.cancel()
+
+    async def _sent(self) -> None:
+        """Wait until everything queued so far has been written (paces a replay by the socket)."""
+        while self._writer_task is not None and not self._writer_task.done():
+            await asyncio.wait({self._writer_task})
+            if self.session.pending:
+                self.kick()
 
     # -- requests -----------------------------------------------------------------------------------
 
@@ -381,8 +388,8 @@ class Socket:
                 for row in rows:
                     self.session.send_encoded(Encoded(EventRecord.from_row(row)).frame_for(self.actor))
                 sub.cursors[tid] = rows[-1]["seq"] if len(rows) == batch else upto
-                self.wake.set()
-                await self.idle.wait()  # pace the replay by the socket
+                self.kick()
+                await self._sent()  # pace the replay by the socket
                 if self.session.close_requested is not None:
                     return
         sub.live = True
@@ -390,7 +397,7 @@ class Socket:
         if self.actor.role in (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN):
             for tid in self.townships:
                 self.session.send(PresenceMsg(township_id=tid, online=self.rt.presence.online(tid)))
-        self.wake.set()
+        self.kick()
 
 
 async def websocket_endpoint(ws: WebSocket) -> None:
