@@ -6,6 +6,7 @@
 // on the same origin, and POST /api/v1/logout revokes it server-side.
 import { applyI18n, t, lang, setLang } from "/shared/i18n.js";
 import { Connection } from "/shared/conn.js";
+import { h } from "/shared/dom.js";
 
 const L = {
   "zh-CN": {
@@ -139,21 +140,6 @@ const $ = (id) => document.getElementById(id);
 
 // -- small helpers ---------------------------------------------------------------------------------
 
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === "class") el.className = v;
-    else if (k === "dataset") Object.assign(el.dataset, v);
-    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? "" : String(v));
-  }
-  for (const c of children.flat()) {
-    if (c === null || c === undefined || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return el;
-}
 
 function ms(value) {
   if (value === null || value === undefined) return null;

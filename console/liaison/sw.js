@@ -1,10 +1,11 @@
 // Service worker of the liaison page (scope /liaison/): keeps the app shell on the phone so the page
 // opens without a network, and opens the call when a notification is tapped. It never touches /api/
 // or /ws: data and commands go through the page (REST) and console/shared/conn.js (outbox, resume).
-const CACHE = "xianghu-liaison-v1";
+const CACHE = "xianghu-liaison-v2";
 const SHELL = [
   "/liaison/", "/liaison/liaison.js", "/liaison/liaison.css", "/liaison/manifest.webmanifest",
   "/liaison/icon.svg", "/liaison/icon-maskable.svg", "/shared/base.css", "/shared/i18n.js", "/shared/conn.js",
+  "/shared/dom.js",
   "/vendor/msgpack/index.mjs",
 ];
 const CACHED_PREFIXES = ["/liaison/", "/shared/", "/vendor/"];

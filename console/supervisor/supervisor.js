@@ -4,6 +4,7 @@
 // connection module; the data itself is read over REST.
 import { applyI18n, t, lang, setLang } from "/shared/i18n.js";
 import { Connection } from "/shared/conn.js";
+import { h } from "/shared/dom.js";
 
 const L = {
   "zh-CN": {
@@ -75,21 +76,6 @@ const $ = (id) => document.getElementById(id);
 const PAGE = 100;
 const CALL_STATES = ["intake", "dispatched", "in_progress", "review", "accepted", "visited", "closed", "cancelled"];
 
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === "class") el.className = v;
-    else if (k === "dataset") Object.assign(el.dataset, v);
-    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? "" : String(v));
-  }
-  for (const c of children.flat()) {
-    if (c === null || c === undefined || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return el;
-}
 
 const dtFmt = new Intl.DateTimeFormat(lang() === "en" ? "en-GB" : "zh-CN", { timeZone: "Asia/Shanghai",
   year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
