@@ -22,6 +22,7 @@ from protocols.errors import (
     BadRequest,
     ClientError,
     Forbidden,
+    InternalError,
     RateLimited,
     Unauthenticated,
     ValidationFailed,
@@ -50,7 +51,6 @@ def error_response(exc: XianghuError) -> Response:
         headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
     if isinstance(exc, ClientError):
         return ZhJSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
-    log.exception("internal error", exc_info=exc)
     return ZhJSONResponse({"code": "internal", "message": "internal error", "field": None}, status_code=500)
 
 
@@ -184,8 +184,10 @@ def _asgi(ep: Endpoint) -> Callable[[Request], Awaitable[Response]]:
             return error_response(exc)
         except asyncpg.DataError as exc:  # a value PostgreSQL cannot take that validation let through
             return error_response(ValidationFailed(f"a value is out of range or malformed: {exc}"))
-        except Exception as exc:
-            return error_response(exc if isinstance(exc, XianghuError) else _Internal(repr(exc)))
+        except Exception:
+            # A fault of ours: the log gets the real traceback, the client a generic message.
+            log.exception("internal error in %s %s", ep.method, ep.path)
+            return error_response(InternalError("internal error"))
         if isinstance(result, Response):
             return result
         return ZhJSONResponse(result, status_code=ep.status)
@@ -196,10 +198,6 @@ def _asgi(ep: Endpoint) -> Callable[[Request], Awaitable[Response]]:
 def _list_fields(model: type[BaseModel]) -> set[str]:
     return {name for name, f in model.model_fields.items()
             if getattr(f.annotation, "__origin__", None) is list or "list[" in str(f.annotation)}
-
-
-class _Internal(XianghuError):
-    pass
 
 
 def routes() -> list[Route]:
