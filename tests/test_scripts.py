@@ -123,3 +123,21 @@ def test_user_commands_add_change_password_and_disable(dsn: str) -> None:
     assert unknown_township.returncode == 2 and "nowhere" in unknown_township.stderr
     assert run_cli("user", "disable", "zhang.san", env=env).returncode == 0
     assert run_cli("user", "disable", "nobody", env=env).returncode == 2
+
+
+def test_embedded_postgres_stops_even_after_a_killed_run(tmp_path: Path) -> None:
+    from dispatch.pgembed import EmbeddedPostgres
+
+    data = tmp_path / "pgdata"
+    pg = EmbeddedPostgres(data, durable=False)
+    pg.start()
+    pg.stop()
+    # A previous hub killed with -9 left its process id among the server's handles.
+    (data / ".handle_pids.json").write_text("[999999]")
+    pg.start()
+    assert postgres_processes(data)
+    pg.stop()
+    deadline = time.monotonic() + 10
+    while postgres_processes(data) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert postgres_processes(data) == []
