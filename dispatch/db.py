@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -111,6 +112,12 @@ async def _init_connection(conn: Conn) -> None:
             typename, encoder=lambda v: json.dumps(v, ensure_ascii=False, separators=(",", ":")),
             decoder=json.loads, schema="pg_catalog",
         )
+
+
+def with_database(dsn: str, name: str) -> str:
+    """The same server's DSN for another database (tests and the bench create databases beside the first)."""
+    parts = urlsplit(dsn)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
 async def _no_reset(conn: Conn) -> None:

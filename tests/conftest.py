@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -26,17 +25,13 @@ from dispatch import db
 from dispatch.app import create_app
 from dispatch.clock import ManualClock
 from dispatch.config import Config, load_config
+from dispatch.db import with_database
 from dispatch.demo import DEMO_PASSWORD, seed_demo
 from dispatch.reference import sync_reference
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = "xianghu_template"
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
-
-
-def with_database(dsn: str, name: str) -> str:
-    parts = urlsplit(dsn)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
 def free_port() -> int:

@@ -30,10 +30,10 @@ import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from dispatch.db import with_database
 from scripts.bench_lib.procs import Worker, cpu_seconds, gather_calls, log, pct, raise_nofile, rss_bytes
 from scripts.bench_lib.scorecards import EVENTS_PER_CALL, GENERATE_EVENTS_SQL, SCORECARD_SQL
 
@@ -90,11 +90,6 @@ QUICK = Sizes(idle_conns=400, idle_procs=2, fanout_idle=200, p99_townships=3, p9
               p99_seconds=3, ratio_clients=200, ratio_procs=2, ratio_calls=10, calls_seconds=4,
               calls_concurrency=8, creators=1, resume_events=600, sla_deadlines=5_000, sla_window_s=5,
               sla_window_n=200, sla_overdue=20, score_events=60_000, ceiling_seconds=1)
-
-
-def with_database(dsn: str, name: str) -> str:
-    parts = urlsplit(dsn)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
 def free_port() -> int:
