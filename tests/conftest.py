@@ -21,13 +21,13 @@ import httpx
 import pytest
 import uvicorn
 
-from dispatch import db
-from dispatch.app import create_app
-from dispatch.clock import ManualClock
-from dispatch.config import Config, load_config
-from dispatch.db import with_database
-from dispatch.demo import DEMO_PASSWORD, seed_demo
-from dispatch.reference import sync_reference
+from dispatch.cli.demo import DEMO_PASSWORD, seed_demo
+from dispatch.core.clock import ManualClock
+from dispatch.core.config import Config, load_config
+from dispatch.store import pool as db
+from dispatch.store.pool import with_database
+from dispatch.store.reference import sync_reference
+from dispatch.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = "xianghu_template"
@@ -48,7 +48,7 @@ def pg_admin_dsn() -> Iterator[str]:
     if url:
         yield url
         return
-    from dispatch.pgembed import EmbeddedPostgres
+    from dispatch.store.embedded import EmbeddedPostgres
 
     # Not under pytest's basetemp: pytest prunes old basetemp folders, which would pull the data
     # folder from under a cluster that another concurrent run is still using.

@@ -1,7 +1,7 @@
 import httpx
 
-from dispatch.auth import COOKIE_NAME
-from dispatch.demo import DEMO_PASSWORD
+from dispatch.cli.demo import DEMO_PASSWORD
+from dispatch.store.accounts import COOKIE_NAME
 from tests.conftest import Hub
 
 

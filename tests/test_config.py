@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from dispatch.config import DEFAULT_CONFIG_PATH, load_config
-from dispatch.domain import DEPARTMENTS, DeadlineKind, Priority
+from dispatch.core.config import DEFAULT_CONFIG_PATH, load_config
+from dispatch.core.domain import DEPARTMENTS, DeadlineKind, Priority
 from protocols.errors import ConfigError
 
 

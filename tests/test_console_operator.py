@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from dispatch.client import HubClient
+from dispatch.cli.client import HubClient
 from tests.conftest import Hub, artifact, browser_login
 from tests.helpers import assignment_of, new_call, post
 

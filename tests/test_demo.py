@@ -1,7 +1,7 @@
 import asyncpg
 
-from dispatch import eventlog
-from dispatch.demo import SAMPLE_CALLS, TOWNSHIPS, seed_demo, seed_sample_calls
+from dispatch.cli.demo import SAMPLE_CALLS, TOWNSHIPS, seed_demo, seed_sample_calls
+from dispatch.store import eventlog
 from tests.conftest import Hub
 
 

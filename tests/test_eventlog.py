@@ -10,9 +10,9 @@ import uuid
 
 import asyncpg
 
-from dispatch import eventlog
-from dispatch.commands import parse_command
-from dispatch.domain import Actor, Role
+from dispatch.core.commands import parse_command
+from dispatch.core.domain import Actor, Role
+from dispatch.store import eventlog
 from tests.conftest import ROOT, Hub
 from tests.helpers import assignment_of, new_call, post
 

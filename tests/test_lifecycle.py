@@ -13,19 +13,16 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from dispatch.commands import command_assignment_id, command_call_id, parse_command
-from dispatch.domain import SYSTEM_ACTOR, Actor, DeadlineKind, Priority, Role
-from dispatch.lifecycle import (
+from dispatch.core.commands import command_assignment_id, command_call_id, parse_command
+from dispatch.core.domain import SYSTEM_ACTOR, Actor, DeadlineKind, Priority, Role
+from dispatch.core.lifecycle import DecideContext, decide, evolve
+from dispatch.core.records import Call, Event
+from dispatch.core.transitions import (
     ASSIGNMENT_TRANSITIONS,
     AssignmentState,
-    Call,
     CallState,
-    DecideContext,
-    Event,
     TransitionTableError,
     check_table,
-    decide,
-    evolve,
     mermaid,
 )
 from protocols.errors import IllegalTransition, NotFound, ValidationFailed
@@ -384,4 +381,4 @@ def test_lifecycle_doc_embeds_the_current_diagram(doc: str) -> None:
     assert found is not None, f"{doc} lacks the lifecycle markers"
     assert found.group(1) == mermaid(), (
         f"{doc} is out of date: paste the output of "
-        "`python -c 'from dispatch.lifecycle import mermaid; print(mermaid(), end=\"\")'`")
+        "`python -c 'from dispatch.core.transitions import mermaid; print(mermaid(), end=\"\")'`")

@@ -13,19 +13,11 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from dispatch.commands import COMMANDS
-from dispatch.domain import SYSTEM_ACTOR, Actor, DeadlineKind, Priority, Role
-from dispatch.lifecycle import (
-    ASSIGNMENT_FINAL,
-    CALL_FINAL,
-    OPEN_CALL_STATES,
-    Call,
-    DecideContext,
-    Event,
-    decide,
-    derived_state,
-    evolve,
-)
+from dispatch.core.commands import COMMANDS
+from dispatch.core.domain import SYSTEM_ACTOR, Actor, DeadlineKind, Priority, Role
+from dispatch.core.lifecycle import DecideContext, decide, derived_state, evolve
+from dispatch.core.records import Call, Event
+from dispatch.core.transitions import ASSIGNMENT_FINAL, CALL_FINAL, OPEN_CALL_STATES
 from protocols.errors import ClientError
 
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)

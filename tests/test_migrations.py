@@ -1,7 +1,7 @@
 import asyncpg
 import pytest
 
-from dispatch import db
+from dispatch.store import pool as db
 from protocols.errors import SchemaTooNew
 from tests.conftest import with_database
 

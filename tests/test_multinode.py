@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from dispatch.client import HubClient, login
-from dispatch.demo import DEMO_PASSWORD
+from dispatch.cli.client import HubClient, login
+from dispatch.cli.demo import DEMO_PASSWORD
 from tests.conftest import ROOT, free_port
 from tests.helpers import new_call, post
 

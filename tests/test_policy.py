@@ -10,10 +10,11 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from dispatch import policy
-from dispatch.commands import COMMANDS, parse_command
-from dispatch.domain import SYSTEM_ACTOR, Actor, DeadlineKind, Priority, Role
-from dispatch.lifecycle import Call, DecideContext, decide, evolve
+from dispatch.core import policy
+from dispatch.core.commands import COMMANDS, parse_command
+from dispatch.core.domain import SYSTEM_ACTOR, Actor, DeadlineKind, Priority, Role
+from dispatch.core.lifecycle import DecideContext, decide, evolve
+from dispatch.core.records import Call
 from protocols.errors import Forbidden
 
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)

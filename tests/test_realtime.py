@@ -15,9 +15,9 @@ from websockets.exceptions import ConnectionClosed
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, BytesMessage, Request
 
-from dispatch.client import CommandRefused, HubClient
-from dispatch.clock import ManualClock
-from dispatch.config import Config
+from dispatch.cli.client import CommandRefused, HubClient
+from dispatch.core.clock import ManualClock
+from dispatch.core.config import Config
 from protocols.messages import CaughtUp, Event, Presence, Resync, Welcome, decode
 from protocols.session import SUBPROTOCOL
 from tests.conftest import ROOT, Hub, start_hub

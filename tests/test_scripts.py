@@ -73,8 +73,8 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 def test_check_config_names_the_bad_key(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text((ROOT / "dispatch" / "default.toml").read_text(encoding="utf-8").replace("burst = 40", "burst = 0"),
-                   encoding="utf-8")
+    default = (ROOT / "dispatch" / "core" / "default.toml").read_text(encoding="utf-8")
+    bad.write_text(default.replace("burst = 40", "burst = 0"), encoding="utf-8")
     res = run_cli("check-config", "--config", str(bad))
     assert res.returncode == 2
     assert "realtime.burst" in res.stderr and str(bad) in res.stderr
@@ -126,7 +126,7 @@ def test_user_commands_add_change_password_and_disable(dsn: str) -> None:
 
 
 def test_embedded_postgres_stops_even_after_a_killed_run(tmp_path: Path) -> None:
-    from dispatch.pgembed import EmbeddedPostgres
+    from dispatch.store.embedded import EmbeddedPostgres
 
     data = tmp_path / "pgdata"
     pg = EmbeddedPostgres(data, durable=False)

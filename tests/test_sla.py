@@ -14,12 +14,12 @@ from uuid import UUID
 import asyncpg
 import pytest
 
-from dispatch import db
-from dispatch.clock import ManualClock
-from dispatch.config import Config
-from dispatch.eventlog import EventRecord
-from dispatch.sla import SlaEngine
-from dispatch.store import Store
+from dispatch.core.clock import ManualClock
+from dispatch.core.config import Config
+from dispatch.store import pool as db
+from dispatch.store.eventlog import EventRecord
+from dispatch.store.writer import Store
+from dispatch.timers.engine import SlaEngine
 from tests.conftest import Hub, start_hub
 from tests.helpers import assignment_of, new_call, post
 
@@ -275,7 +275,7 @@ async def test_a_failing_escalation_is_logged_and_retried_by_the_next_sweep(
         return await real(*args)
 
     monkeypatch.setattr(sla.store, "execute", flaky)
-    with caplog.at_level(logging.ERROR, logger="dispatch.sla"):
+    with caplog.at_level(logging.ERROR, logger="dispatch.timers.engine"):
         hub.clock.advance(ACK)
         await sla.drain()  # the sweep triggered by the jump fails on this assignment
     assert "database hiccup" in caplog.text

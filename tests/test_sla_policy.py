@@ -10,10 +10,11 @@ from uuid import uuid4
 
 import pytest
 
-from dispatch.config import DEFAULT_CONFIG_PATH, Config
-from dispatch.domain import DeadlineKind, Priority
-from dispatch.lifecycle import Assignment, AssignmentState
-from dispatch.sla_policy import deadline_of, next_escalation
+from dispatch.core.config import DEFAULT_CONFIG_PATH, Config
+from dispatch.core.domain import DeadlineKind, Priority
+from dispatch.core.records import Assignment
+from dispatch.core.sla_policy import deadline_of, next_escalation
+from dispatch.core.transitions import AssignmentState
 
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 A = AssignmentState

@@ -33,7 +33,7 @@ from typing import Any
 
 import asyncpg
 
-from dispatch.db import with_database
+from dispatch.store.pool import with_database
 from scripts.bench_lib.procs import Worker, cpu_seconds, gather_calls, log, pct, raise_nofile, rss_bytes
 from scripts.bench_lib.scorecards import EVENTS_PER_CALL, GENERATE_EVENTS_SQL, SCORECARD_SQL
 
@@ -251,7 +251,7 @@ class Bench:
         log(f"==> {key} = {fmt(value)}   (target {tgt}) {note}")
 
     async def start_pg(self) -> None:
-        from dispatch.pgembed import EmbeddedPostgres
+        from dispatch.store.embedded import EmbeddedPostgres
 
         log(f"starting embedded PostgreSQL in {self.pgdata}")
         self.pg = EmbeddedPostgres(self.pgdata)  # durable, as `xianghu serve` runs it
@@ -277,7 +277,7 @@ class Bench:
     async def mint_tokens(self) -> None:
         """Bearer tokens for the demo accounts, written as sessions rows (a login per socket is not needed,
         and each login costs ~150 ms of argon2 on the hub's loop). One real login is done through the API."""
-        from dispatch.auth import token_hash
+        from dispatch.store.accounts import token_hash
 
         conn = await asyncpg.connect(self.dsn)
         try:
@@ -320,7 +320,7 @@ class Bench:
         hub = Hub(self.dsn, self.root, "main")
         self.hubs.append(hub)
         log(f"hub ready in {await hub.ready():.2f} s (pid {hub.pid}, {hub.url})")
-        from dispatch.client import login
+        from dispatch.cli.client import login
 
         self.tokens["op1.yiqiao"] = self.op_tokens[self.tid_of("yiqiao")] = await login(
             hub.url, "op1.yiqiao", "xianghu-demo")
@@ -639,8 +639,8 @@ class Bench:
         """msgpack bytes ÷ compact UTF-8 JSON bytes of the frames of calls (call.created + 2 dispatches)."""
         import msgpack
 
-        from dispatch.eventlog import EventRecord
-        from dispatch.fanout import event_frame
+        from dispatch.realtime.fanout import event_frame
+        from dispatch.store.eventlog import EventRecord
 
         conn = await asyncpg.connect(self.dsn)
         try:
@@ -690,7 +690,8 @@ class Bench:
     async def sla(self) -> None:
         """100,000 open deadlines in a copy of the county; a dedicated hub; lateness to the commit."""
         s = self.s
-        from dispatch.lifecycle import AssignmentState, Call, CallState
+        from dispatch.core.records import Call
+        from dispatch.core.transitions import AssignmentState, CallState
 
         dsn = with_database(self.admin_dsn, "bench_sla")
         main = await asyncpg.connect(self.dsn)

@@ -181,7 +181,7 @@ async def raw_sockets(chan: Chan, url: str, tokens: list[str], mode: str, compre
 
 async def hub_clients(chan: Chan, base_url: str, sockets: list[tuple[str, str]]) -> None:
     """``sockets``: (token, label) per HubClient. Records (call_id, at_ms, arrival_ms, label) of dispatches."""
-    from dispatch.client import HubClient
+    from dispatch.cli.client import HubClient
     from protocols.messages import Event
 
     clients: list[HubClient] = []
@@ -314,7 +314,7 @@ async def creator(chan: Chan, base_url: str, tokens: dict[int, str]) -> None:
 
 
 async def resumer(chan: Chan, base_url: str, token: str) -> None:
-    from dispatch.client import HubClient
+    from dispatch.cli.client import HubClient
     from protocols.messages import Event, Resync
 
     chan.send("ready")

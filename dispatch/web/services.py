@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import asyncio
 
-from dispatch.hub import Realtime
-from dispatch.hub_state import HubState
-from dispatch.sla import SlaEngine
-from dispatch.store import Store
+from dispatch.node.state import HubState
+from dispatch.realtime.hub import Realtime
+from dispatch.store.writer import Store
+from dispatch.timers.engine import SlaEngine
 
 
 async def start_services(hub: HubState) -> None:
     hub.store = Store(hub.pool, hub.cfg, hub.clock)
-    hub.realtime = Realtime(hub)
-    await hub.realtime.start()
-    hub.sla = SlaEngine(hub.pool, hub.store, hub.cfg, hub.clock)
+    realtime = hub.realtime = Realtime(hub)
+    await realtime.start()
+    sla = hub.sla = SlaEngine(hub.pool, hub.store, hub.cfg, hub.clock)
     # Every node hears of every committed event through its fan-out and re-arms the deadlines it touches.
-    hub.realtime.fanout.on_records.append(hub.sla.on_events)
-    await hub.sla.start()
+    realtime.fanout.on_records.append(sla.on_events)
+    await sla.start()
 
 
 async def stop_services(hub: HubState) -> None:

@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from dispatch.auth import COOKIE_NAME, Session
-from dispatch.reference import SELECT_TOWNSHIP_TARGETS
-from dispatch.web import Req, ZhJSONResponse, endpoint
+from dispatch.store.accounts import COOKIE_NAME, Session
+from dispatch.store.reference import SELECT_TOWNSHIP_TARGETS
+from dispatch.web.routing import Req, ZhJSONResponse, endpoint
 
 
 class LoginBody(BaseModel):

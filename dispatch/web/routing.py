@@ -7,17 +7,19 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
 from pydantic import BaseModel, ValidationError
-from starlette.requests import HTTPConnection, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from dispatch.auth import COOKIE_NAME, Session
-from dispatch.commands import nul_field
-from dispatch.domain import Actor, Role
+from dispatch.core.commands import nul_field
+from dispatch.core.domain import Actor, Role
+from dispatch.node.credentials import authenticate
+from dispatch.node.state import HubState
+from dispatch.store.accounts import Session
 from protocols.errors import (
     BadRequest,
     ClientError,
@@ -28,9 +30,6 @@ from protocols.errors import (
     ValidationFailed,
     XianghuError,
 )
-
-if TYPE_CHECKING:
-    from dispatch.hub_state import HubState
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 256 * 1024
@@ -114,23 +113,6 @@ def endpoint(method: str, path: str, *, summary: str, tags: Sequence[str] = ("ca
                                  frozenset(roles) if roles else None, public, status))
         return fn
     return register
-
-
-async def authenticate(request: HTTPConnection, hub: HubState) -> Session | None:
-    """Bearer header, then ``?token=`` (WebSocket clients that cannot set headers), then the cookie."""
-    now = hub.clock.now()
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return await hub.auth.session(header[7:].strip(), now)
-    token = request.query_params.get("token")
-    if token:
-        return await hub.auth.session(token, now)
-    cookie = request.cookies.get(COOKIE_NAME)
-    if cookie:
-        raw = hub.auth.unsign(cookie)
-        if raw:
-            return await hub.auth.session(raw, now)
-    return None
 
 
 def _asgi(ep: Endpoint) -> Callable[[Request], Awaitable[Response]]:

@@ -1,20 +1,20 @@
-"""The call/assignment state machine 问派转办审回: transition tables as data, ``decide`` and ``evolve``.
+"""The call/assignment state machine 问派转办审回: ``decide`` (command → events) and ``evolve`` (event → call).
 
 Sans-I/O: commands in, events out. The store loads a call, calls ``decide``, folds the events with
-``evolve`` and writes both in one transaction. See docs/LIFECYCLE.md for the rules in prose.
+``evolve`` and writes both in one transaction. The tables live in ``transitions``, the records in
+``records``. See docs/LIFECYCLE.md for the rules in prose.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Hashable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 from uuid import UUID
 
-from dispatch import policy
-from dispatch.commands import (
+from dispatch.core import policy
+from dispatch.core.commands import (
     Accept,
     Acknowledge,
     Arrive,
@@ -33,311 +33,24 @@ from dispatch.commands import (
     Withdraw,
     command_assignment_id,
 )
-from dispatch.domain import Actor, DeadlineKind, Priority, Source
+from dispatch.core.domain import Actor, DeadlineKind, Priority, Source
+from dispatch.core.records import Assignment, Call, Event, _dt, _uuid
+from dispatch.core.transitions import (
+    ASSIGNMENT_FINAL,
+    ASSIGNMENT_INITIAL,
+    ASSIGNMENT_TRANSITIONS,
+    CALL_FINAL,
+    CALL_INITIAL,
+    CALL_TRANSITIONS,
+    DERIVED_TRIGGERS,
+    OPEN_CALL_STATES,
+    WAITING_FOR,
+    AssignmentState,
+    CallState,
+)
 from protocols.errors import Conflict, IllegalTransition, InternalError, NotFound, ValidationFailed
 
-
-class CallState(StrEnum):
-    INTAKE = "intake"  # 问
-    DISPATCHED = "dispatched"  # 派
-    IN_PROGRESS = "in_progress"  # 办
-    REVIEW = "review"  # 审
-    ACCEPTED = "accepted"
-    VISITED = "visited"  # 回
-    CLOSED = "closed"
-    CANCELLED = "cancelled"
-
-
-class AssignmentState(StrEnum):
-    DISPATCHED = "dispatched"
-    ACKNOWLEDGED = "acknowledged"  # 响应
-    ON_SCENE = "on_scene"  # 报到
-    REPORTED = "reported"  # 办结
-    ACCEPTED = "accepted"
-    DECLINED = "declined"  # 转: waiting for the operator to reroute
-    TRANSFERRED = "transferred"
-    WITHDRAWN = "withdrawn"
-
-
-C, A = CallState, AssignmentState
-
-# Triggers the call table derives from its assignments (not commands anyone sends).
-NO_OPEN_ASSIGNMENT = "no_open_assignment"  # every assignment withdrawn/transferred → back to 问
-AWAITING_ACK = "awaiting_acknowledgement"  # open assignments, none acknowledged yet
-WORKING = "working"  # at least one acknowledged, on scene or reported, not all reported
-ALL_REPORTED = "all_reported"  # every open assignment reported → 审
-
-ASSIGNMENT_INITIAL = A.DISPATCHED
-ASSIGNMENT_FINAL = frozenset({A.ACCEPTED, A.TRANSFERRED, A.WITHDRAWN})
-ASSIGNMENT_TRANSITIONS: dict[tuple[AssignmentState, str], AssignmentState] = {
-    (A.DISPATCHED, "acknowledge"): A.ACKNOWLEDGED,
-    (A.ACKNOWLEDGED, "arrive"): A.ON_SCENE,
-    (A.ON_SCENE, "report_result"): A.REPORTED,
-    (A.DISPATCHED, "decline"): A.DECLINED,
-    (A.ACKNOWLEDGED, "decline"): A.DECLINED,
-    (A.DISPATCHED, "reroute"): A.TRANSFERRED,
-    (A.DECLINED, "reroute"): A.TRANSFERRED,
-    (A.REPORTED, "accept"): A.ACCEPTED,
-    (A.REPORTED, "send_back"): A.ON_SCENE,
-    **{(s, "withdraw"): A.WITHDRAWN for s in (A.DISPATCHED, A.ACKNOWLEDGED, A.ON_SCENE, A.DECLINED)},
-    **{(s, "cancel"): A.WITHDRAWN
-       for s in (A.DISPATCHED, A.ACKNOWLEDGED, A.ON_SCENE, A.REPORTED, A.DECLINED)},
-    **{(s, "escalate"): s for s in (A.DISPATCHED, A.ACKNOWLEDGED, A.ON_SCENE)},
-}
-
-CALL_INITIAL = C.INTAKE
-CALL_FINAL = frozenset({C.CLOSED, C.CANCELLED})
-OPEN_CALL_STATES = frozenset({C.INTAKE, C.DISPATCHED, C.IN_PROGRESS, C.REVIEW})
-CALL_TRANSITIONS: dict[tuple[CallState, str], CallState] = {
-    (C.INTAKE, "dispatch"): C.DISPATCHED,
-    (C.DISPATCHED, "dispatch"): C.DISPATCHED,
-    (C.IN_PROGRESS, "dispatch"): C.IN_PROGRESS,
-    (C.REVIEW, "dispatch"): C.IN_PROGRESS,
-    (C.INTAKE, AWAITING_ACK): C.DISPATCHED,
-    (C.DISPATCHED, WORKING): C.IN_PROGRESS,
-    (C.DISPATCHED, NO_OPEN_ASSIGNMENT): C.INTAKE,
-    (C.IN_PROGRESS, AWAITING_ACK): C.DISPATCHED,
-    (C.IN_PROGRESS, ALL_REPORTED): C.REVIEW,
-    (C.IN_PROGRESS, NO_OPEN_ASSIGNMENT): C.INTAKE,
-    (C.REVIEW, WORKING): C.IN_PROGRESS,
-    (C.REVIEW, "accept"): C.ACCEPTED,
-    (C.REVIEW, "send_back"): C.IN_PROGRESS,
-    (C.ACCEPTED, "return_visit"): C.VISITED,
-    (C.ACCEPTED, "close"): C.CLOSED,
-    (C.VISITED, "close"): C.CLOSED,
-    **{(s, "cancel"): C.CANCELLED for s in C if s not in CALL_FINAL},
-    **{(s, "note"): s for s in C if s not in CALL_FINAL},
-}
-
-DERIVED_TRIGGERS: dict[CallState, str] = {
-    C.INTAKE: NO_OPEN_ASSIGNMENT,
-    C.DISPATCHED: AWAITING_ACK,
-    C.IN_PROGRESS: WORKING,
-    C.REVIEW: ALL_REPORTED,
-}
-
-# The assignment states in which each deadline kind is still running (escalation allowed).
-WAITING_FOR: dict[DeadlineKind, frozenset[AssignmentState]] = {
-    DeadlineKind.ACK: frozenset({A.DISPATCHED}),
-    DeadlineKind.ARRIVE: frozenset({A.DISPATCHED, A.ACKNOWLEDGED}),
-    DeadlineKind.RESOLVE: frozenset({A.DISPATCHED, A.ACKNOWLEDGED, A.ON_SCENE}),
-}
-
-S = TypeVar("S", bound=Hashable)
-
-
-class TransitionTableError(InternalError):
-    """A transition table that breaks the machine's shape (found at import, never at run time)."""
-
-
-def check_table(
-    name: str,
-    states: Collection[S],
-    initial: Collection[S],
-    final: Collection[S],
-    transitions: Mapping[tuple[S, str], S],
-) -> None:
-    """Refuse a table without exactly one initial state, with unreachable states or dead ends."""
-    if len(initial) != 1:
-        raise TransitionTableError(f"{name}: expected one initial state, got {len(initial)}")
-    (start,) = initial
-    for (src, trigger), dst in transitions.items():
-        if src not in states or dst not in states:
-            raise TransitionTableError(f"{name}: {src} --{trigger}--> {dst} names an unknown state")
-    if start not in states or start in final:
-        raise TransitionTableError(f"{name}: initial state {start} must be a non-final state")
-    for src, trigger in transitions:
-        if src in final:
-            raise TransitionTableError(f"{name}: final state {src} has a way out ({trigger})")
-    for state in states:
-        if state not in final and not any(s == state and d != state for (s, _), d in transitions.items()):
-            raise TransitionTableError(f"{name}: state {state} is a dead end")
-    reached, frontier = {start}, [start]
-    while frontier:
-        here = frontier.pop()
-        for (src, _), dst in transitions.items():
-            if src == here and dst not in reached:
-                reached.add(dst)
-                frontier.append(dst)
-    unreachable = [str(s) for s in states if s not in reached]
-    if unreachable:
-        raise TransitionTableError(f"{name}: unreachable from {start}: {', '.join(unreachable)}")
-
-
-check_table("assignment", list(A), [ASSIGNMENT_INITIAL], ASSIGNMENT_FINAL, ASSIGNMENT_TRANSITIONS)
-check_table("call", list(C), [CALL_INITIAL], CALL_FINAL, CALL_TRANSITIONS)
-
-
-# ---------------------------------------------------------------------------------------- records
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _dt(value: Any) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(str(value))
-
-
-def _uuid(value: Any) -> UUID | None:
-    return None if value is None else UUID(str(value))
-
-
-def _fresh_levels() -> dict[str, int]:
-    return {kind.value: 0 for kind in DeadlineKind}
-
-
-@dataclass(frozen=True)
-class Assignment:
-    """One department's (or unit's) part in a call."""
-
-    id: UUID
-    call_id: UUID
-    target: str
-    state: AssignmentState
-    dispatched_at: datetime
-    ack_due: datetime
-    arrive_due: datetime
-    resolve_due: datetime
-    updated_at: datetime
-    acknowledged_at: datetime | None = None
-    on_scene_at: datetime | None = None
-    reported_at: datetime | None = None
-    accepted_at: datetime | None = None
-    closed_at: datetime | None = None  # transferred or withdrawn
-    levels: dict[str, int] = field(default_factory=_fresh_levels)
-    decline_reason: str | None = None
-    suggested_target: str | None = None
-    result: str | None = None
-    transferred_from: UUID | None = None
-
-    _TIMES = ("dispatched_at", "ack_due", "arrive_due", "resolve_due", "updated_at", "acknowledged_at",
-              "on_scene_at", "reported_at", "accepted_at", "closed_at")
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": str(self.id), "call_id": str(self.call_id), "target": self.target,
-            "state": self.state.value, "levels": dict(self.levels),
-            "decline_reason": self.decline_reason, "suggested_target": self.suggested_target,
-            "result": self.result,
-            "transferred_from": None if self.transferred_from is None else str(self.transferred_from),
-        }
-        for name in self._TIMES:
-            out[name] = _iso(getattr(self, name))
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Assignment:
-        times = {name: _dt(data.get(name)) for name in cls._TIMES}
-        return cls(
-            id=UUID(str(data["id"])), call_id=UUID(str(data["call_id"])), target=str(data["target"]),
-            state=A(data["state"]), levels={**_fresh_levels(), **dict(data.get("levels") or {})},
-            decline_reason=data.get("decline_reason"), suggested_target=data.get("suggested_target"),
-            result=data.get("result"), transferred_from=_uuid(data.get("transferred_from")),
-            **times,  # type: ignore[arg-type]
-        )
-
-
-@dataclass(frozen=True)
-class Call:
-    """A matter reported to a township's command centre, with its assignments."""
-
-    id: UUID
-    township_id: int
-    number: str
-    state: CallState
-    source: Source
-    category: str
-    title: str
-    description: str
-    address: str
-    priority: Priority
-    created_at: datetime
-    updated_at: datetime
-    lat: float | None = None
-    lon: float | None = None
-    grid_id: int | None = None
-    reporter_name: str | None = None
-    reporter_phone: str | None = None
-    closed_at: datetime | None = None
-    resolved: bool | None = None
-    satisfaction: int | None = None
-    visit_comment: str | None = None
-    cancel_reason: str | None = None
-    assignments: dict[UUID, Assignment] = field(default_factory=dict)
-
-    def snapshot(self) -> dict[str, Any]:
-        """What a department needs to act on the call (sent with every dispatch)."""
-        return {
-            "number": self.number, "category": self.category, "title": self.title,
-            "description": self.description, "address": self.address, "lat": self.lat, "lon": self.lon,
-            "priority": self.priority.value, "source": self.source.value,
-            "reporter_name": self.reporter_name, "reporter_phone": self.reporter_phone,
-        }
-
-    def targets(self) -> tuple[str, ...]:
-        """Every target that has or had an assignment on this call, sorted."""
-        return tuple(sorted({a.target for a in self.assignments.values()}))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            **self.snapshot(), "id": str(self.id), "township_id": self.township_id,
-            "state": self.state.value, "grid_id": self.grid_id,
-            "created_at": _iso(self.created_at), "updated_at": _iso(self.updated_at),
-            "closed_at": _iso(self.closed_at), "resolved": self.resolved,
-            "satisfaction": self.satisfaction, "visit_comment": self.visit_comment,
-            "cancel_reason": self.cancel_reason,
-            "assignments": [a.to_dict() for a in self.assignments.values()],
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Call:
-        assignments = [Assignment.from_dict(a) for a in data.get("assignments") or ()]
-        created, updated = _dt(data["created_at"]), _dt(data["updated_at"])
-        assert created is not None and updated is not None
-        return cls(
-            id=UUID(str(data["id"])), township_id=int(data["township_id"]), number=str(data["number"]),
-            state=C(data["state"]), source=Source(data["source"]), category=str(data["category"]),
-            title=str(data["title"]), description=str(data.get("description") or ""),
-            address=str(data.get("address") or ""), priority=Priority(data["priority"]),
-            created_at=created, updated_at=updated, lat=data.get("lat"), lon=data.get("lon"),
-            grid_id=data.get("grid_id"), reporter_name=data.get("reporter_name"),
-            reporter_phone=data.get("reporter_phone"), closed_at=_dt(data.get("closed_at")),
-            resolved=data.get("resolved"), satisfaction=data.get("satisfaction"),
-            visit_comment=data.get("visit_comment"), cancel_reason=data.get("cancel_reason"),
-            assignments={a.id: a for a in assignments},
-        )
-
-
-EVENT_TYPES = (
-    "call.created", "call.accepted", "call.sent_back", "call.visited", "call.closed", "call.cancelled",
-    "call.noted", "assignment.dispatched", "assignment.acknowledged", "assignment.arrived",
-    "assignment.reported", "assignment.declined", "assignment.transferred", "assignment.withdrawn",
-    "assignment.accepted", "assignment.reopened", "assignment.escalated",
-)
-
-
-@dataclass(frozen=True)
-class Event:
-    """One fact about a call; ``call_state``/``assignment_state`` are the states after it."""
-
-    type: str
-    call_id: UUID
-    assignment_id: UUID | None
-    at: datetime
-    body: dict[str, Any]
-    audience: tuple[str, ...]
-    call_state: CallState
-    assignment_state: AssignmentState | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": self.type, "call_id": str(self.call_id),
-            "assignment_id": None if self.assignment_id is None else str(self.assignment_id),
-            "at": self.at.isoformat(), "body": self.body, "audience": list(self.audience),
-            "call_state": self.call_state.value,
-            "assignment_state": None if self.assignment_state is None else self.assignment_state.value,
-        }
+A, C = AssignmentState, CallState
 
 
 class SlaLookup(Protocol):
@@ -680,32 +393,3 @@ def decide(call: Call | None, cmd: Command, actor: Actor, now: datetime, ctx: De
         _call_command(b, cmd, ctx)
     return b.finish()
 
-
-# ----------------------------------------------------------------------------------------- diagram
-
-
-def _diagram_lines(prefix: str, title: str, initial: StrEnum, final: Collection[StrEnum],
-                   table: Mapping[tuple[Any, str], Any], states: Collection[StrEnum]) -> list[str]:
-    lines = [f'    state "{title}" as {prefix} {{']
-    for s in states:
-        lines.append(f'        state "{s.value}" as {prefix}_{s.value}')
-    lines.append(f"        [*] --> {prefix}_{initial.value}")
-    edges: dict[tuple[str, str], list[str]] = {}
-    for (src, trigger), dst in table.items():
-        edges.setdefault((src.value, dst.value), []).append(trigger)
-    for (src, dst), triggers in edges.items():
-        lines.append(f"        {prefix}_{src} --> {prefix}_{dst} : {', '.join(triggers)}")
-    for s in states:
-        if s in final:
-            lines.append(f"        {prefix}_{s.value} --> [*]")
-    lines.append("    }")
-    return lines
-
-
-def mermaid() -> str:
-    """Both transition tables as one mermaid ``stateDiagram-v2`` (embedded in docs/LIFECYCLE.md)."""
-    lines = ["stateDiagram-v2"]
-    lines += _diagram_lines("call", "Call 呼叫", CALL_INITIAL, CALL_FINAL, CALL_TRANSITIONS, list(C))
-    lines += _diagram_lines("asg", "Assignment 派单", ASSIGNMENT_INITIAL, ASSIGNMENT_FINAL,
-                            ASSIGNMENT_TRANSITIONS, list(A))
-    return "\n".join(lines) + "\n"

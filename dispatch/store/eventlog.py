@@ -17,7 +17,7 @@ from uuid import UUID
 
 import asyncpg
 
-from dispatch.db import Conn
+from dispatch.store.pool import Conn
 
 NOTIFY_CHANNEL = "xianghu_events"
 

@@ -17,19 +17,21 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from dispatch import api_account, api_calls, db, web  # noqa: F401 - api modules register their endpoints
-from dispatch.auth import Auth
-from dispatch.clock import Clock, SystemClock
-from dispatch.config import Config
-from dispatch.hub import websocket_endpoint
-from dispatch.hub_state import HubState
-from dispatch.openapi import openapi_document
-from dispatch.reference import sync_reference
-from dispatch.services import start_services, stop_services
+from dispatch.core.clock import Clock, SystemClock
+from dispatch.core.config import Config
+from dispatch.node.state import HubState
+from dispatch.realtime.hub import websocket_endpoint
+from dispatch.store import pool as db
+from dispatch.store.accounts import Auth
+from dispatch.store.reference import sync_reference
+from dispatch.web import account, calls  # noqa: F401 - api modules register their endpoints
+from dispatch.web import routing as web
+from dispatch.web.openapi import openapi_document
+from dispatch.web.services import start_services, stop_services
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
-CONSOLE_DIR = Path(__file__).resolve().parent.parent / "console"
+CONSOLE_DIR = Path(__file__).resolve().parents[2] / "console"
 ASSET_FOLDERS = ("shared", "operator", "liaison", "supervisor")
 
 SELECT_META = "select value from meta where key = $1"

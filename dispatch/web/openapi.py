@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from dispatch.web import REGISTRY
+from dispatch.web.routing import REGISTRY
 
 ERROR_SCHEMA = {
     "type": "object",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dispatch.config import Config
-from dispatch.db import Conn
+from dispatch.core.config import Config
+from dispatch.store.pool import Conn
 
 UPSERT_DEPARTMENT = """
 insert into departments (code, name_zh, name_en) values ($1, $2, $3)

@@ -14,9 +14,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from dispatch.config import ServerConfig
-from dispatch.db import Conn
-from dispatch.domain import Actor, Role
+from dispatch.core.config import ServerConfig
+from dispatch.core.domain import Actor, Role
+from dispatch.store.pool import Conn
 from protocols.errors import Conflict, NotFound, RateLimited, Unauthenticated, ValidationFailed
 
 COOKIE_NAME = "xianghu_session"

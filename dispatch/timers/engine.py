@@ -28,12 +28,12 @@ from apscheduler.events import (
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from dispatch.clock import Clock
-from dispatch.commands import Escalate
-from dispatch.config import Config
-from dispatch.domain import SYSTEM_ACTOR, DeadlineKind
-from dispatch.eventlog import EventRecord
-from dispatch.store import Store
+from dispatch.core.clock import Clock
+from dispatch.core.commands import Escalate
+from dispatch.core.config import Config
+from dispatch.core.domain import SYSTEM_ACTOR, DeadlineKind
+from dispatch.store.eventlog import EventRecord
+from dispatch.store.writer import Store
 from protocols.errors import CommandIdReused, IllegalTransition
 
 log = logging.getLogger(__name__)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-from dispatch.domain import Actor, Role
+from dispatch.core.domain import Actor, Role
 from protocols.errors import Forbidden
 
 if TYPE_CHECKING:
-    from dispatch.commands import Command
-    from dispatch.lifecycle import Assignment, Call
+    from dispatch.core.commands import Command
+    from dispatch.core.records import Assignment, Call
 
 OPERATOR_COMMANDS = frozenset({
     "create_call", "dispatch", "reroute", "withdraw", "accept", "send_back", "return_visit", "close",

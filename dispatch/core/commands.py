@@ -19,7 +19,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from dispatch.domain import DeadlineKind, Priority, Source
+from dispatch.core.domain import DeadlineKind, Priority, Source
 from protocols.errors import ValidationFailed
 
 TARGET_PATTERN = r"^(?:[a-z][a-z_]{0,31}|unit:[0-9]{1,12})$"

@@ -9,10 +9,10 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from starlette.responses import Response
 
-from dispatch import policy
-from dispatch.commands import COMMANDS, parse_command
-from dispatch.domain import Actor, Role
-from dispatch.web import Req, ZhJSONResponse, endpoint
+from dispatch.core import policy
+from dispatch.core.commands import COMMANDS, parse_command
+from dispatch.core.domain import Actor, Role
+from dispatch.web.routing import Req, ZhJSONResponse, endpoint
 from protocols.errors import NotFound
 
 SELECT_CALL = "select township_id, doc, last_seq from calls where id = $1"

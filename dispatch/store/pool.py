@@ -43,7 +43,7 @@ class Migration:
 def migrations() -> list[Migration]:
     """The migrations shipped with the code, in order."""
     found = []
-    for entry in resources.files("dispatch.migrations").iterdir():
+    for entry in resources.files("dispatch.store.migrations").iterdir():
         m = _NAME.match(entry.name)
         if m:
             found.append(Migration(int(m.group(1)), m.group(2), entry.read_text(encoding="utf-8")))

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from dispatch.config import Config
-from dispatch.domain import DeadlineKind
-from dispatch.lifecycle import Assignment, AssignmentState
+from dispatch.core.config import Config
+from dispatch.core.domain import DeadlineKind
+from dispatch.core.records import Assignment
+from dispatch.core.transitions import AssignmentState
 
 A = AssignmentState
 # The deadline kinds an assignment in a given state is still waiting on.

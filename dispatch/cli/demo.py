@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
-from dispatch import auth
-from dispatch.db import Conn
-from dispatch.domain import DEPARTMENTS, Role
+from dispatch.core.domain import DEPARTMENTS, Role
+from dispatch.store import accounts as auth
+from dispatch.store.pool import Conn
 
 if TYPE_CHECKING:
-    from dispatch.store import Store
+    from dispatch.store.writer import Store
 
 DEMO_PASSWORD = "xianghu-demo"
 
@@ -125,8 +125,8 @@ SAMPLE_CALLS: tuple[dict[str, object], ...] = (
 
 async def seed_sample_calls(store: Store, conn: Conn) -> int:
     """A few calls in 义桥镇 at different steps, so the consoles are not empty on a first visit."""
-    from dispatch.commands import parse_command
-    from dispatch.domain import Actor
+    from dispatch.core.commands import parse_command
+    from dispatch.core.domain import Actor
 
     async def actor(username: str) -> Actor:
         row = await conn.fetchrow(SELECT_ACTOR, username)

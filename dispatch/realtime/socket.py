@@ -1,4 +1,4 @@
-"""The WebSocket endpoint: a thin asyncio adapter around ``protocols.session.ServerSession``.
+"""One WebSocket connection: a thin asyncio adapter around ``protocols.session.ServerSession``.
 
 Per socket: a reader (frames → session → requests), a writer (session outbox → socket, at the socket's
 pace), the replay of what the client missed, then live delivery by the node's fan-out.
@@ -9,23 +9,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Protocol
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from dispatch.auth import REVOKED_CHANNEL, token_hash
-from dispatch.commands import parse_command
-from dispatch.domain import Actor, Role
-from dispatch.eventlog import EVENT_COLUMNS, EventRecord
-from dispatch.fanout import Encoded, Fanout, Subscriber
-from dispatch.hub_state import HubState
-from dispatch.presence import Presence
-from dispatch.web import authenticate
+from dispatch.core.commands import parse_command
+from dispatch.core.domain import Actor, Role
+from dispatch.node.state import HubState
+from dispatch.realtime.fanout import Encoded, Fanout, Subscriber
+from dispatch.realtime.presence import Presence
+from dispatch.store.accounts import token_hash
+from dispatch.store.eventlog import EVENT_COLUMNS, EventRecord
 from protocols.errors import ClientError, InvalidMessage
 from protocols.messages import CaughtUp, Command, Error, Resync, Scope, Subscribe, User, to_ms
 from protocols.messages import Presence as PresenceMsg
-from protocols.session import SUBPROTOCOL, CloseCode, ServerSession
+from protocols.session import CloseCode, ServerSession
 
 log = logging.getLogger(__name__)
 
@@ -45,111 +43,16 @@ select {EVENT_COLUMNS}
  order by seq
  limit $4
 """
-HEARTBEAT_TICK_S = 1.0
-SESSION_CHECK_S = 30.0
-SELECT_ENDED_SESSIONS = """
-select s.token_hash
-  from sessions s
-  join users u on u.id = s.user_id
- where s.token_hash = any($1::bytea[])
-   and (s.revoked_at is not null or s.expires_at <= $2 or u.disabled)
-"""
 
 
-class Realtime:
-    """A node's real-time part: fan-out, presence, heartbeats, and its open sockets."""
+class Host(Protocol):
+    """What a socket needs from the node's real-time service (``realtime.hub.Realtime``)."""
 
-    def __init__(self, hub: HubState) -> None:
-        self.hub = hub
-        self.fanout = Fanout(hub)
-        self.presence = Presence(hub.pool, hub.node_id, self._presence_changed)
-        self.fanout.extra_channels["xianghu_presence"] = self.presence.notified
-        self.fanout.extra_channels[REVOKED_CHANNEL] = self._revoked
-        self.fanout.on_reconnect.append(self._after_listener_reconnect)
-        self.sockets: set[Socket] = set()
-        # Who is shown presence: operators by township, supervisors and admins (key None) county-wide.
-        self.watchers: dict[int | None, set[Socket]] = {}
-        self.closed_too_slow = 0  # sockets closed with 4008 since start (a health figure)
-        self._heartbeat: asyncio.Task[None] | None = None
-        self._tasks_spawned: list[asyncio.Task[None]] = []
-
-    async def start(self) -> None:
-        await self.fanout.start()
-        self.presence.start()
-        self._heartbeat = asyncio.create_task(self._beat(), name="heartbeat")
-
-    async def stop(self) -> None:
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
-        for sock in list(self.sockets):
-            sock.close(CloseCode.NORMAL, "hub shutting down")
-        await self.presence.stop()
-        await self.fanout.stop()
-
-    async def _beat(self) -> None:
-        loop = asyncio.get_running_loop()
-        last_check = loop.time()
-        while True:
-            await asyncio.sleep(HEARTBEAT_TICK_S)
-            now = loop.time()
-            for sock in list(self.sockets):
-                was_open = sock.session.close_requested is None
-                sock.session.heartbeat(now)
-                if was_open and sock.session.close_requested is not None:
-                    sock.close(*sock.session.close_requested)  # heartbeat timeout
-                elif sock.session.pending:
-                    sock.kick()  # a ping
-            if now - last_check >= SESSION_CHECK_S:
-                last_check = now
-                await self._check_sessions()
-
-    def _after_listener_reconnect(self) -> None:
-        self._tasks_spawned.append(asyncio.get_running_loop().create_task(self._check_sessions()))
-        self.presence.announce_soon()
-
-    async def _check_sessions(self) -> None:
-        """Close sockets whose session ended (revoked, expired, user disabled) even if no NOTIFY arrived."""
-        digests = list({bytes.fromhex(s.token_digest) for s in self.sockets if s.token_digest})
-        if not digests:
-            return
-        try:
-            rows = await self.hub.pool.fetch(SELECT_ENDED_SESSIONS, digests, self.hub.clock.now())
-        except Exception as exc:  # a database hiccup: the next check retries
-            log.warning("session check failed: %r", exc)
-            return
-        ended = {bytes(r["token_hash"]).hex() for r in rows}
-        for sock in list(self.sockets):
-            if sock.token_digest in ended:
-                sock.close(CloseCode.SESSION_REVOKED, "session ended: log in again")
-
-    def _revoked(self, _conn: Any, _pid: int, _channel: str, payload: object) -> None:
-        """A session was revoked somewhere (logout, password change, disabled user): close its sockets."""
-        self.hub.auth.forget(str(payload))
-        kind, _, value = str(payload).partition(":")
-        for sock in list(self.sockets):
-            by_token = kind == "token" and sock.token_digest == value
-            if by_token or (kind == "user" and str(sock.actor.user_id) == value):
-                sock.close(CloseCode.SESSION_REVOKED, "session revoked: log in again")
-
-    def _presence_changed(self, township_id: int, online: dict[str, int]) -> None:
-        frame = PresenceMsg(township_id=township_id, online=online).encode()
-        for sock in (*self.watchers.get(township_id, ()), *self.watchers.get(None, ())):
-            if sock.sub is not None and sock.sub.live:
-                sock.push(frame)
-
-
-def origin_allowed(ws: WebSocket, hub: HubState) -> bool:
-    origin = ws.headers.get("origin")
-    if origin is None:
-        return True  # not a browser: cross-site WebSocket hijacking needs one
-    if origin in hub.cfg.server.console_origins:
-        return True
-    host = ws.headers.get("host", "")
-    scheme = "https" if ws.url.scheme == "wss" else "http"
-    parts = urlsplit(origin)
-    return parts.scheme == scheme and parts.netloc == host
+    fanout: Fanout
+    presence: Presence
+    sockets: set[Socket]
+    watchers: dict[int | None, set[Socket]]
+    closed_too_slow: int
 
 
 class Socket:
@@ -159,7 +62,7 @@ class Socket:
     __slots__ = ("_ended_by_hub", "_main", "_reading", "_replay_task", "_writer_task", "actor", "frames_sent",
                  "hub", "rt", "session", "sub", "token", "token_digest", "townships", "username", "ws")
 
-    def __init__(self, ws: WebSocket, hub: HubState, rt: Realtime, actor: Actor, username: str,
+    def __init__(self, ws: WebSocket, hub: HubState, rt: Host, actor: Actor, username: str,
                  token: str = "") -> None:
         self.ws = ws
         self.token = token  # kept to re-check the session before every command
@@ -398,26 +301,3 @@ class Socket:
             for tid in self.townships:
                 self.session.send(PresenceMsg(township_id=tid, online=self.rt.presence.online(tid)))
         self.kick()
-
-
-async def websocket_endpoint(ws: WebSocket) -> None:
-    hub: HubState = ws.app.state.hub
-    rt: Realtime | None = hub.realtime
-    offered = ws.scope.get("subprotocols") or []
-    await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
-    if not origin_allowed(ws, hub):
-        await ws.close(CloseCode.POLICY_VIOLATION, "origin not allowed")
-        return
-    if SUBPROTOCOL not in offered:
-        await ws.close(CloseCode.UNSUPPORTED_PROTOCOL, f"subprotocol {SUBPROTOCOL} required")
-        return
-    session = await authenticate(ws, hub)
-    if session is None:
-        await ws.close(CloseCode.UNAUTHENTICATED, "login required")
-        return
-    if rt is None:
-        await ws.close(CloseCode.INTERNAL_ERROR, "real-time hub not running")
-        return
-    await Socket(ws, hub, rt, session.actor, session.username, session.token).run()
-
-

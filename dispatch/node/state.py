@@ -1,0 +1,40 @@
+"""Everything a running hub node holds, in one object the adapters share.
+
+The real-time and timer services are typed by the small ``Service`` protocol, so this module never
+imports the adapters that fill it in (``web.services`` assembles them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import asyncpg
+
+from dispatch.core.clock import Clock
+from dispatch.core.config import Config
+from dispatch.store.accounts import Auth
+from dispatch.store.writer import Store
+
+
+class Service(Protocol):
+    """A node's long-lived part, started after the pool and stopped before it closes."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class HubState:
+    cfg: Config
+    pool: asyncpg.Pool
+    clock: Clock
+    auth: Auth
+    dsn: str
+    epoch: str
+    node_id: str
+    store: Store | None = None
+    realtime: Service | None = None
+    sla: Service | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
