@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from dispatch import policy
-from dispatch.domain import Actor
-from dispatch.eventlog import NOTIFY_CHANNEL, SELECT_EVENTS_AFTER, SELECT_HEADS, EventRecord
+from dispatch.core import policy
+from dispatch.core.domain import Actor
+from dispatch.store.eventlog import NOTIFY_CHANNEL, SELECT_EVENTS_AFTER, SELECT_HEADS, EventRecord
 from protocols.messages import encode_event, to_ms
 
 if TYPE_CHECKING:
-    from dispatch.hub_state import HubState
+    from dispatch.node.state import HubState
 
 log = logging.getLogger(__name__)
 
