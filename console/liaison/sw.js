@@ -1,10 +1,14 @@
 // Service worker of the liaison page (scope /liaison/): keeps the app shell on the phone so the page
 // opens without a network, and opens the call when a notification is tapped. It never touches /api/
 // or /ws: data and commands go through the page (REST) and console/shared/conn.js (outbox, resume).
-const CACHE = "xianghu-liaison-v2";
+const CACHE = "xianghu-liaison-v3";
+// Every module the page imports (liaison.js is the entry; the others are its views and state).
 const SHELL = [
   "/liaison/", "/liaison/liaison.js", "/liaison/liaison.css", "/liaison/manifest.webmanifest",
-  "/liaison/icon.svg", "/liaison/icon-maskable.svg", "/shared/base.css", "/shared/i18n.js", "/shared/conn.js",
+  "/liaison/icon.svg", "/liaison/icon-maskable.svg",
+  "/liaison/strings.js", "/liaison/state.js", "/liaison/sync.js", "/liaison/alerts.js", "/liaison/outbox.js",
+  "/liaison/sheets.js", "/liaison/card.js", "/liaison/list.js", "/liaison/detail.js",
+  "/shared/base.css", "/shared/i18n.js", "/shared/conn.js", "/shared/storage.js", "/shared/uuid.js",
   "/shared/dom.js",
   "/vendor/msgpack/index.mjs",
 ];

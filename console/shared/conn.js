@@ -22,6 +22,10 @@
 // Cursors (per township, with the epoch) and the command outbox live in localStorage under storageKey,
 // so a page reload resumes from the last event seen and re-sends commands that were never answered.
 import { encode, decode } from "/vendor/msgpack/index.mjs";
+import { readJSON, writeJSON } from "/shared/storage.js";
+import { uuid4 } from "/shared/uuid.js";
+
+export { uuid4 };
 
 export const SUBPROTOCOL = "xianghu.v1";
 const BACKOFF_MIN_MS = 500;
@@ -29,34 +33,6 @@ const BACKOFF_MAX_MS = 30000;
 const COMMAND_TIMEOUT_MS = 10000;
 const LOGIN_CLOSE_CODES = new Set([4001, 4010]);
 const NO_RETRY_CLOSE_CODES = new Set([1002, 1008, 4002]);
-
-export function uuid4() {
-  if (globalThis.crypto && typeof crypto.randomUUID === "function") return crypto.randomUUID();
-  const b = new Uint8Array(16);
-  if (globalThis.crypto && crypto.getRandomValues) crypto.getRandomValues(b);
-  else for (let i = 0; i < 16; i++) b[i] = Math.floor(Math.random() * 256);
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
-  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
-
-function readJSON(key, fallback) {
-  try {
-    const raw = localStorage.getItem(key);
-    return raw ? JSON.parse(raw) : fallback;
-  } catch {
-    return fallback;
-  }
-}
-
-function writeJSON(key, value) {
-  try {
-    localStorage.setItem(key, JSON.stringify(value));
-  } catch {
-    /* storage full or disabled: keep working in memory */
-  }
-}
 
 export class Connection extends EventTarget {
   constructor({ url = "/ws", token = null, storageKey = "xianghu.conn" } = {}) {

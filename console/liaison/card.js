@@ -1,0 +1,69 @@
+// One assignment as a card: priority, place, the running deadline, its state and the one-tap actions.
+import { h } from "/shared/dom.js";
+import { CALL_FINAL, DUE_BY_STATE, categoryName, fmtSpan, now } from "./state.js";
+import { tt } from "./strings.js";
+import { effectiveState, pendingFor, send } from "./outbox.js";
+import { arrive, openSheet } from "./sheets.js";
+import { go } from "./detail.js";
+
+// -- rendering -------------------------------------------------------------------------------------------
+
+export function actionButtons(a) {
+  const st = effectiveState(a);
+  if (CALL_FINAL.includes(a.call.state)) return null;
+  const btns = [];
+  // A thumb's double tap must not hit the button that replaces the one just tapped: the second click of
+  // a double click (event.detail > 1) is ignored.
+  const big = (name, fn) => h("button", { type: "button", class: "btn primary big", dataset: { act: name },
+    onclick: (e) => { e.stopPropagation(); if (e.detail <= 1) fn(); } }, tt(`li.act.${name}`));
+  const decline = h("button", { type: "button", class: "btn warn", dataset: { act: "decline" },
+    onclick: (e) => { e.stopPropagation(); if (e.detail <= 1) openSheet("decline", a); } }, tt("li.act.decline"));
+  if (st === "dispatched") btns.push(big("acknowledge", () => send(a, "acknowledge")), decline);
+  else if (st === "acknowledged") btns.push(big("arrive", () => arrive(a)), decline);
+  else if (st === "on_scene") btns.push(big("report_result", () => openSheet("report", a)));
+  return btns.length ? h("div", { class: "actions" }, btns) : null;
+}
+
+export function dueBlock(a, large = true) {
+  const st = effectiveState(a);
+  const spec = DUE_BY_STATE[st];
+  if (!spec || CALL_FINAL.includes(a.call.state)) return null;
+  const due = a[spec[1]];
+  if (!due) return null;
+  return h("div", { class: `due ${large ? "large" : ""}`, dataset: { due: String(due), kind: spec[0] } },
+    h("span", { class: "due-label" }, tt(`li.due.${spec[0]}`)),
+    h("span", { class: "due-time" }), h("span", { class: "due-suffix" }));
+}
+
+export function tickDue(root = document) {
+  const n = now();
+  for (const el of root.querySelectorAll(".due[data-due]")) {
+    const left = Number(el.dataset.due) - n;
+    const over = left < 0;
+    el.classList.toggle("over", over);
+    el.classList.toggle("soon", !over && left < 60000);
+    el.querySelector(".due-time").textContent = fmtSpan(left);
+    el.querySelector(".due-suffix").textContent = over ? tt("li.over") : tt("li.left");
+  }
+}
+
+export function card(a) {
+  const st = effectiveState(a);
+  const queued = pendingFor(a.id).filter((p) => p.state === "pending").length;
+  const prio = a.call.priority || "normal";
+  return h("li", { class: `card prio-${prio} st-${st}`, dataset: { assignment: a.id, call: a.call_id, state: st },
+    onclick: () => go(a.call_id) },
+    h("div", { class: "card-top" },
+      h("span", { class: `prio prio-${prio}` }, tt(`li.prio.${prio}`)),
+      h("span", { class: "cat" }, categoryName(a.call.category)),
+      h("span", { class: "num" }, a.call.number || "")),
+    h("div", { class: "card-title" }, a.call.title || ""),
+    a.call.address ? h("div", { class: "card-addr" }, a.call.address) : null,
+    dueBlock(a),
+    h("div", { class: "card-state" },
+      h("span", { class: "state" }, tt(`li.st.${st}`)),
+      CALL_FINAL.includes(a.call.state) ? h("span", { class: "state bad" }, tt(`li.cs.${a.call.state}`)) : null,
+      queued ? h("span", { class: "queued" }, tt("li.queuedChip")) : null),
+    actionButtons(a),
+    h("button", { type: "button", class: "link", dataset: { act: "detail" } }, tt("li.detail")));
+}

@@ -1,0 +1,115 @@
+// The drawer: one call's details, assignments with their deadlines, timeline and the actions on it.
+import { t } from "/shared/i18n.js";
+import { categoryName, fmtDateTime, fmtWhen, targetName } from "/shared/format.js";
+import { $, CALL_ACTIONS, CLOSED_ASG, FINAL_CALL, S, api, esc, now } from "./state.js";
+import { applyEvent } from "./model.js";
+import { nextDue, tick } from "./board.js";
+import { openAction } from "./actions.js";
+
+export async function openDetail(id) {
+  const dlg = $("#detail");
+  S.detail = S.calls.get(id) ? { ...structuredClone(S.calls.get(id)), timeline: null } : { id, assignments: [], timeline: null };
+  S.detailSeqs = new Set();
+  S.detailQueue = [];
+  renderDetail();
+  if (!dlg.open) dlg.showModal();
+  try {
+    const doc = await api("GET", `/api/v1/calls/${id}`);
+    if (S.detail?.id === id) setDetail(doc, S.detailQueue || []);
+  } catch (err) {
+    $("#detail-body").innerHTML = `<p class="error">${esc(t("loadFail", { msg: err.message }))}</p>`;
+  }
+}
+
+export function setDetail(doc, queued) {
+  S.detail = structuredClone(doc);
+  S.detailSeqs = new Set(doc.timeline.map((e) => e.seq));
+  S.detailQueue = [];
+  for (const ev of queued) detailEvent(ev);
+  renderDetail();
+}
+
+export function detailEvent(ev) {
+  const d = S.detail;
+  if (!d.timeline) { (S.detailQueue ||= []).push(ev); return; } // loading: applied once the timeline is here
+  if (S.detailSeqs.has(ev.seq)) return;
+  applyEvent(d, ev);
+  S.detailSeqs.add(ev.seq);
+  d.timeline.push({ seq: ev.seq, type: ev.event_type, assignment_id: ev.assignment_id, actor: ev.actor,
+                    at: new Date(ev.at).toISOString(), body: ev.body || {}, call_state: ev.call_state,
+                    assignment_state: ev.assignment_state });
+  d.timeline.sort((x, y) => x.seq - y.seq);
+}
+
+$("#detail").addEventListener("close", () => { S.detail = null; });
+
+function actorText(actor) {
+  if (!actor) return "";
+  return actor.role === "system" ? t("system") : actor.name || "";
+}
+
+function eventDetail(e, call) {
+  const b = e.body || {};
+  const a = call.assignments.find((x) => x.id === e.assignment_id);
+  const who = a ? targetName(S.idx, a.target) : b.target ? targetName(S.idx, b.target) : "";
+  const bits = [];
+  if (who) bits.push(`<b>${esc(who)}</b>`);
+  if (e.type === "assignment.escalated") bits.push(esc(`${t("dl." + b.deadline_kind)} · ${t("level", { n: b.level })} · ${t("due")} ${fmtWhen(b.deadline, now())}`));
+  if (e.type === "assignment.dispatched") bits.push(esc(`${t("dl.ack")} ${fmtWhen(b.ack_due, now())} · ${t("dl.arrive")} ${fmtWhen(b.arrive_due, now())} · ${t("dl.resolve")} ${fmtWhen(b.resolve_due, now())}`));
+  for (const k of ["reason", "result", "text", "comment"]) if (b[k]) bits.push(`<q>${esc(b[k])}</q>`);
+  if (b.suggested_target) bits.push(esc(`${t("suggested")}: ${targetName(S.idx, b.suggested_target)}`));
+  if (b.satisfaction) bits.push(esc(`${b.resolved ? t("yes") : t("no")} · ${t("satisfaction", { n: b.satisfaction })}`));
+  return bits.join(" ");
+}
+
+function asgHTML(a, call) {
+  const d = nextDue(a);
+  const open = !CLOSED_ASG.has(a.state);
+  const deadlines = ["ack", "arrive", "resolve"].map((k) => {
+    const active = d && d.kind === k;
+    const lvl = a.levels?.[k] || 0;
+    return `<span class="dl${active ? " active" : ""}">${esc(t("dl." + k))} ${esc(fmtWhen(a[k + "_due"], now()))}`
+      + `${active ? ` <time data-due="${esc(a[k + "_due"])}" data-start="${esc(d.start)}"></time>` : ""}`
+      + `${lvl ? ` <span class="lvl">↑${lvl}</span>` : ""}</span>`;
+  }).join("");
+  const acts = [];
+  if (["dispatched", "declined"].includes(a.state) && !FINAL_CALL.has(call.state)) acts.push(["reroute", a.id]);
+  if (["dispatched", "acknowledged", "on_scene", "declined"].includes(a.state) && !FINAL_CALL.has(call.state)) acts.push(["withdraw", a.id]);
+  return `<li class="asg st-${esc(a.state)}" data-asg="${esc(a.id)}"><div class="asg-h"><b>${esc(targetName(S.idx, a.target))}</b>`
+    + `<span class="pill st-${esc(a.state)}">${esc(t("asg." + a.state))}</span></div>`
+    + (open ? `<div class="dls">${deadlines}</div>` : "")
+    + (a.decline_reason && a.state === "declined" ? `<div class="note">${esc(t("declineReason"))}: ${esc(a.decline_reason)}${a.suggested_target ? ` · ${esc(t("suggested"))}: ${esc(targetName(S.idx, a.suggested_target))}` : ""}</div>` : "")
+    + (a.result ? `<div class="note">${esc(t("result"))}: ${esc(a.result)}</div>` : "")
+    + (acts.length ? `<div class="acts">${acts.map(([k, id]) => `<button type="button" class="small" data-act="${k}" data-asg="${esc(id)}">${esc(t("act." + k))}</button>`).join("")}</div>` : "")
+    + `</li>`;
+}
+
+export function renderDetail() {
+  const d = S.detail;
+  if (!d) return;
+  $("#detail-h").innerHTML = d.number ? `<span class="badge p-${esc(d.priority)}">${esc(t("prio." + d.priority))}</span> ${esc(d.number)} `
+    + `<span class="pill cs">${esc(t("call." + d.state))}</span>` : "…";
+  if (!d.category) { $("#detail-body").innerHTML = ""; return; }
+  const callActs = Object.entries(CALL_ACTIONS).filter(([, states]) => states.includes(d.state)).map(([k]) => k);
+  const tl = d.timeline
+    ? d.timeline.map((e) => `<li class="ev ev-${esc(e.type.replace(".", "-"))}" data-seq="${e.seq}"><time>${esc(fmtDateTime(e.at, { seconds: true }))}</time>`
+        + `<span class="what">${esc(t("ev." + e.type))}</span><span class="who">${esc(actorText(e.actor))}</span>`
+        + `<span class="det">${eventDetail(e, d)}</span></li>`).join("")
+    : `<li class="muted">…</li>`;
+  $("#detail-body").innerHTML = `<section class="info"><h3>${esc(categoryName(S.idx, d.category))} · ${esc(d.title)}</h3><dl>`
+    + `<dt>${esc(t("place"))}</dt><dd>${esc(d.address || "—")}</dd>`
+    + `<dt>${esc(t("source"))}</dt><dd>${esc(t("src." + d.source))}</dd>`
+    + `<dt>${esc(t("reporter"))}</dt><dd>${esc([d.reporter_name, d.reporter_phone].filter(Boolean).join(" · ") || "—")}</dd>`
+    + `<dt>${esc(t("createdAt"))}</dt><dd>${esc(fmtDateTime(d.created_at))}</dd>`
+    + (d.description ? `<dt>${esc(t("description"))}</dt><dd>${esc(d.description)}</dd>` : "")
+    + `</dl></section>`
+    + (callActs.length ? `<section class="call-acts">${callActs.map((k) => `<button type="button" class="${["accept", "close"].includes(k) ? "primary" : k === "cancel" ? "danger" : ""}" data-act="${k}">${esc(t("act." + k))}</button>`).join("")}</section>` : "")
+    + `<section><h3>${esc(t("asgs"))}</h3><ul class="asgs">${d.assignments.map((a) => asgHTML(a, d)).join("")}</ul></section>`
+    + `<section><h3>${esc(t("timeline"))}</h3><ol class="timeline" id="timeline">${tl}</ol></section>`;
+  tick();
+}
+
+$("#detail-body").addEventListener("click", (e) => {
+  const b = e.target.closest("[data-act]");
+  if (b) openAction(b.dataset.act, b.dataset.asg || null);
+});

@@ -1,0 +1,165 @@
+// The open calls kept current: commands (socket or REST), the REST load, events folded into call documents.
+import { uuid4 } from "/shared/uuid.js";
+import { t } from "/shared/i18n.js";
+import { ASG_TIME, FINAL_CALL, S, api, conn, now, toast } from "./state.js";
+import { render, scheduleRender } from "./board.js";
+import { detailEvent, setDetail } from "./drawer.js";
+import { raiseAlarm } from "./escalations.js";
+
+const CALL_CMDS = new Set(["dispatch", "accept", "send_back", "return_visit", "close", "cancel", "note"]);
+
+function restPath(name, args) {
+  if (name === "create_call") return ["/api/v1/calls", args];
+  const rest = { ...args };
+  if (CALL_CMDS.has(name)) { delete rest.call_id; return [`/api/v1/calls/${args.call_id}/${name}`, rest]; }
+  delete rest.assignment_id;
+  return [`/api/v1/assignments/${args.assignment_id}/${name}`, rest];
+}
+
+/** Run one command: over the live socket (outbox, re-sent after reconnects) or REST with the same id. */
+export async function run(name, args) {
+  const commandId = uuid4();
+  if (conn.status === "live") {
+    try {
+      return await conn.command(name, args, { commandId });
+    } catch (err) {
+      conn.dismiss(commandId); // this page shows the refusal itself, next to the field
+      throw { ...err, field: err.field ? String(err.field).replace(/^args\./, "") : null };
+    }
+  }
+  const [path, body] = restPath(name, args);
+  let lastErr;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const out = await api("POST", path, { command_id: commandId, ...body });
+      const callId = out.call_id || args.call_id || S.detail?.id;
+      if (callId) refreshCall(callId); // no live channel: fetch the result ourselves
+      return out;
+    } catch (err) {
+      if (err && err.code) throw err; // an answer from the hub: do not retry
+      lastErr = err;
+      await new Promise((r) => setTimeout(r, 500 * 2 ** attempt));
+    }
+  }
+  throw { code: "network", message: t("network"), field: null, cause: lastErr };
+}
+
+// -- state: load, events -----------------------------------------------------------------------------
+
+export async function loadAll() {
+  if (S.loading) { S.reloadAgain = true; return S.loading; }
+  S.buffer = [];
+  S.loading = (async () => {
+    try {
+      const data = await api("GET", "/api/v1/calls?open=true&limit=500");
+      const fresh = new Map(data.calls.map((c) => [c.id, c]));
+      for (const ev of S.buffer) applyToMap(fresh, ev);
+      S.calls = fresh;
+      render();
+    } catch (err) {
+      toast(t("loadFail", { msg: err.message || err }), "bad");
+    } finally {
+      S.loading = null;
+      S.buffer = [];
+    }
+    if (S.reloadAgain) { S.reloadAgain = false; await loadAll(); }
+  })();
+  return S.loading;
+}
+
+export async function refreshCall(id) {
+  if (S.fetching.has(id)) return;
+  S.fetching.set(id, []);
+  try {
+    const doc = await api("GET", `/api/v1/calls/${id}`);
+    const queued = S.fetching.get(id) || [];
+    const { timeline, ...call } = doc;
+    for (const ev of queued) applyEvent(call, ev);
+    if (FINAL_CALL.has(call.state)) S.calls.delete(id);
+    else S.calls.set(id, call);
+    if (S.detail && S.detail.id === id) setDetail(doc, queued);
+  } catch (err) {
+    if (err.code === "not_found") S.calls.delete(id);
+  } finally {
+    S.fetching.delete(id);
+    render();
+  }
+}
+
+/** Fold one event message into a call document (the REST shape). Returns false when it cannot. */
+export function applyEvent(call, ev) {
+  if (ev.seq <= (call.last_seq || 0)) return true; // already in the document
+  const at = new Date(ev.at).toISOString();
+  const b = ev.body || {};
+  call.state = ev.call_state;
+  call.updated_at = at;
+  call.last_seq = ev.seq;
+  if (ev.assignment_id) {
+    let a = call.assignments.find((x) => x.id === ev.assignment_id);
+    if (ev.event_type === "assignment.dispatched") {
+      if (!a) {
+        a = { id: ev.assignment_id, call_id: call.id, target: b.target, levels: { ack: 0, arrive: 0, resolve: 0 },
+              dispatched_at: at, ack_due: b.ack_due, arrive_due: b.arrive_due, resolve_due: b.resolve_due,
+              transferred_from: b.transferred_from ?? null, decline_reason: null, suggested_target: null, result: null };
+        call.assignments.push(a);
+      }
+    } else if (!a) {
+      return false;
+    }
+    a.state = ev.assignment_state;
+    a.updated_at = at;
+    if (ASG_TIME[ev.event_type]) a[ASG_TIME[ev.event_type]] = at;
+    if (ev.event_type === "assignment.escalated") a.levels = { ...a.levels, [b.deadline_kind]: b.level };
+    if (ev.event_type === "assignment.reported") a.result = b.result;
+    if (ev.event_type === "assignment.declined") { a.decline_reason = b.reason; a.suggested_target = b.suggested_target ?? null; }
+    if (ev.event_type === "assignment.reopened") {
+      a.reported_at = null;
+      if (b.resolve_due) a.resolve_due = b.resolve_due;
+      a.levels = { ...a.levels, resolve: 0 };
+    }
+  } else if (ev.event_type === "call.visited") {
+    call.resolved = b.resolved; call.satisfaction = b.satisfaction; call.visit_comment = b.comment ?? null;
+  } else if (ev.event_type === "call.cancelled") {
+    call.cancel_reason = b.reason; call.closed_at = at;
+  } else if (ev.event_type === "call.closed") {
+    call.closed_at = at;
+  }
+  return true;
+}
+
+function callFromCreated(ev) {
+  const b = ev.body || {};
+  return { id: ev.call_id, township_id: ev.township_id, number: b.number, state: ev.call_state, source: b.source,
+           category: b.category, title: b.title, description: b.description || "", address: b.address || "",
+           priority: b.priority, reporter_name: b.reporter_name ?? null, reporter_phone: b.reporter_phone ?? null,
+           lat: b.lat ?? null, lon: b.lon ?? null, created_at: new Date(ev.at).toISOString(),
+           updated_at: new Date(ev.at).toISOString(), assignments: [], last_seq: ev.seq };
+}
+
+function applyToMap(map, ev) {
+  let call = map.get(ev.call_id);
+  if (!call && ev.event_type === "call.created") {
+    call = callFromCreated(ev);
+    map.set(call.id, call);
+    S.flash.add(call.id);
+    return true;
+  }
+  if (!call) return false;
+  if (!applyEvent(call, ev)) return false;
+  if (FINAL_CALL.has(call.state)) map.delete(call.id);
+  return true;
+}
+
+export function onEvent(ev) {
+  if (ev.at > now()) S.skew += ev.at - now(); // the hub's clock is the one that counts
+  S.seen += 1;
+  if (S.loading) S.buffer.push(ev);
+  if (S.fetching.has(ev.call_id)) {
+    S.fetching.get(ev.call_id).push(ev);
+  } else if (!applyToMap(S.calls, ev) && !FINAL_CALL.has(ev.call_state)) {
+    refreshCall(ev.call_id); // a call we do not hold (or an assignment we missed): ask the hub
+  }
+  if (S.detail && S.detail.id === ev.call_id) detailEvent(ev);
+  if (ev.event_type === "assignment.escalated") raiseAlarm(ev);
+  scheduleRender();
+}
