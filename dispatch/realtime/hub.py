@@ -17,6 +17,7 @@ from dispatch.realtime.fanout import Fanout
 from dispatch.realtime.presence import Presence
 from dispatch.realtime.socket import Socket
 from dispatch.store.accounts import REVOKED_CHANNEL
+from dispatch.store.pool import RETRY_AFTER_S, unreachable
 from protocols.messages import Presence as PresenceMsg
 from protocols.session import SUBPROTOCOL, CloseCode
 
@@ -47,6 +48,7 @@ class Realtime:
         # Who is shown presence: operators by township, supervisors and admins (key None) county-wide.
         self.watchers: dict[int | None, set[Socket]] = {}
         self.closed_too_slow = 0  # sockets closed with 4008 since start (a health figure)
+        self.replay_failures = 0  # replays that failed (database unreachable, or a fault: logged)
         self._heartbeat: asyncio.Task[None] | None = None
         self._tasks_spawned: list[asyncio.Task[None]] = []
 
@@ -129,6 +131,18 @@ def origin_allowed(ws: WebSocket, hub: HubState) -> bool:
     return parts.scheme == scheme and parts.netloc == host
 
 
+async def _refuse_unavailable(ws: WebSocket, exc: Exception) -> None:
+    """Close a connection the hub cannot serve now with 1011 and a retry hint, never an unhandled 1006."""
+    if unreachable(exc):
+        log.warning("WebSocket refused: database unreachable (%r)", exc)
+        reason = f"unavailable: retry in {RETRY_AFTER_S:g} s"
+    else:
+        log.exception("WebSocket admission failed")
+        reason = "internal error: retry later"
+    with contextlib.suppress(Exception):
+        await ws.close(CloseCode.INTERNAL_ERROR, reason)
+
+
 async def websocket_endpoint(ws: WebSocket) -> None:
     hub: HubState = ws.app.state.hub
     rt = hub.realtime if isinstance(hub.realtime, Realtime) else None
@@ -140,13 +154,23 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     if SUBPROTOCOL not in offered:
         await ws.close(CloseCode.UNSUPPORTED_PROTOCOL, f"subprotocol {SUBPROTOCOL} required")
         return
-    session = await authenticate(ws, hub)
+    try:
+        session = await authenticate(ws, hub)
+    except Exception as exc:
+        await _refuse_unavailable(ws, exc)
+        return
     if session is None:
         await ws.close(CloseCode.UNAUTHENTICATED, "login required")
         return
     if rt is None:
         await ws.close(CloseCode.INTERNAL_ERROR, "real-time hub not running")
         return
-    await Socket(ws, hub, rt, session.actor, session.username, session.token).run()
+    sock = Socket(ws, hub, rt, session.actor, session.username, session.token)
+    try:
+        await sock.prepare()
+    except Exception as exc:
+        await _refuse_unavailable(ws, exc)
+        return
+    await sock.run()
 
 
