@@ -32,7 +32,7 @@ from protocols.errors import InternalError
 from protocols.messages import CaughtUp, Error, Event
 from protocols.session import SUBPROTOCOL
 from tests.conftest import Hub, start_hub
-from tests.helpers import assignment_of, cid, new_call, post
+from tests.helpers import assignment_of, cid, new_call, post, until
 
 HEAD = "select seq, hash from township_heads where township_id = $1"
 
@@ -231,3 +231,28 @@ def test_stop_also_stops_a_postgresql_restarted_underneath() -> None:
     finally:
         pg.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+# -- 14. sockets per account are capped; presence counts people ----------------------------------------
+
+
+async def test_sockets_per_account_are_capped_and_presence_counts_people(hub: Hub) -> None:
+    cap = hub.state.cfg.realtime.max_sockets_per_user
+    op = HubClient(hub.url, await hub.token("op1.yiqiao"))
+    token = await hub.token("police1.yiqiao")
+    clients = [HubClient(hub.url, token) for _ in range(cap + 2)]
+    async with op:
+        await asyncio.wait_for(op.caught_up.wait(), 5)
+        try:
+            for c in clients:  # one after another, so "oldest" is well defined
+                await c.__aenter__()
+                await asyncio.wait_for(c.connected.wait(), 5)
+            closed = [c for c in clients if c.closed_with is not None]
+            await until(lambda: sum(c.closed_with is not None for c in clients) == 2, what="two oldest closed")
+            closed = [c for c in clients if c.closed_with is not None]
+            assert closed == clients[:2] and all(c.closed_with and c.closed_with[0] == 4013 for c in closed)
+            online = hub.state.realtime.presence.online(op.welcome.scope.township_ids[0])
+            assert online.get("police") == 1  # one person, however many sockets
+        finally:
+            for c in clients:
+                await c.close()

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from starlette.websockets import WebSocket
 
+from dispatch.core.domain import Actor
 from dispatch.node.credentials import authenticate
 from dispatch.node.state import HubState
 from dispatch.realtime.fanout import Fanout
@@ -112,6 +113,15 @@ class Realtime:
             if by_token or (kind == "user" and str(sock.actor.user_id) == value):
                 sock.close(CloseCode.SESSION_REVOKED, "session revoked: log in again")
 
+    def make_room_for(self, actor: Actor) -> None:
+        """Keep an account within ``max_sockets_per_user`` on this node: close its oldest sockets (4013)."""
+        if actor.user_id is None:
+            return
+        mine = [s for s in self.sockets if s.actor.user_id == actor.user_id and s.session.close_requested is None]
+        excess = len(mine) + 1 - self.hub.cfg.realtime.max_sockets_per_user
+        for sock in sorted(mine, key=lambda s: s.opened)[:max(0, excess)]:
+            sock.close(CloseCode.REPLACED, "replaced by a newer connection of this account")
+
     def _presence_changed(self, township_id: int, online: dict[str, int]) -> None:
         frame = PresenceMsg(township_id=township_id, online=online).encode()
         for sock in (*self.watchers.get(township_id, ()), *self.watchers.get(None, ())):
@@ -165,6 +175,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     if rt is None:
         await ws.close(CloseCode.INTERNAL_ERROR, "real-time hub not running")
         return
+    rt.make_room_for(session.actor)
     sock = Socket(ws, hub, rt, session.actor, session.username, session.token)
     try:
         await sock.prepare()

@@ -71,6 +71,7 @@ class Socket:
         "actor",
         "frames_sent",
         "hub",
+        "opened",
         "rt",
         "session",
         "sub",
@@ -98,6 +99,7 @@ class Socket:
         self._writer_task: asyncio.Task[None] | None = None
         self._replay_task: asyncio.Task[None] | None = None
         self._welcome_heads: dict[int, int] = {}
+        self.opened = asyncio.get_running_loop().time()
         self._main: asyncio.Task[Any] | None = None
         self._reading = False
         self._ended_by_hub = False
@@ -147,7 +149,7 @@ class Socket:
         )
         liaison_seat = a.target if a.role == Role.LIAISON and a.township_id is not None else None
         if liaison_seat is not None:
-            self.rt.presence.joined(a.township_id or 0, liaison_seat)
+            self.rt.presence.joined(a.township_id or 0, liaison_seat, a.user_id or 0)
         self.rt.sockets.add(self)
         watch_key = a.township_id if a.role == Role.OPERATOR else None
         watching = a.role in (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)
@@ -177,7 +179,7 @@ class Socket:
             if self.sub is not None:
                 self.rt.fanout.remove(self.sub)
             if liaison_seat is not None:
-                self.rt.presence.left(a.township_id or 0, liaison_seat)
+                self.rt.presence.left(a.township_id or 0, liaison_seat, a.user_id or 0)
             if self.session.close_requested is None:
                 self.session.close(CloseCode.NORMAL, "bye")
             elif self.session.close_requested[0] == CloseCode.TOO_SLOW:

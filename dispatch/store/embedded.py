@@ -56,7 +56,7 @@ class EmbeddedPostgres:
             for key, value in settings.items():
                 conf.write(f"{key} = {value}\n")
 
-    def _forget_dead_handles(self) -> None:
+    def _forget_dead_handles(self, *, keep_self: bool = False) -> None:
         """The wheel stops the server only when the last process holding a handle exits, and it keeps those
         process ids in a file: a process killed with -9 stays in it forever, and the server would then
         never be stopped. Keep only processes that are still alive."""
@@ -67,7 +67,8 @@ class EmbeddedPostgres:
             pids = json.loads(handles.read_text())
         except (OSError, ValueError):
             return
-        alive = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid) and pid != os.getpid()]
+        alive = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid)
+                 and (keep_self or pid != os.getpid())]
         if alive != pids:
             handles.write_text(json.dumps(alive))
 
@@ -76,7 +77,7 @@ class EmbeddedPostgres:
             return
         server, self._server = self._server, None
         log.info("stopping embedded PostgreSQL in %s", self.pgdata)
-        self._forget_dead_handles()  # a process that restarted it and exited must not keep it alive
+        self._forget_dead_handles(keep_self=True)  # a killed process's handle must not keep it alive
         server.cleanup()
         self._stop_restarted(server)
 
