@@ -102,6 +102,24 @@ class RateLimited(ClientError):
         self.retry_after = retry_after
 
 
+class Unavailable(XianghuError):
+    """A part the hub needs (the database) is unreachable for now: nothing was done; retry later."""
+
+    code = "unavailable"
+    status = 503
+
+    def __init__(self, message: str, *, retry_after: float = 1.0, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = retry_after
+
+
+class UndeliverableEvent(XianghuError):
+    """An event that cannot be encoded for delivery (sent in its place; the call can be reloaded)."""
+
+    code = "undeliverable_event"
+    status = 500
+
+
 class ProtocolViolation(ClientError):
     """A WebSocket frame that breaks the wire contract (not msgpack, wrong shape, unknown type)."""
 

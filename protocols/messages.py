@@ -18,7 +18,7 @@ import msgpack
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, Strict, ValidationError
 from pydantic_core import ErrorDetails
 
-from protocols.errors import ClientError, InvalidMessage, ProtocolViolation
+from protocols.errors import ClientError, InvalidMessage, ProtocolViolation, Unavailable
 
 PROTOCOL_VERSION = 1
 
@@ -57,8 +57,10 @@ def _check_version(value: int) -> int:
     return value
 
 
-Int = Annotated[int, Strict()]
-Seq = Annotated[int, Strict(), Field(ge=0)]
+# Every integer on the wire fits PostgreSQL's bigint and msgpack's int64: larger ones are refused here.
+INT64_MAX = 2**63 - 1
+Int = Annotated[int, Strict(), Field(ge=-INT64_MAX - 1, le=INT64_MAX)]
+Seq = Annotated[int, Strict(), Field(ge=0, le=INT64_MAX)]
 Str = Annotated[str, Strict()]
 Bool = Annotated[bool, Strict()]
 Float = Annotated[float, Strict(), Field(allow_inf_nan=False)]  # an integer is accepted too
@@ -203,8 +205,8 @@ class Error(Message):
 
     @classmethod
     def from_exception(cls, exc: BaseException, command_id: str | None = None) -> Error:
-        """The frame for ``exc``: a client error as it is, anything else as a generic ``internal``."""
-        if isinstance(exc, ClientError):
+        """The frame for ``exc``: a client error or ``unavailable`` as it is, anything else as ``internal``."""
+        if isinstance(exc, (ClientError, Unavailable)):
             return cls(command_id=command_id, code=exc.code, message=exc.message, field=exc.field)
         return cls(command_id=command_id, code="internal", message="internal error", field=None)
 

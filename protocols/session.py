@@ -50,6 +50,7 @@ class CloseCode(enum.IntEnum):
     UNSUPPORTED_PROTOCOL = 4002
     TOO_SLOW = 4008  # outbox full: resume from your cursor
     SESSION_REVOKED = 4010
+    REPLACED = 4013  # the account opened more sockets than allowed: its oldest is closed
     RATE_LIMITED = 4029
 
 

@@ -27,7 +27,7 @@ from dispatch.core.config import Config, load_config
 from dispatch.store import pool as db
 from dispatch.store.pool import with_database
 from dispatch.store.reference import sync_reference
-from dispatch.web.app import create_app
+from dispatch.web.app import create_app, server_config
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = "xianghu_template"
@@ -152,9 +152,7 @@ class Hub:
 async def start_hub(cfg: Config, dsn: str, clock: ManualClock) -> tuple[Hub, uvicorn.Server, asyncio.Task[None]]:
     port = free_port()
     app = create_app(cfg, dsn, clock=clock)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, ws="wsproto", lifespan="on",
-                                           ws_per_message_deflate=False,
-                                           log_level="warning", ws_max_size=cfg.realtime.max_frame_bytes))
+    server = uvicorn.Server(server_config(app, cfg, "127.0.0.1", port, production=False))
     server.install_signal_handlers = lambda: None  # type: ignore[attr-defined,method-assign]
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -36,3 +38,13 @@ def assignment_of(call: dict[str, Any], target: str, state: str | None = None) -
         if a["target"] == target and (state is None or a["state"] == state):
             return a
     raise AssertionError(f"no assignment for {target} in state {state}: {call['assignments']}")
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    """Wait (bounded) for a state another task sets, polling: for counters with no event to await."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not predicate():  # noqa: ASYNC110 - the state has no event of its own to wait on
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        raise AssertionError(f"{what} did not happen within {timeout} s") from None

@@ -21,7 +21,7 @@ from dispatch.core.config import Config
 from protocols.messages import CaughtUp, Event, Presence, Resync, Welcome, decode
 from protocols.session import SUBPROTOCOL
 from tests.conftest import ROOT, Hub, start_hub
-from tests.helpers import assignment_of, new_call, post
+from tests.helpers import assignment_of, new_call, post, until
 
 
 async def create_call(hub: Hub, **overrides: object) -> dict[str, object]:
@@ -228,15 +228,24 @@ async def test_client_that_never_reads_does_not_delay_others(cfg: Config, dsn: s
     try:
         token = await hub.token("op1.yiqiao")
         stuck = await stuck_client(hub, token)
-        async with HubClient(hub.url, token) as healthy:
-            await asyncio.wait_for(healthy.caught_up.wait(), 5)
-            async with await hub.login("op1.yiqiao") as op:
-                for i in range(250):  # ~36 KB of events per call: more than the kernel buffers hold
-                    await post(op, "/api/v1/calls", new_call(description="长" * 4000, title=f"{i}"), expect=201)
-            got = [await healthy.next_event(timeout=10) for _ in range(750)]
-        assert len({e.seq for e in got}) == 750
-        assert hub.state.realtime.closed_too_slow == 1
-        stuck.close()
+        try:
+            async with HubClient(hub.url, token) as healthy:
+                await asyncio.wait_for(healthy.caught_up.wait(), 5)
+                got = []
+                async with await hub.login("op1.yiqiao") as op:
+                    for i in range(250):  # ~36 KB of events per call: more than the kernel buffers hold
+                        await post(op, "/api/v1/calls", new_call(description="长" * 4000, title=f"{i}"), expect=201)
+                        # Paced by the healthy reader (one call behind at most), so only a socket that stops
+                        # reading can fill its outbox, however slow this machine is; were the hub waiting on
+                        # the stuck socket, these events would not come.
+                        got += [await healthy.next_event(timeout=10) for _ in range(3)]
+            assert len({e.seq for e in got}) == 750
+            rt = hub.state.realtime
+            # counted when the stuck socket's handler has ended
+            await until(lambda: rt.closed_too_slow >= 1, what="the stuck socket closed as too slow")
+            assert rt.closed_too_slow == 1
+        finally:
+            stuck.close()  # before the server stops: a peer that never reads must not be what ends the test
     finally:
         server.should_exit = True
         await task

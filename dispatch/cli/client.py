@@ -23,7 +23,7 @@ from protocols.session import SUBPROTOCOL, ClientSession, CloseCode
 
 log = logging.getLogger(__name__)
 FATAL_CLOSES = {CloseCode.UNAUTHENTICATED, CloseCode.SESSION_REVOKED, CloseCode.UNSUPPORTED_PROTOCOL,
-                CloseCode.POLICY_VIOLATION}
+                CloseCode.POLICY_VIOLATION, CloseCode.REPLACED}
 
 
 class CommandRefused(ClientError):

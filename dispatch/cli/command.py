@@ -175,19 +175,12 @@ def _serve(cfg: Config, dsn: str, host: str, port: int, banner: Callable[[], Non
     import uvicorn
 
     from dispatch.core.clock import OffsetClock, SystemClock
-    from dispatch.web.app import create_app
+    from dispatch.web.app import create_app, server_config
 
     # A test harness may push a served hub's clock forward (never on by default).
     clock = OffsetClock() if os.environ.get("XIANGHU_TEST_CLOCK") == "1" else SystemClock()
     app = create_app(cfg, dsn, clock=clock)
-    server = uvicorn.Server(uvicorn.Config(
-        app, host=host, port=port, loop="uvloop", http="httptools", ws="wsproto",
-        # permessage-deflate keeps ~100 KiB of zlib state per socket and compresses every frame per
-        # socket; the frames are small msgpack, so it costs far more than it saves.
-        ws_per_message_deflate=False,
-        ws_max_size=cfg.realtime.max_frame_bytes, lifespan="on", log_level="warning",
-        proxy_headers=False, server_header=False,
-    ))
+    server = uvicorn.Server(server_config(app, cfg, host, port))
     if banner is not None:
         original = server.startup
 

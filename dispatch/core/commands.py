@@ -24,6 +24,8 @@ from protocols.errors import ValidationFailed
 
 TARGET_PATTERN = r"^(?:[a-z][a-z_]{0,31}|unit:[0-9]{1,12})$"
 PHONE_PATTERN = r"^[0-9+\- ]{1,20}$"
+# Ids are PostgreSQL bigints and msgpack int64s: anything larger is refused at the edge.
+ID_MAX = 2**63 - 1
 
 Target = Annotated[str, StringConstraints(strip_whitespace=True, pattern=TARGET_PATTERN)]
 Title = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -86,7 +88,7 @@ class CreateCall(_Base):
     address: Address = ""
     lat: Lat | None = None
     lon: Lon | None = None
-    grid_id: Annotated[int, Field(ge=1)] | None = None
+    grid_id: Annotated[int, Field(ge=1, le=ID_MAX)] | None = None
     priority: Priority = Priority.NORMAL
     reporter_name: PersonName | None = None
     reporter_phone: Phone | None = None

@@ -20,7 +20,7 @@ import asyncpg
 from dispatch.core import policy
 from dispatch.core.domain import Actor
 from dispatch.store.eventlog import NOTIFY_CHANNEL, SELECT_EVENTS_AFTER, SELECT_HEADS, EventRecord
-from protocols.messages import encode_event, to_ms
+from protocols.messages import Error, encode_event, to_ms
 
 if TYPE_CHECKING:
     from dispatch.node.state import HubState
@@ -72,6 +72,13 @@ def event_frame(rec: EventRecord, body: dict[str, Any]) -> bytes:
     )
 
 
+def undeliverable_notice(rec: EventRecord) -> bytes:
+    """The ``error`` frame sent in place of an event that cannot be encoded (see PROTOCOL.md)."""
+    return Error(command_id=None, code="undeliverable_event",
+                 message=f"event {rec.township_id}:{rec.seq} of call {rec.call_id} could not be delivered; "
+                         f"reload the call", field=None).encode()
+
+
 class Fanout:
     def __init__(self, hub: HubState) -> None:
         self.hub = hub
@@ -88,6 +95,7 @@ class Fanout:
         self.extra_channels: dict[str, Callable[[Any, int, str, object], None]] = {}
         # Called after the listener reconnected: NOTIFYs sent meanwhile (presence, revocations) were lost.
         self.on_reconnect: list[Callable[[], None]] = []
+        self.undeliverable = 0  # events that could not be encoded for a subscriber (logged, reported to it)
 
     # -- subscribers ------------------------------------------------------------------------------
 
@@ -217,6 +225,17 @@ class Fanout:
                     except Exception:
                         log.exception("event hook failed")
 
+    def frame_or_notice(self, enc: Encoded, actor: Actor) -> bytes:
+        """The event's frame for ``actor``; if it cannot be encoded, an ``error`` frame naming it instead, so
+        one bad event never stalls the township's delivery and the client learns which event it missed."""
+        try:
+            return enc.frame_for(actor)
+        except (OverflowError, TypeError, ValueError) as exc:
+            rec = enc.record
+            self.undeliverable += 1
+            log.error("event %s:%s (%s) cannot be encoded for delivery: %r", rec.township_id, rec.seq, rec.type, exc)
+            return undeliverable_notice(rec)
+
     def deliver(self, records: list[EventRecord]) -> None:
         """Push to every live local subscriber that may see each record; synchronous, never waits."""
         for rec in records:
@@ -226,5 +245,6 @@ class Fanout:
                     continue
                 sub.cursors[rec.township_id] = rec.seq
                 if sub.wants(rec):
-                    sub.push(enc.frame_for(sub.actor))
+                    frame = self.frame_or_notice(enc, sub.actor)
+                    sub.push(frame)
             self.delivered[rec.township_id] = rec.seq

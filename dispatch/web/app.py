@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -77,6 +78,23 @@ def _page(name: str) -> Any:
 
 async def index(request: Request) -> Response:
     return RedirectResponse("/login")
+
+
+# A peer that never reads keeps its connection's buffers unflushed; shutdown must not wait on it for ever.
+GRACEFUL_SHUTDOWN_S = 10
+
+
+def server_config(app: Starlette, cfg: Config, host: str, port: int, *, production: bool = True) -> uvicorn.Config:
+    """The one uvicorn configuration (``serve`` and the tests): wsproto, no permessage-deflate, frame limit."""
+    return uvicorn.Config(
+        app, host=host, port=port, ws="wsproto",
+        loop="uvloop" if production else "auto", http="httptools" if production else "auto",
+        # permessage-deflate keeps ~100 KiB of zlib state per socket and compresses every frame per
+        # socket; the frames are small msgpack, so it costs far more than it saves.
+        ws_per_message_deflate=False,
+        ws_max_size=cfg.realtime.max_frame_bytes, lifespan="on", log_level="warning",
+        proxy_headers=False, server_header=False, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
 
 
 def create_app(cfg: Config, dsn: str, *, clock: Clock | None = None, pool_size: int = 10) -> Starlette:

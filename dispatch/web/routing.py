@@ -20,6 +20,7 @@ from dispatch.core.domain import Actor, Role
 from dispatch.node.credentials import authenticate
 from dispatch.node.state import HubState
 from dispatch.store.accounts import Session
+from dispatch.store.pool import unavailable, unreachable
 from protocols.errors import (
     BadRequest,
     ClientError,
@@ -27,6 +28,7 @@ from protocols.errors import (
     InternalError,
     RateLimited,
     Unauthenticated,
+    Unavailable,
     ValidationFailed,
     XianghuError,
 )
@@ -46,9 +48,9 @@ class ZhJSONResponse(JSONResponse):
 
 def error_response(exc: XianghuError) -> Response:
     headers = {}
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, (RateLimited, Unavailable)):
         headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
-    if isinstance(exc, ClientError):
+    if isinstance(exc, (ClientError, Unavailable)):
         return ZhJSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
     return ZhJSONResponse({"code": "internal", "message": "internal error", "field": None}, status_code=500)
 
@@ -166,7 +168,10 @@ def _asgi(ep: Endpoint) -> Callable[[Request], Awaitable[Response]]:
             return error_response(exc)
         except asyncpg.DataError as exc:  # a value PostgreSQL cannot take that validation let through
             return error_response(ValidationFailed(f"a value is out of range or malformed: {exc}"))
-        except Exception:
+        except Exception as exc:
+            if unreachable(exc):  # the database is down or restarting: say so, and when to retry
+                log.warning("%s %s: database unreachable (%r)", ep.method, ep.path, exc)
+                return error_response(unavailable(exc))
             # A fault of ours: the log gets the real traceback, the client a generic message.
             log.exception("internal error in %s %s", ep.method, ep.path)
             return error_response(InternalError("internal error"))
