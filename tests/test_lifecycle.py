@@ -190,7 +190,9 @@ def test_escalation_raises_the_level_by_one() -> None:
     call = create("police")
     call, events = escalate(call, of(call, "police"), "ack", 1)
     assert call.assignments[of(call, "police")].levels == {"ack": 1, "arrive": 0, "resolve": 0}
-    assert events[0].body["lateness_ms"] == 3000 and events[0].body["level"] == 1
+    # measured when the store writes it (6 min), not when the timer fired (deadline + 3 s)
+    assert events[0].body["lateness_ms"] == events[0].body["overdue_ms"] == 60_000
+    assert events[0].body["delay_ms"] == 60_000 and events[0].body["level"] == 1
     call, _ = escalate(call, of(call, "police"), "ack", 2)
     assert call.assignments[of(call, "police")].levels["ack"] == 2
 

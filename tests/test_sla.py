@@ -33,9 +33,9 @@ select assignment_id, body from events where type = 'assignment.escalated' order
 
 
 async def escalations(conn: asyncpg.Connection, aid: str | None = None) -> list[tuple[str, int, int]]:
-    """(kind, level, lateness_ms) of every escalation event, in log order."""
+    """(kind, level, delay_ms) of every escalation event, in log order: the hub's own delay (commit − due)."""
     rows = await conn.fetch(SELECT_ESCALATIONS)
-    return [(r["body"]["deadline_kind"], r["body"]["level"], r["body"]["lateness_ms"])
+    return [(r["body"]["deadline_kind"], r["body"]["level"], r["body"]["delay_ms"])
             for r in rows if aid is None or str(r["assignment_id"]) == aid]
 
 
@@ -103,10 +103,14 @@ async def test_a_long_jump_fires_every_passed_rung_once_in_order_with_its_latene
     _, aid = await open_call(hub)
     assert await step(hub, 2000) == 5
     late = [(k, lvl, ms) for k, lvl, ms in await escalations(conn, aid)]
-    # lateness is measured from when each level fell due, not from the bare deadline
+    # the hub's delay is measured from when each level fell due, not from the bare deadline
     assert late == [("ack", 1, (2000 - 120) * 1000), ("ack", 2, (2000 - 240) * 1000),
                     ("ack", 3, (2000 - 420) * 1000), ("arrive", 1, (2000 - 1200) * 1000),
                     ("arrive", 2, (2000 - 1800) * 1000)]
+    # the department's overdue time (lateness_ms keeps that meaning) is measured from the deadline itself
+    bodies = [r["body"] for r in await conn.fetch(SELECT_ESCALATIONS)]
+    assert [(b["overdue_ms"], b["lateness_ms"]) for b in bodies] == [((2000 - 120) * 1000,) * 2] * 3 + [
+        ((2000 - 1200) * 1000,) * 2] * 2
     assert await step(hub, 0) == 0
 
 

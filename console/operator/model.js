@@ -160,6 +160,7 @@ export function onEvent(ev) {
     refreshCall(ev.call_id); // a call we do not hold (or an assignment we missed): ask the hub
   }
   if (S.detail && S.detail.id === ev.call_id) detailEvent(ev);
-  if (ev.event_type === "assignment.escalated") raiseAlarm(ev);
+  // a rung recorded after the department already responded (late_record) is history, not an alarm
+  if (ev.event_type === "assignment.escalated" && !ev.body?.late_record) raiseAlarm(ev);
   scheduleRender();
 }

@@ -35,6 +35,7 @@ from dispatch.core.commands import (
 )
 from dispatch.core.domain import Actor, DeadlineKind, Priority, Source
 from dispatch.core.records import Assignment, Call, Event, _dt, _uuid
+from dispatch.core.sla_policy import stopped_at
 from dispatch.core.transitions import (
     ASSIGNMENT_FINAL,
     ASSIGNMENT_INITIAL,
@@ -44,6 +45,7 @@ from dispatch.core.transitions import (
     CALL_TRANSITIONS,
     DERIVED_TRIGGERS,
     OPEN_CALL_STATES,
+    RECORD_MISSED,
     WAITING_FOR,
     AssignmentState,
     CallState,
@@ -271,6 +273,9 @@ def _create(cmd: CreateCall, at: datetime, ctx: DecideContext) -> list[Event]:
 def _assignment_command(b: _Builder, cmd: Command, a: Assignment, ctx: DecideContext) -> None:
     call = b.current
     kind = cmd.kind
+    if isinstance(cmd, Escalate):
+        _escalate(b, cmd, a)
+        return
     _step(a, kind)
     if isinstance(cmd, Acknowledge):
         b.emit("assignment.acknowledged", call.id, {}, a.id)
@@ -291,28 +296,41 @@ def _assignment_command(b: _Builder, cmd: Command, a: Assignment, ctx: DecideCon
                a.id)
     elif isinstance(cmd, Withdraw):
         b.emit("assignment.withdrawn", call.id, {"reason": cmd.reason}, a.id)
-    elif isinstance(cmd, Escalate):
-        _escalate(b, cmd, a)
+
+
+def _ms(span: timedelta) -> int:
+    return max(0, span // timedelta(milliseconds=1))
 
 
 def _escalate(b: _Builder, cmd: Escalate, a: Assignment) -> None:
+    """Escalate a running clock, or record (once, late) a rung that fell due before its clock stopped."""
     kind = cmd.deadline_kind
+    due = cmd.due or cmd.deadline
+    stopped = None
     if a.state not in WAITING_FOR[kind]:
-        raise IllegalTransition(f"cannot escalate {kind.value} on an assignment that is {a.state.value}",
-                                field="assignment_id")
+        # The clock stopped: only a rung that fell due before it stopped is still owed (recorded late).
+        stopped = stopped_at(a, kind)
+        if (a.state, RECORD_MISSED) not in ASSIGNMENT_TRANSITIONS or stopped is None or due >= stopped:
+            raise IllegalTransition(f"cannot escalate {kind.value} on an assignment that is {a.state.value}",
+                                    field="assignment_id")
+    _step(a, "escalate" if stopped is None else RECORD_MISSED)
     current = a.levels.get(kind.value, 0)
     if cmd.level != current + 1:
         raise IllegalTransition(
             f"cannot escalate {kind.value} to level {cmd.level}: it is at level {current}", field="level")
-    due = cmd.due or cmd.deadline
     if due < cmd.deadline:
         raise ValidationFailed("due: must not be before the deadline", field="due")
     if cmd.fired_at < due:
         raise ValidationFailed("fired_at: must not be before the level fell due", field="fired_at")
-    lateness = (cmd.fired_at - due) // timedelta(milliseconds=1)
+    # Measured when the store writes it (b.at, under the township lock), not when the timer went off.
+    recorded_at = b.at
+    overdue = _ms((recorded_at if stopped is None else min(recorded_at, stopped)) - cmd.deadline)
     b.emit("assignment.escalated", b.current.id,
            {"deadline_kind": kind.value, "level": cmd.level, "deadline": cmd.deadline.isoformat(),
-            "due": due.isoformat(), "fired_at": cmd.fired_at.isoformat(), "lateness_ms": lateness}, a.id)
+            "due": due.isoformat(), "fired_at": cmd.fired_at.isoformat(), "recorded_at": recorded_at.isoformat(),
+            "overdue_ms": overdue, "lateness_ms": overdue, "delay_ms": _ms(recorded_at - due),
+            "late_record": stopped is not None,
+            "recorded_after": None if stopped is None else stopped.isoformat()}, a.id)
 
 
 def _call_command(b: _Builder, cmd: Command, ctx: DecideContext) -> None:

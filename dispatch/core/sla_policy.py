@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from dispatch.core.config import Config
 from dispatch.core.domain import DeadlineKind
 from dispatch.core.records import Assignment
-from dispatch.core.transitions import AssignmentState
+from dispatch.core.transitions import ASSIGNMENT_TRANSITIONS, CLOCK_STOPPED_BY, RECORD_MISSED, AssignmentState
 
 A = AssignmentState
 # The deadline kinds an assignment in a given state is still waiting on.
@@ -25,6 +25,7 @@ class NextEscalation:
     kind: DeadlineKind
     level: int  # the level it would reach (1-based)
     deadline: datetime
+    missed: bool = False  # fell due before the department stopped this clock: recorded late, once
 
 
 def deadline_of(a: Assignment, kind: DeadlineKind) -> datetime:
@@ -32,16 +33,32 @@ def deadline_of(a: Assignment, kind: DeadlineKind) -> datetime:
             DeadlineKind.RESOLVE: a.resolve_due}[kind]
 
 
+def stopped_at(a: Assignment, kind: DeadlineKind) -> datetime | None:
+    """When the department stopped this kind's clock (acknowledged, arrived, reported), if it did."""
+    value: datetime | None = getattr(a, CLOCK_STOPPED_BY[kind])
+    return value
+
+
 def next_escalation(a: Assignment, cfg: Config) -> NextEscalation | None:
-    """The earliest rung still ahead of this assignment, or None when nothing can escalate."""
+    """The earliest rung still to be written for this assignment, or None when nothing can escalate.
+
+    Besides the rungs of the clocks still running, a rung that fell due before its clock stopped and was
+    never written (the hub could not reach the database in time) is still owed: it is returned, with its
+    past ``due``, marked ``missed``, so that it is recorded once after the fact."""
     best: NextEscalation | None = None
-    for kind in WAITING.get(a.state, ()):
+    waiting = WAITING.get(a.state, ())
+    for kind in DeadlineKind:
         level = a.levels.get(kind.value, 0)
         ladder = cfg.sla.ladder[kind]
         if level >= len(ladder):
             continue
         deadline = deadline_of(a, kind)
         due = deadline + timedelta(seconds=ladder[level].after_s)
+        missed = kind not in waiting
+        if missed:
+            stop = stopped_at(a, kind)
+            if (a.state, RECORD_MISSED) not in ASSIGNMENT_TRANSITIONS or stop is None or due >= stop:
+                continue
         if best is None or due < best.due:
-            best = NextEscalation(due, kind, level + 1, deadline)
+            best = NextEscalation(due, kind, level + 1, deadline, missed)
     return best

@@ -40,6 +40,9 @@ NO_OPEN_ASSIGNMENT = "no_open_assignment"  # every assignment withdrawn/transfer
 AWAITING_ACK = "awaiting_acknowledgement"  # open assignments, none acknowledged yet
 WORKING = "working"  # at least one acknowledged, on scene or reported, not all reported
 ALL_REPORTED = "all_reported"  # every open assignment reported → 审
+# An escalation rung that fell due before the department stopped its clock, written after it stopped
+# (the hub could not write it in time): recorded once, for the evaluation, without changing the state.
+RECORD_MISSED = "record_missed"
 
 ASSIGNMENT_INITIAL = A.DISPATCHED
 ASSIGNMENT_FINAL = frozenset({A.ACCEPTED, A.TRANSFERRED, A.WITHDRAWN})
@@ -57,6 +60,7 @@ ASSIGNMENT_TRANSITIONS: dict[tuple[AssignmentState, str], AssignmentState] = {
     **{(s, "cancel"): A.WITHDRAWN
        for s in (A.DISPATCHED, A.ACKNOWLEDGED, A.ON_SCENE, A.REPORTED, A.DECLINED)},
     **{(s, "escalate"): s for s in (A.DISPATCHED, A.ACKNOWLEDGED, A.ON_SCENE)},
+    **{(s, RECORD_MISSED): s for s in (A.ACKNOWLEDGED, A.ON_SCENE, A.REPORTED, A.DECLINED)},
 }
 
 CALL_INITIAL = C.INTAKE
@@ -95,6 +99,12 @@ WAITING_FOR: dict[DeadlineKind, frozenset[AssignmentState]] = {
     DeadlineKind.ACK: frozenset({A.DISPATCHED}),
     DeadlineKind.ARRIVE: frozenset({A.DISPATCHED, A.ACKNOWLEDGED}),
     DeadlineKind.RESOLVE: frozenset({A.DISPATCHED, A.ACKNOWLEDGED, A.ON_SCENE}),
+}
+# The assignment field holding the moment each deadline kind's clock stopped (responded, arrived, reported).
+CLOCK_STOPPED_BY: dict[DeadlineKind, str] = {
+    DeadlineKind.ACK: "acknowledged_at",
+    DeadlineKind.ARRIVE: "on_scene_at",
+    DeadlineKind.RESOLVE: "reported_at",
 }
 
 S = TypeVar("S", bound=Hashable)

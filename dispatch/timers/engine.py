@@ -4,6 +4,8 @@ The database is the truth (``assignments.next_due/next_kind/next_level``, writte
 scheduler only caches the deadlines due within ``sla.horizon_s`` and re-reads them on a periodic sweep.
 Firing is claimed by the store: the lifecycle accepts one level at a time under the township lock and the
 command id is derived from the rung, so when several nodes fire the same rung exactly one event is written.
+A fire that fails because the database is unreachable is retried with a short backoff (not the sweep's
+period) until the rungs due by then are written.
 """
 
 from __future__ import annotations
@@ -58,6 +60,13 @@ NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:xianghu:sla")
 SWEEP_JOB = "sla-sweep"
 FIRE_CONCURRENCY = 4  # escalations this node writes at once (the pool serves requests too)
 DRAIN_TIMEOUT_S = 10.0
+RETRY_FIRST_S = 0.25  # after a fire failed on an unreachable database: first retry, doubling up to the cap
+RETRY_MAX_S = 1.0
+# What a fire raises while the database is down, restarting or has just dropped its connections.
+UNREACHABLE: tuple[type[BaseException], ...] = (
+    OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+    asyncpg.AdminShutdownError, asyncpg.CrashShutdownError, asyncpg.CannotConnectNowError,
+)
 
 
 def claim_id(assignment_id: UUID, kind: DeadlineKind, level: int, deadline: datetime) -> UUID:
@@ -87,6 +96,9 @@ class SlaEngine:
         self._fire_slots = asyncio.Semaphore(FIRE_CONCURRENCY)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._submitted = 0  # jobs handed to the executor and not finished (their task may not run yet)
+        self._stopping = asyncio.Event()  # wakes the retry backoff at stop
+        self._retrying = False  # a retry loop is running
+        self._retry_wanted = False  # a fire or sweep failed on an unreachable database since the last retry
 
     # -- life cycle ---------------------------------------------------------------------------------
 
@@ -95,6 +107,7 @@ class SlaEngine:
         if self._running:
             raise RuntimeError("the SLA engine is already running")
         self._loop = asyncio.get_running_loop()
+        self._stopping.clear()
         self._scheduler = AsyncIOScheduler(timezone=UTC, logger=SCHEDULER_LOG)
         self._scheduler.add_listener(self._job_event,
                                      EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED)
@@ -116,6 +129,7 @@ class SlaEngine:
         if not self._running:
             return
         self._running = False
+        self._stopping.set()
         pending = [t for t in self._tasks if not t.done()]
         if pending:
             _, late = await asyncio.wait(pending, timeout=DRAIN_TIMEOUT_S)
@@ -221,13 +235,14 @@ class SlaEngine:
         else:
             self._loop.call_soon_threadsafe(lambda: self._spawn(self._guarded_sweep()))
 
-    def _spawn(self, coro: Coroutine[Any, Any, object]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, object]) -> bool:
         if not self._running or self._loop is None:
             coro.close()
-            return
+            return False
         task = self._loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return True
 
     async def _job(self, aid: UUID) -> None:
         """A timer went off: the row decides what (if anything) is due."""
@@ -245,9 +260,37 @@ class SlaEngine:
     async def _guarded_sweep(self) -> int:
         try:
             return await self._sweep(fire=True)
+        except UNREACHABLE as exc:
+            log.warning("SLA sweep failed, the database is unreachable (%r); retrying shortly", exc)
+            self._retry_soon()
+            return 0
         except Exception:
             log.exception("SLA sweep failed; the next sweep retries")
             return 0
+
+    def _retry_soon(self) -> None:
+        """Make sure one retry loop runs: the rungs that failed are still due in their rows."""
+        self._retry_wanted = True
+        if self._retrying or not self._running:
+            return
+        self._retrying = self._spawn(self._retry())
+
+    async def _retry(self) -> None:
+        """Sweep again after 0.25 s, 0.5 s, 1 s, 1 s, ... until a sweep meets no unreachable database."""
+        delay = RETRY_FIRST_S
+        try:
+            while self._running and self._retry_wanted:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                if not self._running:
+                    return
+                self._retry_wanted = False
+                fired = await self._guarded_sweep()  # sets _retry_wanted again while the database is away
+                if fired and not self._retry_wanted:
+                    log.info("SLA: the database is back; %d escalation(s) written", fired)
+                delay = min(delay * 2, RETRY_MAX_S)
+        finally:
+            self._retrying = False
 
     async def _sweep(self, *, fire: bool) -> int:
         async with self._sweep_lock:
@@ -285,6 +328,11 @@ class SlaEngine:
     async def _fire_guarded(self, aid: UUID) -> int:
         try:
             return await self._fire(aid)
+        except UNREACHABLE as exc:
+            log.warning("SLA: escalating assignment %s failed, the database is unreachable (%r); retrying shortly",
+                        aid, exc)
+            self._retry_soon()
+            return 0
         except Exception:
             # Never lets a bad row stop the scheduler: the row is still due, so the next sweep retries.
             log.exception("SLA: escalating assignment %s failed; the next sweep retries", aid)
