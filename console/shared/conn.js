@@ -32,7 +32,7 @@ const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 30000;
 const COMMAND_TIMEOUT_MS = 10000;
 const LOGIN_CLOSE_CODES = new Set([4001, 4010]);
-const NO_RETRY_CLOSE_CODES = new Set([1002, 1008, 4002]);
+const NO_RETRY_CLOSE_CODES = new Set([1002, 1008, 4002, 4013]);  // 4013: another tab or device of this account took over
 
 export class Connection extends EventTarget {
   constructor({ url = "/ws", token = null, storageKey = "xianghu.conn" } = {}) {
