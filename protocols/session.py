@@ -45,6 +45,7 @@ class CloseCode(enum.IntEnum):
     POLICY_VIOLATION = 1008  # Origin refused
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012  # sent by the server layer (uvicorn) to sockets still open when it stops
     HEARTBEAT_TIMEOUT = 4000
     UNAUTHENTICATED = 4001
     UNSUPPORTED_PROTOCOL = 4002

@@ -139,5 +139,40 @@ def test_doc_hex_matches_encode(name: str) -> None:
     assert m.decode(data) == EXAMPLES[name]
 
 
+def test_limits_table_shows_the_configured_defaults(doc: str) -> None:
+    """The defaults in Limits are the ones the hub ships (default.toml), so they cannot drift apart."""
+    from dispatch.core.config import load_config
+
+    shipped = load_config().realtime
+    section = doc.split("## 6. Limits", 1)[1].split("\n## ", 1)[0]
+    for name in m.Limits.model_fields:
+        if name in ("rate_per_s", "burst"):
+            row = re.search(r"^\| `rate_per_s`, `burst` \| ([0-9.]+), ([0-9]+) \|", section, re.MULTILINE)
+            assert row is not None
+            assert (float(row.group(1)), int(row.group(2))) == (shipped.rate_per_s, shipped.burst)
+            continue
+        row = re.search(rf"^\| `{name}` \| ([0-9.]+) \|", section, re.MULTILINE)
+        assert row is not None, f"limit {name} has no row"
+        assert float(row.group(1)) == float(getattr(shipped, name)), f"{name}: doc {row.group(1)}"
+
+
+def test_every_path_the_doc_names_is_served(doc: str) -> None:
+    """A client author follows the doc's paths: each must exist on the hub (GET for documents)."""
+    from starlette.routing import Route, WebSocketRoute
+
+    from dispatch.core.config import load_config
+    from dispatch.web.app import create_app
+
+    app = create_app(load_config(), "postgresql://unused")
+    named = set(re.findall(r"`(?:(?:GET|POST) )?(/(?:api/v1/|openapi|ws|login)[^`\s?]*)", doc))
+    assert named, "no paths found in PROTOCOL.md"
+    served = [re.sub(r":[a-z]+}", "}", r.path) for r in app.routes if isinstance(r, Route | WebSocketRoute)]
+    for path in sorted(named):
+        if path.endswith("…"):  # a family of paths: at least one route under it
+            assert any(p.startswith(path.rstrip("…")) for p in served), f"no route under {path}"
+        else:
+            assert path in served, f"PROTOCOL.md names {path}, which the hub does not serve"
+
+
 if __name__ == "__main__":
     print(render_examples())

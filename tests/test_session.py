@@ -51,7 +51,8 @@ def test_subprotocol_name() -> None:
 
 
 def test_close_codes() -> None:
-    assert {c.value for c in CloseCode} == {1000, 1002, 1008, 1009, 1011, 4000, 4001, 4002, 4008, 4010, 4029}
+    expected = {1000, 1002, 1008, 1009, 1011, 1012, 4000, 4001, 4002, 4008, 4010, 4013, 4029}
+    assert {c.value for c in CloseCode} == expected
 
 
 def test_welcome_is_the_first_frame_and_carries_the_limits() -> None:

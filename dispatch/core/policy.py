@@ -21,6 +21,15 @@ SYSTEM_COMMANDS = frozenset({"escalate"})
 READ_ONLY_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
 
 
+def authorize_kind(actor: Actor, kind: str) -> None:
+    """The checks that need no call: run before a command's arguments are read, so a read-only scope is
+    told ``forbidden`` (not ``not_found`` or ``validation``) and only the SLA engine may escalate."""
+    if actor.role in READ_ONLY_ROLES:
+        raise Forbidden(f"a {actor.role.value} has read-only access to calls and cannot {kind}")
+    if kind in SYSTEM_COMMANDS and actor.role != Role.SYSTEM:
+        raise Forbidden(f"only the SLA engine may {kind}")
+
+
 def authorize(actor: Actor, cmd: Command, call: Call | None, assignment: Assignment | None, *,
               township_id: int | None = None) -> None:
     """Raise ``Forbidden`` unless ``actor`` may send ``cmd``.

@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from dispatch.core import policy
+from dispatch.core.commands import Command as DomainCommand
 from dispatch.core.commands import parse_command
 from dispatch.core.domain import Actor, Role
 from dispatch.node.state import HubState
@@ -21,7 +23,7 @@ from dispatch.realtime.presence import Presence
 from dispatch.store.accounts import token_hash
 from dispatch.store.eventlog import EVENT_COLUMNS, EventRecord
 from dispatch.store.pool import unavailable, unreachable
-from protocols.errors import ClientError, InvalidMessage, Unavailable
+from protocols.errors import ClientError, InvalidMessage, Unavailable, ValidationFailed
 from protocols.messages import CaughtUp, Command, Error, Resync, Scope, Subscribe, User, to_ms
 from protocols.messages import Presence as PresenceMsg
 from protocols.session import CloseCode, ServerSession
@@ -44,6 +46,19 @@ select {EVENT_COLUMNS}
  order by seq
  limit $4
 """
+
+
+def _parse_args(request: Command) -> DomainCommand:
+    """The command's arguments validated; a bad one is named as in the frame (``args.<name>``)."""
+    try:
+        return parse_command(request.name, {**request.args, "command_id": request.command_id})
+    except ValidationFailed as exc:
+        if exc.field is None or exc.field == "command_id":
+            raise
+        if exc.field == "kind":  # the command's name is the frame's `name`
+            raise ValidationFailed("name" + exc.message.removeprefix("kind"), field="name") from None
+        path = "args" + "".join(f"[{part}]" if part.isdigit() else f".{part}" for part in exc.field.split("."))
+        raise ValidationFailed(path + exc.message.removeprefix(exc.field), field=path) from None
 
 
 class Host(Protocol):
@@ -258,7 +273,8 @@ class Socket:
             if self.token and await self.hub.auth.session(self.token, self.hub.clock.now(), fresh=True) is None:
                 self.close(CloseCode.SESSION_REVOKED, "session ended: log in again")
                 return
-            cmd = parse_command(request.name, {**request.args, "command_id": request.command_id})
+            policy.authorize_kind(self.actor, request.name)
+            cmd = _parse_args(request)
             outcome = await store.execute(self.actor, cmd)
         except (ClientError, Unavailable) as exc:
             self.session.send(Error.from_exception(exc, command_id=request.command_id))

@@ -84,6 +84,12 @@ async def index(request: Request) -> Response:
 GRACEFUL_SHUTDOWN_S = 10
 
 
+def transport_frame_limit(max_frame_bytes: int) -> int:
+    """The largest frame the WebSocket layer reads (4 × the protocol limit, at least 1 MiB); larger ones are
+    closed 1009 by the transport without an ``error`` frame (PROTOCOL.md, Limits)."""
+    return max(4 * max_frame_bytes, 1024 * 1024)
+
+
 def server_config(app: Starlette, cfg: Config, host: str, port: int, *, production: bool = True) -> uvicorn.Config:
     """The one uvicorn configuration (``serve`` and the tests): wsproto, no permessage-deflate, frame limit."""
     return uvicorn.Config(
@@ -92,7 +98,11 @@ def server_config(app: Starlette, cfg: Config, host: str, port: int, *, producti
         # permessage-deflate keeps ~100 KiB of zlib state per socket and compresses every frame per
         # socket; the frames are small msgpack, so it costs far more than it saves.
         ws_per_message_deflate=False,
-        ws_max_size=cfg.realtime.max_frame_bytes, lifespan="on", log_level="warning",
+        # The session refuses frames over max_frame_bytes with the documented error and 1009; the transport
+        # only drops what is far beyond it (no error frame can be sent for a frame it never reads).
+        ws_max_size=transport_frame_limit(cfg.realtime.max_frame_bytes), lifespan="on", log_level="warning",
+        # The protocol's own ping/pong heartbeat (4000) is the one liveness check: no control pings.
+        ws_ping_interval=None, ws_ping_timeout=None,
         proxy_headers=False, server_header=False, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
 
