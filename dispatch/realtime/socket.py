@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from dispatch.core import policy
 from dispatch.core.commands import parse_command
 from dispatch.core.domain import Actor, Role
 from dispatch.node.state import HubState
@@ -109,8 +110,9 @@ class Socket:
     # -- the connection -----------------------------------------------------------------------------
 
     async def run(self) -> None:
-        if self.actor.township_id is not None:
-            self.townships = [self.actor.township_id]
+        scope = policy.township_scope(self.actor)  # the same rule as REST's
+        if scope is not None:
+            self.townships = [scope]
         else:
             self.townships = [r["id"] for r in await self.hub.pool.fetch(SELECT_ALL_TOWNSHIPS)]
         heads = await self._heads()
