@@ -153,7 +153,7 @@ async def start_hub(cfg: Config, dsn: str, clock: ManualClock) -> tuple[Hub, uvi
     port = free_port()
     app = create_app(cfg, dsn, clock=clock)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, ws="wsproto", lifespan="on",
-                                           ws_per_message_deflate=False,
+                                           ws_per_message_deflate=False, proxy_headers=False,
                                            log_level="warning", ws_max_size=cfg.realtime.max_frame_bytes))
     server.install_signal_handlers = lambda: None  # type: ignore[attr-defined,method-assign]
     task = asyncio.create_task(server.serve())

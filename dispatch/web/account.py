@@ -31,6 +31,7 @@ def user_json(session: Session) -> dict[str, Any]:
 
 
 def client_address(call: Req) -> str:
+    """The peer, or behind a trusted proxy the address it forwarded (``web.middleware.ProxyHeaders``)."""
     return call.request.client.host if call.request.client else "unknown"
 
 
@@ -45,6 +46,7 @@ async def login(call: Req) -> Response:
         data["token"] = session.token
         return ZhJSONResponse(data)
     resp = ZhJSONResponse(data)
+    # https directly (`serve --tls-cert`) or behind a trusted proxy that says so (X-Forwarded-Proto).
     resp.set_cookie(COOKIE_NAME, call.hub.auth.sign(session.token), httponly=True, samesite="strict",
                     secure=call.request.url.scheme == "https", path="/",
                     max_age=(call.hub.cfg.server.token_days if session.actor.role.value == "liaison"
@@ -57,7 +59,8 @@ async def logout(call: Req) -> Response:
     assert call.session is not None
     await call.hub.auth.logout(call.session.token, call.hub.clock.now())
     resp = ZhJSONResponse({"ok": True})
-    resp.delete_cookie(COOKIE_NAME, path="/")
+    resp.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="strict",
+                       secure=call.request.url.scheme == "https")
     return resp
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -26,6 +27,7 @@ from dispatch.store.accounts import Auth
 from dispatch.store.reference import sync_reference
 from dispatch.web import account, calls  # noqa: F401 - api modules register their endpoints
 from dispatch.web import routing as web
+from dispatch.web.middleware import BodyLimit, ProxyHeaders, SecurityHeaders
 from dispatch.web.openapi import openapi_document
 from dispatch.web.services import start_services, stop_services
 
@@ -123,7 +125,13 @@ def create_app(cfg: Config, dsn: str, *, clock: Clock | None = None, pool_size: 
     routes.append(Mount("/vendor/msgpack", StaticFiles(directory=vendor, check_dir=False)))
     for folder in ASSET_FOLDERS:
         routes.append(Mount(f"/{folder}", StaticFiles(directory=CONSOLE_DIR / folder, check_dir=False)))
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found})
+    middleware = [
+        Middleware(ProxyHeaders, trusted=cfg.server.trusted_proxies),  # first: the real client and scheme
+        Middleware(SecurityHeaders),
+        Middleware(BodyLimit, max_bytes=web.MAX_BODY_BYTES),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
+                     exception_handlers={404: not_found})
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
