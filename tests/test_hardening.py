@@ -100,8 +100,10 @@ async def test_a_streamed_body_is_cut_off_once_past_the_limit(hub: Hub) -> None:
             "Transfer-Encoding: chunked\r\n\r\n")
     piece = b"x" * 65536
     chunks = [f"{len(piece):x}\r\n".encode() + piece + b"\r\n"] * (LIMIT // len(piece) + 1)
-    status, body = status_and_body(await raw_request(hub, head, chunks))
+    response = await raw_request(hub, head, chunks)
+    status, body = status_and_body(response)
     assert status == 413 and body["code"] == "payload_too_large"
+    assert b"connection: close" in response.lower()  # the rest is not read
 
 
 async def test_a_body_within_the_limit_still_works_chunked(hub: Hub) -> None:

@@ -102,20 +102,24 @@ class BodyLimit:
                 await send(message)
             return
         received = 0
-        started = False
+        started = over = False
 
         async def limited() -> Message:
-            nonlocal received
+            nonlocal received, over
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    over = True
                     raise self.error()
             return message
 
         async def tracked(message: Message) -> None:
             nonlocal started
-            started = started or message["type"] == "http.response.start"
+            if message["type"] == "http.response.start":
+                started = True
+                if over:  # the rest of the body is never read: end the connection after the answer
+                    MutableHeaders(scope=message)["connection"] = "close"
             await send(message)
 
         try:
