@@ -12,7 +12,7 @@ import signal
 import ssl
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,7 @@ async def login(c: httpx.AsyncClient, username: str, password: str = DEMO_PASSWO
 
 # -- item 5: request bodies are refused by Content-Length and while streaming ---------------------
 
-async def raw_request(hub: Hub, head: str, chunks: list[bytes] = ()) -> bytes:  # type: ignore[assignment]
+async def raw_request(hub: Hub, head: str, chunks: Sequence[bytes] = ()) -> bytes:
     """Send a request head (and body pieces) on a plain socket; return the response's first bytes."""
     reader, writer = await asyncio.open_connection("127.0.0.1", hub.port)
     try:
