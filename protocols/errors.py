@@ -76,6 +76,13 @@ class NotFound(ClientError):
     status = 404
 
 
+class PayloadTooLarge(ClientError):
+    """A request body over the size limit (refused before or while it is read)."""
+
+    code = "payload_too_large"
+    status = 413
+
+
 class Conflict(ClientError):
     code = "conflict"
     status = 409

@@ -1,8 +1,10 @@
 import httpx
 
 from dispatch.cli.demo import DEMO_PASSWORD
+from dispatch.core.clock import ManualClock
+from dispatch.core.config import Config
 from dispatch.store.accounts import COOKIE_NAME
-from tests.conftest import Hub
+from tests.conftest import Hub, start_hub
 
 
 async def test_login_with_token_and_me(hub: Hub) -> None:
@@ -107,11 +109,16 @@ async def test_login_page_and_consoles_are_served_without_internet(hub: Hub) -> 
     assert manifest.status_code == 404
 
 
-async def test_failed_logins_are_rate_limited_per_address(hub: Hub) -> None:
-    limit = hub.state.cfg.server.login_max_failures * 4
-    async with hub.client() as c:
-        for i in range(limit):  # spread over many accounts: no single account reaches its own limit
-            res = await c.post("/api/v1/login", json={"username": f"guess{i % 7}", "password": "x"})
-            assert res.status_code == 401
-        blocked = await c.post("/api/v1/login", json={"username": "op1.yiqiao", "password": DEMO_PASSWORD})
+async def test_failed_logins_are_rate_limited_per_address(cfg: Config, dsn: str, clock: ManualClock) -> None:
+    server = cfg.server.model_copy(update={"login_address_max_failures": 12})
+    handle, srv, task = await start_hub(cfg.model_copy(update={"server": server}), dsn, clock)
+    try:
+        async with handle.client() as c:
+            for i in range(12):  # spread over many accounts: no single account reaches its own limit
+                res = await c.post("/api/v1/login", json={"username": f"guess{i % 7}", "password": "x"})
+                assert res.status_code == 401
+            blocked = await c.post("/api/v1/login", json={"username": "op1.yiqiao", "password": DEMO_PASSWORD})
+    finally:
+        srv.should_exit = True
+        await task
     assert blocked.status_code == 429

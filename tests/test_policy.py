@@ -15,7 +15,7 @@ from dispatch.core.commands import COMMANDS, parse_command
 from dispatch.core.domain import SYSTEM_ACTOR, Actor, DeadlineKind, Priority, Role
 from dispatch.core.lifecycle import DecideContext, decide, evolve
 from dispatch.core.records import Call
-from protocols.errors import Forbidden
+from protocols.errors import Forbidden, NotFound
 
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -49,6 +49,8 @@ ACTORS: dict[str, Actor] = {
                                                    department="police"),
     "liaison_without_target": Actor(user_id=9, role=Role.LIAISON, township_id=1),
     "supervisor": Actor(user_id=10, role=Role.SUPERVISOR, township_id=1),
+    "supervisor_other_township": Actor(user_id=12, role=Role.SUPERVISOR, township_id=2),
+    "county_supervisor": Actor(user_id=13, role=Role.SUPERVISOR),
     "admin": Actor(user_id=11, role=Role.ADMIN),
     "system": SYSTEM_ACTOR,
 }
@@ -61,6 +63,10 @@ ALLOWED: dict[str, set[str]] = {
     "liaison_other_department_on_call": {"note"},
     "system": {"escalate"},
 }
+# Who may see the scenario's call (township 1, assignments for police and fire), also written
+# independently: anyone else gets the 404 a read gets, never a 403 that confirms the call exists.
+SEES_THE_CALL = {"operator_own_township", "liaison_own_department", "liaison_other_department_on_call",
+                 "supervisor", "county_supervisor", "admin", "system"}
 
 
 def run(call: Call | None, kind: str, actor: Actor, **args: Any) -> Call:
@@ -138,6 +144,12 @@ def test_authorization_matrix(who: str, kind: str) -> None:
     actor = ACTORS[who]
     if kind in ALLOWED.get(who, set()):
         assert run(call, kind, actor, **args) is not None
+    elif call is not None and who not in SEES_THE_CALL:
+        with pytest.raises(NotFound) as err:
+            run(call, kind, actor, **args)
+        field = "assignment_id" if "assignment_id" in args else "call_id"
+        assert err.value.to_dict() == {"code": "not_found", "message": f"no {field[:-3]} {args[field]}",
+                                       "field": field}
     else:
         with pytest.raises(Forbidden):
             run(call, kind, actor, **args)
@@ -147,6 +159,22 @@ def test_liaison_cannot_note_on_another_departments_assignment() -> None:
     call = dispatched()
     with pytest.raises(Forbidden, match="not for fire"):
         run(call, "note", FIRE, call_id=str(call.id), text="x", assignment_id=str(police_of(call)))
+
+
+def test_liaison_cannot_note_once_its_assignment_is_withdrawn() -> None:
+    call = dispatched()
+    call = run(call, "withdraw", OP, assignment_id=str(police_of(call)), reason="派错")
+    assert policy.can_read_call(POLICE, call)  # it may still read what it took part in
+    with pytest.raises(Forbidden, match="no open assignment"):
+        run(call, "note", POLICE, call_id=str(call.id), text="x")
+    assert run(call, "note", FIRE, call_id=str(call.id), text="x") is not None
+
+
+def test_township_scope_is_one_rule() -> None:
+    assert policy.township_scope(ACTORS["supervisor"]) == 1
+    assert policy.township_scope(ACTORS["county_supervisor"]) is None
+    assert policy.township_scope(OP) == 1
+    assert policy.township_scope(SYSTEM_ACTOR) is None
 
 
 def test_forbidden_message_says_why() -> None:
@@ -164,7 +192,9 @@ VISIBILITY: list[tuple[str, int, tuple[str, ...], bool]] = [
     ("liaison_own_department", 1, ("fire",), False),
     ("liaison_own_department_other_township", 1, ("police",), False),
     ("liaison_without_target", 1, ("police",), False),
-    ("supervisor", 2, (), True),
+    ("supervisor", 1, (), True),
+    ("supervisor", 2, (), False),  # a supervisor added with --township sees that township only
+    ("county_supervisor", 2, (), True),
     ("admin", 1, ("police",), True),
 ]
 

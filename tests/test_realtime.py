@@ -95,7 +95,14 @@ async def test_liaison_cannot_act_on_another_departments_assignment(hub: Hub) ->
         await asyncio.wait_for(client.connected.wait(), 5)
         with pytest.raises(CommandRefused) as refused:
             await client.command("acknowledge", {"assignment_id": aid})
-    assert refused.value.error_code == "forbidden"
+    # Market has no part in the call: it may not even learn that it exists (the same 404 as REST's).
+    assert refused.value.error_code == "not_found"
+    token = await hub.token("transport1.yiqiao")
+    async with HubClient(hub.url, token) as client:
+        await asyncio.wait_for(client.connected.wait(), 5)
+        with pytest.raises(CommandRefused) as refused:
+            await client.command("acknowledge", {"assignment_id": aid})
+    assert refused.value.error_code == "forbidden"  # on the call, but not its assignment
 
 
 async def test_resume_after_disconnect_in_a_burst_has_no_gap_and_no_duplicate(hub: Hub) -> None:

@@ -171,7 +171,23 @@ def _terminated(signum: int, frame: object) -> None:
     raise _Terminated(signum)
 
 
-def _serve(cfg: Config, dsn: str, host: str, port: int, banner: Callable[[], None] | None = None) -> None:
+def _tls(cert: Path | None, key: Path | None) -> tuple[str, str] | None:
+    """Both files or neither; a pair that does not load is refused before anything starts."""
+    import ssl
+
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise click.UsageError("--tls-cert and --tls-key go together: give both, or neither to serve plain HTTP")
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError) as exc:
+        raise click.BadParameter(f"cannot use {cert} with {key}: {exc}", param_hint="--tls-cert/--tls-key") from None
+    return str(cert), str(key)
+
+
+def _serve(cfg: Config, dsn: str, host: str, port: int, banner: Callable[[], None] | None = None,
+           tls: tuple[str, str] | None = None) -> None:
     import uvicorn
 
     from dispatch.core.clock import OffsetClock, SystemClock
@@ -180,7 +196,7 @@ def _serve(cfg: Config, dsn: str, host: str, port: int, banner: Callable[[], Non
     # A test harness may push a served hub's clock forward (never on by default).
     clock = OffsetClock() if os.environ.get("XIANGHU_TEST_CLOCK") == "1" else SystemClock()
     app = create_app(cfg, dsn, clock=clock)
-    server = uvicorn.Server(server_config(app, cfg, host, port))
+    server = uvicorn.Server(server_config(app, cfg, host, port, tls=tls))
     if banner is not None:
         original = server.startup
 
@@ -199,6 +215,12 @@ def _serve(cfg: Config, dsn: str, host: str, port: int, banner: Callable[[], Non
 
 host_option = click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 port_option = click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+tls_options = (
+    click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+                 help="PEM certificate (chain) to serve HTTPS and WSS; needs --tls-key."),
+    click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+                 help="PEM private key of --tls-cert."),
+)
 
 
 @main.command()
@@ -206,11 +228,20 @@ port_option = click.option("--port", type=click.IntRange(1, 65535), default=8000
 @data_option
 @host_option
 @port_option
-def serve(config_path: Path | None, data_dir: Path | None, host: str, port: int) -> None:
-    """Serve the hub (DATABASE_URL, else the embedded PostgreSQL). Creates no accounts."""
+@tls_options[0]
+@tls_options[1]
+def serve(config_path: Path | None, data_dir: Path | None, host: str, port: int, tls_cert: Path | None,
+          tls_key: Path | None) -> None:
+    """Serve the hub (DATABASE_URL, else the embedded PostgreSQL). Creates no accounts.
+
+    With --tls-cert and --tls-key it serves HTTPS (and WSS) itself, and the session cookie is Secure;
+    behind a TLS-terminating proxy, list the proxy in server.trusted_proxies instead."""
     cfg = _config(config_path)
+    tls = _tls(tls_cert, tls_key)
+    scheme = "https" if tls else "http"
     with database(data_dir) as dsn:
-        _serve(cfg, dsn, host, port, lambda: click.echo(f"Xianghu hub serving on http://{host}:{port}/"))
+        _serve(cfg, dsn, host, port, lambda: click.echo(f"Xianghu hub serving on {scheme}://{host}:{port}/"),
+               tls=tls)
 
 
 @main.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import tomllib
@@ -9,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dispatch.core.domain import DEPARTMENTS, DeadlineKind, Priority
 from protocols.errors import ConfigError
@@ -30,7 +31,20 @@ class ServerConfig(_Strict):
     session_days: Annotated[int, Field(ge=1, le=365)] = 14
     token_days: Annotated[int, Field(ge=1, le=3650)] = 90
     login_max_failures: Annotated[int, Field(ge=1, le=1000)] = 5
+    login_address_max_failures: Annotated[int, Field(ge=1, le=100_000)] = 100
+    login_account_max_failures: Annotated[int, Field(ge=1, le=100_000)] = 100
     login_window_s: Seconds = 300
+    trusted_proxies: list[str] = []
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or CIDR network (10.0.0.0/8)") from None
+        return value
 
 
 class RealtimeConfig(_Strict):

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
+from dispatch.core.commands import command_assignment_id
 from dispatch.core.domain import Actor, Role
-from protocols.errors import Forbidden
+from dispatch.core.transitions import ASSIGNMENT_FINAL
+from protocols.errors import Forbidden, NotFound
 
 if TYPE_CHECKING:
     from dispatch.core.commands import Command
@@ -30,14 +32,37 @@ def authorize_kind(actor: Actor, kind: str) -> None:
         raise Forbidden(f"only the SLA engine may {kind}")
 
 
+def township_scope(actor: Actor) -> int | None:
+    """The one township ``actor`` may see, or None for the whole county (REST and WebSocket alike).
+
+    Every account attached to a township (operators, liaisons, a supervisor added with ``--township``)
+    sees that township only; only an account without one (a county supervisor, an admin) sees them all.
+    """
+    if actor.role == Role.SYSTEM:
+        return None
+    return actor.township_id
+
+
+def not_found(cmd: Command, call: Call) -> NotFound:
+    """The error a command gets for something its actor may not see: the same as for one that does
+    not exist, so a command never confirms that a foreign call or assignment exists."""
+    aid = command_assignment_id(cmd)
+    if aid is not None:
+        return NotFound(f"no assignment {aid}", field="assignment_id")
+    return NotFound(f"no call {call.id}", field="call_id")
+
+
 def authorize(actor: Actor, cmd: Command, call: Call | None, assignment: Assignment | None, *,
               township_id: int | None = None) -> None:
-    """Raise ``Forbidden`` unless ``actor`` may send ``cmd``.
+    """Raise ``Forbidden`` unless ``actor`` may send ``cmd``; ``NotFound`` (as a read would) when
+    ``actor`` may not even see the call.
 
     ``township_id`` names the township of a call about to be created (``call`` is None then);
     otherwise the call's own township is used.
     """
     kind = cmd.kind
+    if call is not None and not can_read_call(actor, call):
+        raise not_found(cmd, call)
     if actor.role in READ_ONLY_ROLES:
         raise Forbidden(f"a {actor.role.value} has read-only access to calls and cannot {kind}")
     if actor.role == Role.SYSTEM:
@@ -63,8 +88,11 @@ def authorize(actor: Actor, cmd: Command, call: Call | None, assignment: Assignm
             raise Forbidden(f"this assignment is not for {target}")
         return
     if kind == "note":
-        if call is None or target not in call.targets():
-            raise Forbidden(f"{target} has no assignment on this call")
+        # Only while the department is working on the call: a withdrawn, transferred or accepted
+        # assignment leaves it able to read the call, not to add to it.
+        if call is None or not any(a.target == target and a.state not in ASSIGNMENT_FINAL
+                                   for a in call.assignments.values()):
+            raise Forbidden(f"{target} has no open assignment on this call")
         if assignment is not None and assignment.target != target:
             raise Forbidden(f"this assignment is not for {target}")
         return
@@ -73,9 +101,14 @@ def authorize(actor: Actor, cmd: Command, call: Call | None, assignment: Assignm
 
 def visible_to(actor: Actor, township_id: int, audience: Collection[str]) -> bool:
     """Whether ``actor`` may see an event of ``township_id`` addressed to ``audience``."""
-    if actor.role in READ_ONLY_ROLES or actor.role == Role.SYSTEM:
+    if actor.role == Role.SYSTEM:
         return True
-    if actor.township_id != township_id:
+    scope = township_scope(actor)
+    if scope is not None and scope != township_id:
+        return False
+    if actor.role in READ_ONLY_ROLES:
+        return True
+    if actor.township_id is None:
         return False
     if actor.role == Role.OPERATOR:
         return True

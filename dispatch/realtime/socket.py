@@ -147,8 +147,9 @@ class Socket:
 
     async def prepare(self) -> None:
         """Read what the welcome needs (may fail while the database is unreachable; nothing is held yet)."""
-        if self.actor.township_id is not None:
-            self.townships = [self.actor.township_id]
+        scope = policy.township_scope(self.actor)  # the same rule as REST's
+        if scope is not None:
+            self.townships = [scope]
         else:
             self.townships = [r["id"] for r in await self.hub.pool.fetch(SELECT_ALL_TOWNSHIPS)]
         self._welcome_heads = await self._heads()

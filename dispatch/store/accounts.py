@@ -53,15 +53,19 @@ SESSION_CACHE_S = 5.0
 SESSION_CACHE_MAX = 50_000
 NOTIFY_REVOKED = "select pg_notify('xianghu_revoked', $1)"
 REVOKE_USER_SESSIONS = "update sessions set revoked_at = $2 where user_id = $1 and revoked_at is null"
-COUNT_FAILURES_USER = """
-select count(*), min(at) from login_failures where username = $1 and at > $2
+# Failures of one account in the window: from this address (count, latest) and from anywhere.
+COUNT_FAILURES_ACCOUNT = """
+select count(*) filter (where address = $2), max(at) filter (where address = $2), count(*)
+  from login_failures
+ where username = $1 and at > $3
 """
 COUNT_FAILURES_ADDR = """
-select count(*), min(at) from login_failures where address = $1 and at > $2
+select count(*), max(at) from login_failures where address = $1 and at > $2
 """
 LOCK_LOGIN = "select pg_advisory_xact_lock(742019, hashtext($1))"
 INSERT_FAILURE = "insert into login_failures (username, address, at) values ($1, $2, $3)"
-CLEAR_FAILURES = "delete from login_failures where username = $1"
+# A success forgets only this address's failures: it must not wipe the count of a guesser elsewhere.
+CLEAR_FAILURES = "delete from login_failures where username = $1 and (address = $2 or at <= $3)"
 INSERT_USER = """
 insert into users (username, display_name, password_hash, role, township_id, department, unit_id, team_lead)
 values ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -130,18 +134,7 @@ class Auth:
         async with self.pool.acquire() as conn, conn.transaction():
             # One attempt per account at a time, on every node: parallel guesses cannot overshoot the limit.
             await conn.execute(LOCK_LOGIN, username)
-            for sql, key, limit in (
-                (COUNT_FAILURES_USER, username, self.cfg.login_max_failures),
-                (COUNT_FAILURES_ADDR, address, self.cfg.login_max_failures * 4),
-            ):
-                row = await conn.fetchrow(sql, key, window_start)
-                count, oldest = (row[0], row[1]) if row is not None else (0, None)
-                if count >= limit and oldest is not None:
-                    retry = (oldest + timedelta(seconds=self.cfg.login_window_s) - now).total_seconds()
-                    raise RateLimited(
-                        f"too many failed logins; try again in {max(1, int(retry + 0.999))} s",
-                        retry_after=max(1.0, retry),
-                    )
+            await self._throttle(conn, username, address, window_start, now)
             row = await conn.fetchrow(SELECT_USER_BY_NAME, username)
             # argon2 takes tens of milliseconds: off the event loop, so sockets keep flowing meanwhile.
             ok = await asyncio.to_thread(verify_password, row["password_hash"] if row else _DUMMY_HASH, password)
@@ -150,7 +143,7 @@ class Auth:
                 failed = True
             else:
                 failed = False
-                await conn.execute(CLEAR_FAILURES, username)
+                await conn.execute(CLEAR_FAILURES, username, address, window_start)
                 token = secrets.token_urlsafe(32)
                 # A liaison logs in once on a phone: its browser session lasts as long as a token.
                 long_lived = kind == "token" or row["role"] == Role.LIAISON.value
@@ -161,6 +154,36 @@ class Auth:
             raise Unauthenticated("wrong username or password", field="password")
         assert row is not None
         return Session(actor_from_row(row), row["username"], kind, token)
+
+    def _delay(self, failures: int, limit: int) -> float:
+        """Seconds to wait after the latest failure: none below ``limit``, then 1 s doubling with each
+        further failure, never more than the window."""
+        if failures < limit:
+            return 0.0
+        return float(min(self.cfg.login_window_s, 2.0 ** min(failures - limit, 30)))
+
+    async def _throttle(self, conn: Conn, username: str, address: str, window_start: datetime,
+                        now: datetime) -> None:
+        """Raise ``RateLimited`` when this address must wait before trying this account again.
+
+        Nothing a wrong password from elsewhere does can make the owner's right password wait: failures
+        count per (account, address) and per address; the per-account total (a distributed guess)
+        slows only the addresses that themselves failed for the account.
+        """
+        row = await conn.fetchrow(COUNT_FAILURES_ACCOUNT, username, address, window_start)
+        by_addr = await conn.fetchrow(COUNT_FAILURES_ADDR, address, window_start)
+        assert row is not None and by_addr is not None  # aggregates always return one row
+        pair, pair_last, account = row
+        addr, addr_last = by_addr
+        waits = [(pair_last, self._delay(pair, self.cfg.login_max_failures)),
+                 (addr_last, self._delay(addr, self.cfg.login_address_max_failures))]
+        if account >= self.cfg.login_account_max_failures and pair:
+            waits.append((pair_last, self._delay(pair, 1)))
+        retry = max([(last + timedelta(seconds=delay) - now).total_seconds()
+                     for last, delay in waits if last is not None and delay], default=0.0)
+        if retry > 0:
+            raise RateLimited(f"too many failed logins; try again in {max(1, int(retry + 0.999))} s",
+                              retry_after=max(1.0, retry))
 
     async def session(self, token: str, now: datetime, *, fresh: bool = False) -> Session | None:
         """The live session of ``token``; remembered for SESSION_CACHE_S (revocations clear it at once)

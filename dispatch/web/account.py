@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from dispatch.core import policy
 from dispatch.store.accounts import COOKIE_NAME, Session
 from dispatch.store.reference import SELECT_TOWNSHIP_TARGETS
 from dispatch.web.routing import Req, ZhJSONResponse, endpoint
@@ -25,12 +26,13 @@ def user_json(session: Session) -> dict[str, Any]:
         "id": a.user_id, "username": session.username, "name": a.name, "role": a.role.value,
         "township_id": a.township_id, "department": a.department, "unit_id": a.unit_id,
         "target": a.target, "team_lead": a.team_lead,
-        "scope": {"township_ids": [a.township_id] if a.township_id is not None else "all",
+        "scope": {"township_ids": "all" if (tid := policy.township_scope(a)) is None else [tid],
                   "target": a.target, "read_only": a.role.value in ("supervisor", "admin")},
     }
 
 
 def client_address(call: Req) -> str:
+    """The peer, or behind a trusted proxy the address it forwarded (``web.middleware.ProxyHeaders``)."""
     return call.request.client.host if call.request.client else "unknown"
 
 
@@ -45,6 +47,7 @@ async def login(call: Req) -> Response:
         data["token"] = session.token
         return ZhJSONResponse(data)
     resp = ZhJSONResponse(data)
+    # https directly (`serve --tls-cert`) or behind a trusted proxy that says so (X-Forwarded-Proto).
     resp.set_cookie(COOKIE_NAME, call.hub.auth.sign(session.token), httponly=True, samesite="strict",
                     secure=call.request.url.scheme == "https", path="/",
                     max_age=(call.hub.cfg.server.token_days if session.actor.role.value == "liaison"
@@ -57,7 +60,8 @@ async def logout(call: Req) -> Response:
     assert call.session is not None
     await call.hub.auth.logout(call.session.token, call.hub.clock.now())
     resp = ZhJSONResponse({"ok": True})
-    resp.delete_cookie(COOKIE_NAME, path="/")
+    resp.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="strict",
+                       secure=call.request.url.scheme == "https")
     return resp
 
 
@@ -71,11 +75,11 @@ async def me(call: Req) -> dict[str, Any]:
 async def reference(call: Req) -> dict[str, Any]:
     cfg = call.hub.cfg
     rows = await call.hub.pool.fetch(SELECT_TOWNSHIP_TARGETS)
-    actor = call.actor
+    scope = policy.township_scope(call.actor)
     townships = [
         {"id": r["id"], "code": r["code"], "name_zh": r["name_zh"], "name_en": r["name_en"],
          "departments": list(r["departments"]), "units": r["units"]}
-        for r in rows if actor.township_id is None or r["id"] == actor.township_id
+        for r in rows if scope is None or r["id"] == scope
     ]
     return {
         "townships": townships,

@@ -13,6 +13,7 @@ from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -27,6 +28,7 @@ from dispatch.store.accounts import Auth
 from dispatch.store.reference import sync_reference
 from dispatch.web import account, calls  # noqa: F401 - api modules register their endpoints
 from dispatch.web import routing as web
+from dispatch.web.middleware import BodyLimit, ProxyHeaders, SecurityHeaders
 from dispatch.web.openapi import openapi_document
 from dispatch.web.services import start_services, stop_services
 
@@ -90,7 +92,8 @@ def transport_frame_limit(max_frame_bytes: int) -> int:
     return max(4 * max_frame_bytes, 1024 * 1024)
 
 
-def server_config(app: Starlette, cfg: Config, host: str, port: int, *, production: bool = True) -> uvicorn.Config:
+def server_config(app: Starlette, cfg: Config, host: str, port: int, *, production: bool = True,
+                  tls: tuple[str, str] | None = None) -> uvicorn.Config:
     """The one uvicorn configuration (``serve`` and the tests): wsproto, no permessage-deflate, frame limit."""
     return uvicorn.Config(
         app, host=host, port=port, ws="wsproto",
@@ -103,7 +106,9 @@ def server_config(app: Starlette, cfg: Config, host: str, port: int, *, producti
         ws_max_size=transport_frame_limit(cfg.realtime.max_frame_bytes), lifespan="on", log_level="warning",
         # The protocol's own ping/pong heartbeat (4000) is the one liveness check: no control pings.
         ws_ping_interval=None, ws_ping_timeout=None,
+        # X-Forwarded-* are believed only from server.trusted_proxies (dispatch.web.middleware).
         proxy_headers=False, server_header=False, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        ssl_certfile=tls[0] if tls else None, ssl_keyfile=tls[1] if tls else None,
     )
 
 
@@ -151,7 +156,13 @@ def create_app(cfg: Config, dsn: str, *, clock: Clock | None = None, pool_size: 
     routes.append(Mount("/vendor/msgpack", StaticFiles(directory=vendor, check_dir=False)))
     for folder in ASSET_FOLDERS:
         routes.append(Mount(f"/{folder}", StaticFiles(directory=CONSOLE_DIR / folder, check_dir=False)))
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found})
+    middleware = [
+        Middleware(ProxyHeaders, trusted=cfg.server.trusted_proxies),  # first: the real client and scheme
+        Middleware(SecurityHeaders),
+        Middleware(BodyLimit, max_bytes=web.MAX_BODY_BYTES),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
+                     exception_handlers={404: not_found})
 
 
 async def not_found(request: Request, exc: Exception) -> Response:

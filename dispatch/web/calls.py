@@ -60,9 +60,11 @@ def _scope(actor: Actor, query: CallQuery, where: list[str], args: list[Any]) ->
         args.append(value)
         return f"${len(args)}"
 
-    if actor.role in (Role.OPERATOR, Role.LIAISON):
-        where.append(f"c.township_id = {arg(actor.township_id)}")
-    elif query.township_id is not None:
+    scope = policy.township_scope(actor)  # the same rule as the WebSocket's
+    if actor.role in (Role.OPERATOR, Role.LIAISON) or scope is not None:
+        # An operator or liaison without a township sees nothing: `township_id = null` matches no row.
+        where.append(f"c.township_id = {arg(scope)}")
+    if query.township_id is not None:
         where.append(f"c.township_id = {arg(query.township_id)}")
     if actor.role == Role.LIAISON:
         where.append(f"exists (select 1 from assignments a where a.call_id = c.id and a.target = {arg(actor.target)})")

@@ -55,6 +55,10 @@ def openapi_document(version: str) -> dict[str, Any]:
         if not ep.public:
             op["responses"].update({"401": err, "403": err})
             op["security"] = [{"cookie": []}, {"bearer": []}]
+        if ep.body is not None:
+            op["responses"]["413"] = err
+        if "{" in ep.path and ep.method == "GET":
+            op["responses"]["404"] = err
         if ep.body is not None and ep.tags and ep.tags[0] == "commands":
             op["responses"].update({"404": err, "409": err})
         path = re.sub(r"{(\w+):\w+}", r"{\1}", ep.path)

@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from dispatch.core.commands import nul_field
 from dispatch.core.domain import Actor, Role
-from dispatch.node.credentials import authenticate
+from dispatch.node.credentials import authenticate, credential, same_origin
 from dispatch.node.state import HubState
 from dispatch.store.accounts import Session
 from dispatch.store.pool import unavailable, unreachable
@@ -26,6 +26,7 @@ from protocols.errors import (
     ClientError,
     Forbidden,
     InternalError,
+    PayloadTooLarge,
     RateLimited,
     Unauthenticated,
     Unavailable,
@@ -34,7 +35,8 @@ from protocols.errors import (
 )
 
 log = logging.getLogger(__name__)
-MAX_BODY_BYTES = 256 * 1024
+MAX_BODY_BYTES = 256 * 1024  # also enforced before and while a body is read (web.middleware.BodyLimit)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -125,13 +127,20 @@ def _asgi(ep: Endpoint) -> Callable[[Request], Awaitable[Response]]:
             if not ep.public:
                 if session is None:
                     raise Unauthenticated("login required")
+                # A cookie rides along with any request the browser sends, also from a page of another
+                # port or subdomain of the same site (SameSite does not tell those apart): a
+                # state-changing request with the cookie must come from our own pages.
+                found = credential(request)
+                if (request.method not in SAFE_METHODS and found is not None and found[0] == "cookie"
+                        and not same_origin(request, hub.cfg.server.console_origins)):
+                    raise Forbidden("cross-origin request refused: Origin is not this hub or a console origin")
                 if ep.roles is not None and session.actor.role not in ep.roles:
                     raise Forbidden(f"role {session.actor.role} may not {ep.summary.lower()}")
             call = Req(request, hub, session)
             if ep.body is not None:
                 raw = await request.body()
                 if len(raw) > MAX_BODY_BYTES:
-                    raise BadRequest(f"body larger than {MAX_BODY_BYTES} bytes")
+                    raise PayloadTooLarge(f"request body larger than {MAX_BODY_BYTES} bytes")
                 # Exactly JSON: a CORS-safelisted type (text/plain; x=json) could be posted cross-site.
                 media = request.headers.get("content-type", "").split(";")[0].strip().lower()
                 if media != "application/json":
@@ -153,8 +162,6 @@ def _asgi(ep: Endpoint) -> Callable[[Request], Awaitable[Response]]:
                 params: dict[str, Any] = {}
                 lists = _list_fields(ep.query)
                 for key in request.query_params:
-                    if key == "token":
-                        continue
                     values = request.query_params.getlist(key)
                     if any("\x00" in v for v in values):
                         raise ValidationFailed(f"{key}: must not contain a NUL character", field=key)
