@@ -11,6 +11,7 @@ from dispatch.core import policy
 from dispatch.store.accounts import COOKIE_NAME, Session
 from dispatch.store.reference import SELECT_TOWNSHIP_TARGETS
 from dispatch.web.routing import Req, ZhJSONResponse, endpoint
+from dispatch.web.schemas import LoginOut, OkOut, ReferenceOut, UserOut
 
 
 class LoginBody(BaseModel):
@@ -36,7 +37,8 @@ def client_address(call: Req) -> str:
     return call.request.client.host if call.request.client else "unknown"
 
 
-@endpoint("POST", "/api/v1/login", summary="Log in", tags=["account"], body=LoginBody, public=True)
+@endpoint("POST", "/api/v1/login", summary="Log in", tags=["account"], body=LoginBody, public=True,
+          response=LoginOut)
 async def login(call: Req) -> Response:
     body: LoginBody = call.body
     kind = "cookie" if body.client == "browser" else "token"
@@ -55,7 +57,8 @@ async def login(call: Req) -> Response:
     return resp
 
 
-@endpoint("POST", "/api/v1/logout", summary="Log out (revokes this session or token)", tags=["account"])
+@endpoint("POST", "/api/v1/logout", summary="Log out (revokes this session or token)", tags=["account"],
+          response=OkOut)
 async def logout(call: Req) -> Response:
     assert call.session is not None
     await call.hub.auth.logout(call.session.token, call.hub.clock.now())
@@ -65,13 +68,14 @@ async def logout(call: Req) -> Response:
     return resp
 
 
-@endpoint("GET", "/api/v1/me", summary="The logged-in user, role and scope", tags=["account"])
+@endpoint("GET", "/api/v1/me", summary="The logged-in user, role and scope", tags=["account"], response=UserOut)
 async def me(call: Req) -> dict[str, Any]:
     assert call.session is not None
     return user_json(call.session)
 
 
-@endpoint("GET", "/api/v1/reference", summary="Townships, departments, units, categories", tags=["reference"])
+@endpoint("GET", "/api/v1/reference", summary="Townships, departments, units, categories", tags=["reference"],
+          response=ReferenceOut)
 async def reference(call: Req) -> dict[str, Any]:
     cfg = call.hub.cfg
     rows = await call.hub.pool.fetch(SELECT_TOWNSHIP_TARGETS)

@@ -13,6 +13,7 @@ from dispatch.core import policy
 from dispatch.core.commands import COMMANDS, parse_command
 from dispatch.core.domain import Actor, Role
 from dispatch.web.routing import Req, ZhJSONResponse, endpoint
+from dispatch.web.schemas import CallDetailOut, CallListOut, CommandResultOut
 from protocols.errors import NotFound
 
 SELECT_CALL = "select township_id, doc, last_seq from calls where id = $1"
@@ -100,7 +101,7 @@ def call_json(actor: Actor, township_id: int, doc: dict[str, Any], last_seq: int
     return out
 
 
-@endpoint("GET", "/api/v1/calls", summary="List calls in scope, newest first", query=CallQuery)
+@endpoint("GET", "/api/v1/calls", summary="List calls in scope, newest first", query=CallQuery, response=CallListOut)
 async def list_calls(call: Req) -> dict[str, Any]:
     query: CallQuery = call.query
     where: list[str] = ["true"]
@@ -113,7 +114,8 @@ async def list_calls(call: Req) -> dict[str, Any]:
             "limit": query.limit, "offset": query.offset}
 
 
-@endpoint("GET", "/api/v1/calls/{call_id:uuid}", summary="One call with its assignments and timeline")
+@endpoint("GET", "/api/v1/calls/{call_id:uuid}", summary="One call with its assignments and timeline",
+          response=CallDetailOut)
 async def get_call(call: Req) -> dict[str, Any]:
     call_id: UUID = call.request.path_params["call_id"]
     actor = call.actor
@@ -168,7 +170,7 @@ def _command_endpoint(kind: str, path: str, path_field: str | None, summary: str
 
     run.__name__ = kind
     endpoint("POST", path, summary=summary, tags=["commands"], body=body_model, status=status,
-             roles=[Role.OPERATOR, Role.LIAISON])(run)
+             roles=[Role.OPERATOR, Role.LIAISON], response=CommandResultOut)(run)
 
 
 _command_endpoint("create_call", "/api/v1/calls", None, "Create a call (问), optionally dispatching it (派)", 201)

@@ -28,14 +28,23 @@ def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
+def _err(description: str, *, retry_after: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {"description": description,
+                           "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    if retry_after:
+        out["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
+    return out
+
+
 def openapi_document(version: str) -> dict[str, Any]:
     components: dict[str, Any] = {"Error": ERROR_SCHEMA}
     paths: dict[str, Any] = {}
     for ep in REGISTRY:
         op: dict[str, Any] = {"summary": ep.summary, "tags": list(ep.tags),
                               "operationId": ep.handler.__name__}
-        params = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-                  for p in re.findall(r"{(\w+)(?::\w+)?}", ep.path)]
+        params = [{"name": p, "in": "path", "required": True,
+                   "schema": {"type": "string", "format": "uuid"} if conv == "uuid" else {"type": "string"}}
+                  for p, conv in re.findall(r"{(\w+)(?::(\w+))?}", ep.path)]
         if ep.query is not None:
             for name, f in ep.query.model_fields.items():
                 params.append({"name": name, "in": "query", "required": f.is_required(),
@@ -49,18 +58,25 @@ def openapi_document(version: str) -> dict[str, Any]:
         ok: dict[str, Any] = {"description": "OK"}
         if ep.response is not None:
             ok["content"] = {"application/json": {"schema": _schema(ep.response, components)}}
-        err = {"description": "error",
-               "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-        op["responses"] = {str(ep.status): ok, "400": err, "422": err}
+        op["responses"] = {str(ep.status): ok, "400": _err("malformed request"),
+                           "422": _err("a field is invalid (`field` names it)"),
+                           "503": _err("the database is unreachable; retry after `Retry-After` seconds",
+                                       retry_after=True)}
+        if ep.status == 201:
+            op["responses"]["200"] = {**ok, "description": "a retry answered from the record (`replayed: true`)"}
         if not ep.public:
-            op["responses"].update({"401": err, "403": err})
+            op["responses"].update({"401": _err("not logged in"), "403": _err("the role may not do this")})
             op["security"] = [{"cookie": []}, {"bearer": []}]
         if ep.body is not None:
-            op["responses"]["413"] = err
-        if "{" in ep.path and ep.method == "GET":
-            op["responses"]["404"] = err
-        if ep.body is not None and ep.tags and ep.tags[0] == "commands":
-            op["responses"].update({"404": err, "409": err})
+            op["responses"]["413"] = _err("body larger than the limit")
+        if ep.path == "/api/v1/login":
+            op["responses"]["401"] = _err("wrong username or password")
+            op["responses"]["429"] = _err("too many failed logins from here; retry after `Retry-After`",
+                                          retry_after=True)
+        if "{" in ep.path or (ep.tags and ep.tags[0] == "commands"):
+            op["responses"]["404"] = _err("no such call or assignment, or outside your scope")
+        if ep.tags and ep.tags[0] == "commands":
+            op["responses"]["409"] = _err("illegal in the current state, or command_id reused")
         path = re.sub(r"{(\w+):\w+}", r"{\1}", ep.path)
         paths.setdefault(path, {})[ep.method.lower()] = op
     return {
