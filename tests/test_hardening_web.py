@@ -1,4 +1,4 @@
-"""Issue #12 hardening: body limits, login throttling, trusted proxies, Origin on cookie POSTs, security
+"""Issue #12 items 5-13 and 15 (web hardening): body limits, login throttling, trusted proxies, Origin on cookie POSTs,
 headers, TLS, one scope rule and 404 for what an account may not see, notes, no tokens in REST URLs.
 Real sockets, a real PostgreSQL and (for the login page) a real Chromium, like the rest of the suite."""
 
