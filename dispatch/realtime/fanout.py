@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLL_S = 2.0
+# A node reconnects its listener at least this often while the database is away, so live delivery resumes
+# within about a second of it returning (the poll above covers the NOTIFYs missed meanwhile).
+LISTEN_RETRY_MAX_S = 1.0
 
 
 @dataclass(eq=False, slots=True)
@@ -179,7 +182,7 @@ class Fanout:
             except Exception as exc:  # any failure: keep trying, the node must hear of new events again
                 log.warning("fan-out listener: %r; retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, LISTEN_RETRY_MAX_S)
 
     async def _poll(self) -> None:
         """Backs NOTIFY up: a missed wake-up is found within POLL_S."""
