@@ -7,7 +7,6 @@
 - ``stuck_reader``: a client that subscribes and then never reads.
 """
 
-# ruff: noqa: B023  (closures are awaited inside the iteration that defines them)
 from __future__ import annotations
 
 import asyncio
@@ -258,7 +257,10 @@ def fuzz_frame(rnd: random.Random) -> tuple[str, bytes]:
             {"type": "subscribe", "cursors": [[1, 2, 3]], "epoch": 5},
         ]))
     if r < 0.88:
-        return "ext", pack({"type": "ping", "nonce": msgpack.ExtType(rnd.randint(-128, 127), rnd.randbytes(8))})
+        # fixext 8 with any type code, -1 (the timestamp extension) included: raw bytes, as msgpack's packer
+        # only writes codes 0..127.
+        code = rnd.choice([-1, -1, -128, 0, 1, 127])
+        return "ext", b"\x82\xa4type\xa4ping\xa5nonce\xd7" + (code & 0xFF).to_bytes(1, "big") + rnd.randbytes(8)
     if r < 0.92:
         return "bad_utf8", b"\x82\xa4type\xa4ping\xa5nonce\xa3\xff\xfe\xfd"
     if r < 0.96:
@@ -269,7 +271,11 @@ def fuzz_frame(rnd: random.Random) -> tuple[str, bytes]:
 
 
 async def fuzzer(chan: Chan, ws_url: str, token: str, n_frames: int, seed: int, lanes: int) -> None:
-    """Send ``n_frames`` frames over ``lanes`` concurrent connections, reconnecting when the hub closes one."""
+    """Send ``n_frames`` frames over ``lanes`` concurrent connections, reconnecting when the hub closes one.
+
+    Each fuzzed frame is followed by a valid ``ping`` whose ``pong`` proves the hub has read (and answered)
+    the frame before it: frames are not merely written into a socket the hub already closed. A frame that
+    gets its connection closed (1002 after too many violations, 1009 too large) counts as read."""
     chan.send("ready")
     msg = await chan.recv(timeout=600)
     if msg[0] == "exit":
@@ -280,63 +286,64 @@ async def fuzzer(chan: Chan, ws_url: str, token: str, n_frames: int, seed: int, 
     kinds: Counter[str] = Counter(k for k, _ in frames)
     codes: Counter[str] = Counter()
     closes: Counter[str] = Counter()
+    closed_by: Counter[str] = Counter()  # fuzz kind of the frame after which the hub closed the connection
     failures: Counter[str] = Counter()
-    sent = 0
+    read = 0
+    stalls = 0
     connections = 0
-    it = iter(frames)
-    lock = asyncio.Lock()
+    todo = list(reversed(frames))
+    barrier = 10**15
 
     async def lane() -> None:
-        nonlocal sent, connections
-        while True:
+        nonlocal read, stalls, connections, barrier
+        while todo:
             try:
                 ws = await connect(ws_url, subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
                                    additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=10,
                                    ping_interval=None, max_size=16 * 1024 * 1024, close_timeout=1, compression=None)
             except (OSError, websockets.InvalidHandshake, TimeoutError) as exc:
                 failures[type(exc).__name__] += 1
-                await asyncio.sleep(0.2)
                 if failures.total() > 200:
                     return
+                await asyncio.sleep(0.2)
                 continue
             connections += 1
-
-            async def reader() -> None:
-                with contextlib.suppress(websockets.ConnectionClosed):
-                    async for data in ws:
-                        if isinstance(data, bytes):
-                            with contextlib.suppress(Exception):
-                                m = msgpack.unpackb(data, strict_map_key=False)
-                                if m.get("type") == "error":
-                                    codes[str(m.get("code"))] += 1
-
-            rtask = asyncio.create_task(reader())
+            item: tuple[str, bytes] | None = None
             try:
-                while not rtask.done():
-                    async with lock:
-                        item = next(it, None)
-                    if item is None:
-                        await asyncio.sleep(0.3)  # the last answers
-                        return
-                    try:
-                        await ws.send(item[1])
-                        sent += 1
-                    except websockets.ConnectionClosed:
-                        break
-                    if sent % 8 == 0:
-                        await asyncio.sleep(0)  # let the reader keep up
+                while todo:
+                    item = todo.pop()
+                    barrier += 1
+                    nonce = barrier
+                    await ws.send(item[1])
+                    await ws.send(pack({"type": "ping", "nonce": nonce}))
+                    async with asyncio.timeout(10):
+                        while True:
+                            m = msgpack.unpackb(await ws.recv(), strict_map_key=False)
+                            if m.get("type") == "error":
+                                codes[str(m.get("code"))] += 1
+                            elif m.get("type") == "pong" and m.get("nonce") == nonce:
+                                break
+                    read += 1
+                    item = None
+            except websockets.ConnectionClosed:
+                if item is not None:
+                    if ws.close_code in (1002, 1009, 4029):
+                        read += 1
+                        closed_by[item[0]] += 1
+                    else:
+                        todo.append(item)  # not known to be read: again on the next connection
+            except TimeoutError:
+                stalls += 1  # no pong within 10 s: the hub did not answer
             finally:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(ws.close(), 2)
-                rtask.cancel()
-                await asyncio.gather(rtask, return_exceptions=True)
                 closes[str(ws.close_code)] += 1
 
     t0 = time.monotonic()
     await asyncio.gather(*(lane() for _ in range(lanes)))
-    chan.send("fuzzed", {"sent": sent, "connections": connections, "kinds": dict(kinds), "error_codes": dict(codes),
-                         "close_codes": dict(closes), "connect_failures": dict(failures),
-                         "seconds": round(time.monotonic() - t0, 1)})
+    chan.send("fuzzed", {"read": read, "connections": connections, "stalls": stalls, "kinds": dict(kinds),
+                         "error_codes": dict(codes), "close_codes": dict(closes), "closed_after": dict(closed_by),
+                         "connect_failures": dict(failures), "seconds": round(time.monotonic() - t0, 1)})
     msg = await chan.recv(timeout=600)
     chan.send("bye")
 

@@ -424,16 +424,17 @@ async def fuzz(env: Env, s: Sizes, seed: int) -> None:
             healthy = (await http.get(hub.url + "/healthz")).status_code == 200
         except httpx.HTTPError:
             healthy = False
-    crashes = int(not alive) + int(alive and not healthy)
+    crashes = int(not alive) + int(alive and not healthy) + stats["stalls"]
     internal = stats["error_codes"].get("internal", 0) + stats["close_codes"].get("1011", 0)
     tracebacks = hub.log_text().count("Traceback")
     env.details["fuzz"] = stats | {"healthz_failures_during": health_fail, "hub_log_tracebacks": tracebacks}
-    env.figure("fuzz", "frames sent", stats["sent"], None,
+    env.figure("fuzz", "frames read by the hub", stats["read"], (">=", s.fuzz_frames),
                f"seed {seed}; {stats['connections']:,} connections; closes {stats['close_codes']}; "
                f"{stats['seconds']} s")
     env.figure("fuzz", "hub crashes", crashes, ("==", 0),
                f"process {'alive' if alive else 'DEAD'}, /healthz {'200' if healthy else 'failing'};"
-               f" {health_fail} failed /healthz polls during the run")
+               f" {health_fail} failed /healthz polls during the run;"
+               f" {stats['stalls']} connections unanswered for 10 s")
     env.figure("fuzz", "internal errors", internal, ("==", 0),
                f"error code internal or close 1011; {tracebacks} tracebacks in the hub's log")
     ok, why = (await live_check(env, hub, dsn, tr, watchers, tid)) if alive else (False, "hub dead")
@@ -452,6 +453,12 @@ async def fuzz(env: Env, s: Sizes, seed: int) -> None:
     env.figure("fuzz", "REST big-int 5xx", five, ("==", 0), f"grid_id 2**31 … 10**40: statuses {dict(statuses)}")
     ok, why = (await live_check(env, hub, dsn, tr, watchers, tid)) if hub.alive() else (False, "hub dead")
     env.figure("fuzz", "live after big ints", int(ok), ("==", 1), why, blocked="" if ok else KNOWN_BIGINT)
+    reports = (await tr.call("collect", timeout=120))[1]
+    d = analyse(watchers, reports, await events_of(dsn), set())
+    env.figure("fuzz", "watchers' missing events", d.missing_events, ("==", 0),
+               f"of {d.expected_events} deliveries to {len(watchers)} ordinary clients (fuzzed calls included)",
+               blocked=KNOWN_BIGINT if d.missing_events else "")
+    env.figure("fuzz", "watchers' duplicated", d.duplicated, ("==", 0), f"{d.reconnects} reconnections")
     fz.send("exit")
     env.stop_worker(fz)
     env.stop_worker(tr)
