@@ -110,6 +110,7 @@ class Delivery:
     full_arrival: dict[str, float]  # call_id → when its last entitled client got its last event (ms)
     resyncs: Counter[str]
     errors: Counter[str]
+    missing_sample: list[tuple[str, int, int]]  # (account, township, seq) of some missing deliveries
 
 
 def analyse(specs: list[dict[str, Any]], reports: list[dict[str, Any]],
@@ -123,6 +124,7 @@ def analyse(specs: list[dict[str, Any]], reports: list[dict[str, Any]],
     full_arrival: dict[str, float] = {}
     resyncs: Counter[str] = Counter()
     errors: Counter[str] = Counter()
+    sample: list[tuple[str, int, int]] = []
     for spec, rep in zip(specs, reports, strict=True):
         dups += rep["dups"]
         reordered += rep["reordered"]
@@ -141,6 +143,8 @@ def analyse(specs: list[dict[str, Any]], reports: list[dict[str, Any]],
                 if t is None:
                     missing += 1
                     missing_calls.add(call_id)
+                    if len(sample) < 12:
+                        sample.append((spec.get("user", "?"), tid, seq))
                     if heads_ref is not None and seq <= heads_ref.get(tid, 0):
                         done = math.inf
                     continue
@@ -161,7 +165,7 @@ def analyse(specs: list[dict[str, Any]], reports: list[dict[str, Any]],
                     duplicated=dups, reordered=reordered,
                     gapless_s=(max(0.0, worst) / 1000 if t_ref_ms is not None else math.nan),
                     reconnects=reconnects, latencies_ms=latencies, full_arrival=full_arrival, resyncs=resyncs,
-                    errors=errors)
+                    errors=errors, missing_sample=sample)
 
 
 async def settle(trackers: Any, quiet_s: float = 2.0, limit_s: float = 60.0) -> None:
@@ -213,6 +217,8 @@ def delivery_figures(env: Env, scenario: str, d: Delivery, acked: int, gapless_t
         env.details[f"{scenario}.resyncs"] = dict(d.resyncs)
     if d.errors:
         env.details[f"{scenario}.client_errors"] = dict(d.errors.most_common(8))
+    if d.missing_sample:
+        env.details[f"{scenario}.missing_sample"] = d.missing_sample
 
 
 # -- crash under load ---------------------------------------------------------------------------------
@@ -336,8 +342,10 @@ async def pg_outage(env: Env, s: Sizes, seed: int) -> None:
     env.figure("pg-outage", "rungs missed", missed, ("==", 0),
                f"of {due} escalation rungs due by the check ({s.outage_s:g} s outage); escalation lateness p99 "
                f"{late:,.0f} ms", blocked=KNOWN_OUTAGE if missed else "")
+    first_ack = min((o[4] for o in out if o[3] >= t_start * 1000), default=math.nan) / 1000 - t_start
     env.figure("pg-outage", "time to recover (s)", recover, ("<=", 10.0),
-               f"PostgreSQL back → first new call delivered to every client; /readyz 200 after {ready_s:.1f} s; "
+               f"PostgreSQL back → first new call delivered to every client; /readyz 200 after {ready_s:.1f} s, "
+               f"first 201 after {first_ack:.1f} s; "
                f"{sum(errs.values())} requests refused meanwhile ({errs_text(errs)})")
     env.stop_worker(cr)
     env.stop_worker(tr)
@@ -460,6 +468,8 @@ async def fuzz(env: Env, s: Sizes, seed: int) -> None:
                f"of {d.expected_events} deliveries to {len(watchers)} ordinary clients (fuzzed calls included)",
                blocked=KNOWN_BIGINT if d.missing_events else "")
     env.figure("fuzz", "watchers' duplicated", d.duplicated, ("==", 0), f"{d.reconnects} reconnections")
+    if d.missing_sample:
+        env.details["fuzz.missing_sample"] = d.missing_sample
     fz.send("exit")
     env.stop_worker(fz)
     env.stop_worker(tr)
