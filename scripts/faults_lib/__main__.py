@@ -86,6 +86,7 @@ async def main_async(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, lambda: task.cancel() if task else None)
     t0 = time.monotonic()
     failed: dict[str, str] = {}
+    interrupted = False
     try:
         await env.setup()
         for name in names:
@@ -101,11 +102,18 @@ async def main_async(args: argparse.Namespace) -> int:
                     env.stop_worker(w)
                 for h in list(env.hubs):
                     env.stop_hub(h)
+                env.ensure_pg()  # a scenario that failed while PostgreSQL was stopped must not take the rest
             log(f"--- {name} took {time.monotonic() - t:.0f} s")
+    except asyncio.CancelledError:
+        interrupted = True
     finally:
         log(f"tearing down (clients, hubs, PostgreSQL){'; keeping ' + str(env.root) if args.keep else ''}")
         with contextlib.suppress(Exception):
             await env.teardown()
+    if interrupted:
+        log("interrupted: the figures so far")
+        print(table(env.figures), flush=True)
+        return 130
     print(table(env.figures), flush=True)
     missed = [f for f in env.figures if f.ok is False]
     print(f"{'quick' if args.quick else 'full'} sizes, seed {seed}, {time.monotonic() - t0:.0f} s: "

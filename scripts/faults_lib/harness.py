@@ -4,7 +4,6 @@ demo-seeded template database with minted bearer tokens, a fresh copy of it per 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import math
@@ -240,6 +239,11 @@ class Env(Bench):
             raise RuntimeError(f"the embedded PostgreSQL came back elsewhere: {dsn} != {self.admin_dsn}")
         return time.time()
 
+    def ensure_pg(self) -> None:
+        if self.pg is not None and not (self.pgdata / "postmaster.pid").exists():
+            with contextlib.suppress(Exception):
+                self.pg_start()
+
     def token_specs(self, n: int, urls: list[list[str]] | None = None) -> list[dict[str, Any]]:
         """``n`` client sockets spread over every township: operators, liaisons of every department and the
         supervisor, interleaved by township so a small ``n`` still covers them all. One account may hold
@@ -262,6 +266,3 @@ class Env(Bench):
                           "township_id": u["township_id"], "target": target,
                           "urls": urls[i % len(urls)] if urls else None})
         return specs
-
-    def bounded(self, coro: Any, seconds: float) -> Any:
-        return asyncio.wait_for(coro, seconds)

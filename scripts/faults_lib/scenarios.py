@@ -287,11 +287,12 @@ async def failover(env: Env, s: Sizes, seed: int) -> None:
 
 ACK_S = 2  # sla.within.normal.ack in the outage configuration
 RUNGS_AFTER = (0, 2, 4)  # its sla.ladder.ack after_s
+SWEEP_S = 5.0  # its sla.sweep_s: shorter than the outage, so failed timers are left to sweeps as in production
 
 
 async def pg_outage(env: Env, s: Sizes, seed: int) -> None:
     cfg = env.write_config("pg-outage", config_text(**{
-        "sla": {"sweep_s": "1.0", "horizon_s": "10.0"},
+        "sla": {"sweep_s": str(SWEEP_S)},
         "sla.within.normal": {"ack": str(ACK_S)},
         "sla.ladder.ack#1": {"after_s": str(RUNGS_AFTER[0])},
         "sla.ladder.ack#2": {"after_s": str(RUNGS_AFTER[1])},
@@ -303,7 +304,8 @@ async def pg_outage(env: Env, s: Sizes, seed: int) -> None:
     tr = await start_trackers(env, [hub.ws_url], specs, "outage-clients")
     cr = await start_creator(env, hub.url)
     load_s = s.load_s + s.outage_s
-    log(f"[pg-outage] {s.rate:g} calls/s for {load_s:g} s (normal ack within {ACK_S} s, rungs at +0/+2/+4 s);"
+    log(f"[pg-outage] {s.rate:g} calls/s for {load_s:g} s (normal ack within {ACK_S} s, rungs at +0/+2/+4 s,"
+        f" sweep every {SWEEP_S:g} s);"
         f" PostgreSQL stopped for {s.outage_s:g} s at {s.load_s * 0.4:.1f} s")
     cr.send("paced", paced(env, s.rate, load_s, seed + 2))
     await asyncio.sleep(s.load_s * 0.4)
@@ -322,7 +324,7 @@ async def pg_outage(env: Env, s: Sizes, seed: int) -> None:
             await asyncio.sleep(0.1)
     _, out, errs, _t0, _t1 = await cr.recv(timeout=load_s + 300)
     # Every rung due so far must be written: give the engine its sweep period and some more.
-    await asyncio.sleep(max(RUNGS_AFTER) + ACK_S + 3.0)
+    await asyncio.sleep(max(RUNGS_AFTER) + ACK_S + SWEEP_S + 3.0)
     t_check = time.time()
     await settle(tr)
     reports = (await tr.call("collect", timeout=300))[1]
@@ -335,7 +337,7 @@ async def pg_outage(env: Env, s: Sizes, seed: int) -> None:
         first = min(after, key=lambda o: o[3])
         if first[0] in d.full_arrival:
             recover = (d.full_arrival[first[0]] - t_start * 1000) / 1000
-    missed, due, late = await rungs_missed(dsn, t_check - 3.0)
+    missed, due, late = await rungs_missed(dsn, t_check - SWEEP_S - 3.0)
     env.details["pg-outage"] = {"acked": len(acked), "failed_requests": errs, "readyz_after_s": round(ready_s, 2),
                                 "rungs_due": due, "rung_lateness_p99_ms": late}
     delivery_figures(env, "pg-outage", d, len(acked), None)
