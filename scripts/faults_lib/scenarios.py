@@ -168,18 +168,35 @@ def analyse(specs: list[dict[str, Any]], reports: list[dict[str, Any]],
                     errors=errors, missing_sample=sample)
 
 
-async def settle(trackers: Any, quiet_s: float = 2.0, limit_s: float = 60.0) -> None:
-    """Wait until the clients have received nothing new for ``quiet_s`` (bounded by ``limit_s``)."""
+async def settle(trackers: Any, quiet_s: float = 2.0, limit_s: float = 60.0, *, dsn: str | None = None,
+                 specs: list[dict[str, Any]] | None = None, patience_s: float = 10.0) -> None:
+    """Wait until the clients have received nothing new for ``quiet_s`` (bounded by ``limit_s``). With ``dsn``
+    and ``specs``: until they hold every delivery the committed log owes them, or nothing new came for
+    ``patience_s`` (longer than the hub's 2 s poll that backs up a lost NOTIFY), so a late event is not lost."""
     end = time.monotonic() + limit_s
     last = -1
     still_since = time.monotonic()
+    want = -1
     while time.monotonic() < end:
         got = (await trackers.call("status", timeout=60))[1]
         if got != last:
             last, still_since = got, time.monotonic()
-        elif time.monotonic() - still_since >= quiet_s:
+        quiet = time.monotonic() - still_since
+        if dsn is not None and specs is not None:
+            if (quiet >= quiet_s and want < 0) or got >= want >= 0:
+                want = owed(specs, await events_of(dsn))
+                if got >= want:
+                    return
+            if quiet >= patience_s:
+                return
+        elif quiet >= quiet_s:
             return
         await asyncio.sleep(0.5)
+
+
+def owed(specs: list[dict[str, Any]], events: dict[int, list[tuple[int, str, list[str], float]]]) -> int:
+    """How many deliveries the committed log owes these clients."""
+    return sum(1 for spec in specs for tid, evs in events.items() for e in evs if visible(spec, tid, e[2]))
 
 
 async def start_trackers(env: Env, urls: list[str], specs: list[dict[str, Any]], name: str) -> Any:
@@ -240,7 +257,7 @@ async def crash(env: Env, s: Sizes, seed: int) -> None:
     hub2 = await env.start_hub(dsn, "crash-2", port=hub.port)
     t_restart = hub2.t_spawn
     _, out, errs, _t0, _t1 = await cr.recv(timeout=s.load_s + 300)
-    await settle(tr)
+    await settle(tr, dsn=dsn, specs=specs)
     reports = (await tr.call("collect", timeout=300))[1]
     events = await events_of(dsn)
     acked = {o[0] for o in out}
@@ -271,7 +288,7 @@ async def failover(env: Env, s: Sizes, seed: int) -> None:
     env.hubs.remove(a)
     heads = await heads_of(dsn)
     _, out, errs, _t0, _t1 = await cr.recv(timeout=s.load_s + 300)
-    await settle(tr)
+    await settle(tr, dsn=dsn, specs=specs)
     reports = (await tr.call("collect", timeout=300))[1]
     events = await events_of(dsn)
     acked = {o[0] for o in out}
@@ -326,7 +343,7 @@ async def pg_outage(env: Env, s: Sizes, seed: int) -> None:
     # Every rung due so far must be written: give the engine its sweep period and some more.
     await asyncio.sleep(max(RUNGS_AFTER) + ACK_S + SWEEP_S + 3.0)
     t_check = time.time()
-    await settle(tr)
+    await settle(tr, dsn=dsn, specs=specs)
     reports = (await tr.call("collect", timeout=300))[1]
     events = await events_of(dsn)
     acked = {o[0] for o in out}
@@ -599,7 +616,7 @@ async def never_reads(env: Env, s: Sizes, seed: int) -> None:
             await asyncio.sleep(0.25)
             peak = max(peak, rss_bytes(hub.pid))
         await job
-        await settle(tr, quiet_s=1.5)
+        await settle(tr, quiet_s=1.5, dsn=dsn, specs=specs)
         peak = max(peak, rss_bytes(hub.pid))
         after = (await tr.call("collect", timeout=300))[1]
         evs = await events_of(dsn)
@@ -656,7 +673,7 @@ async def soak(env: Env, s: Sizes, seed: int) -> None:
             reply = await cr.recv(timeout=1.0)
             break
         samples.append((time.monotonic() - t0, rss_bytes(hub.pid)))
-    await settle(tr)
+    await settle(tr, dsn=dsn, specs=specs)
     samples.append((time.monotonic() - t0, rss_bytes(hub.pid)))
     reports = (await tr.call("collect", timeout=300))[1]
     events = await events_of(dsn)
