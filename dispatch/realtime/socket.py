@@ -247,9 +247,14 @@ class Socket:
             frames = self.session.data_to_send()
             if not frames:
                 break
-            for frame in frames:
-                await self.ws.send_bytes(frame)
-                self.frames_sent += 1
+            try:
+                for frame in frames:
+                    await self.ws.send_bytes(frame)
+                    self.frames_sent += 1
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                # The peer left while we wrote: the reader sees the disconnect and ends the connection.
+                log.debug("socket of %s: peer gone while sending", self.username)
+                return
         if self.session.close_requested is not None:
             code, reason = self.session.close_requested
             with contextlib.suppress(Exception):
