@@ -57,6 +57,7 @@ async def test_liaison_receives_acknowledges_and_works_offline(hub: Hub, browser
         item = card(page, title)
         await item.wait_for(timeout=10_000)
         assert await item.get_attribute("data-state") == "dispatched"
+        assert "义桥-2026-000001" in await item.inner_text()  # the number as every console shows it
         countdown = await item.locator(".due.large .due-time").inner_text()
         assert re.fullmatch(r"0[01]:\d\d|02:00", countdown), countdown
         assert await page.locator("#ringing").is_visible()

@@ -40,6 +40,12 @@ async def get_call(hub: Hub, call_id: str) -> dict[str, Any]:
         return data
 
 
+def shown(number: str) -> str:
+    """A yiqiao call number as the consoles show it: YIQIAO-2026-000001 → 义桥-2026-000001."""
+    assert number.startswith("YIQIAO-"), number
+    return "义桥-" + number.removeprefix("YIQIAO-")
+
+
 async def test_operator_joint_call_end_to_end(browser: Any, hub: Hub) -> None:
     page = await browser_login(browser, hub, "op1.yiqiao")
     assert page.url.endswith("/operator/")
@@ -103,7 +109,7 @@ async def test_operator_joint_call_end_to_end(browser: Any, hub: Hub) -> None:
         banner = page.locator("#alarms .alarm")
         await banner.first.wait_for(timeout=10_000)
         text = await banner.first.text_content() or ""
-        assert call["number"] in text and "交通运输" in text, text
+        assert shown(call["number"]) in text and "交通运输" in text, text
         await row.locator(f'.chip[data-asg="{transport["id"]}"][data-level="due"]').wait_for()
         assert await row.evaluate("el => el.classList.contains('breach')")
         assert await page.evaluate("window.xianghu.alarm.rings") >= 1
@@ -210,6 +216,116 @@ async def test_operator_wall_display_and_english(browser: Any, hub: Hub) -> None
     await page.select_option("#f-target", "fire")
     await page.wait_for_function("() => document.querySelectorAll('#rows .row').length === 1")
     await page.evaluate("localStorage.setItem('xianghu.lang', 'zh-CN')")
+    await page.context.close()
+
+
+async def closed_call(hub: Hub, **overrides: Any) -> dict[str, Any]:
+    """A call taken through to 结案 over REST: police only, accepted, visited, closed."""
+    op = await hub.login("op1.yiqiao")
+    police = await hub.login("police1.yiqiao")
+    async with op, police:
+        created = await post(op, "/api/v1/calls", new_call(targets=["police"], **overrides), expect=201)
+        aid = assignment_of(await get_call(hub, created["call_id"]), "police")["id"]
+        for step, body in (("acknowledge", {}), ("arrive", {}), ("report_result", {"result": "已处理完毕"})):
+            await post(police, f"/api/v1/assignments/{aid}/{step}", body)
+        await post(op, f"/api/v1/calls/{created['call_id']}/accept")
+        await post(op, f"/api/v1/calls/{created['call_id']}/return_visit", {"resolved": True, "satisfaction": 5})
+        closed = await post(op, f"/api/v1/calls/{created['call_id']}/close")
+        assert closed["call_state"] == "closed"
+    return created
+
+
+async def test_operator_finds_a_closed_call_by_number_and_by_phone(browser: Any, hub: Hub) -> None:
+    op = await hub.login("op1.yiqiao")
+    async with op:
+        earlier = await post(op, "/api/v1/calls", new_call(title="同一来电人上次反映", reporter_phone="13912348888"),
+                             expect=201)
+        await post(op, f"/api/v1/calls/{earlier['call_id']}/cancel", {"reason": "重复受理"})
+        hub.clock.advance(3600)
+        await post(op, "/api/v1/calls", new_call(title="别人的来电", reporter_phone="13800001111"), expect=201)
+    target = await closed_call(hub, title="昨天的噪音投诉", address="义桥镇和平街3号", reporter_phone="13912348888")
+    number = shown(target["number"])
+    assert target["number"] == "YIQIAO-2026-000003"  # gap-free, consecutive from 1 this year
+
+    page = await browser_login(browser, hub, "op1.yiqiao")
+    await wait_live(page)
+    await page.wait_for_selector("#rows .row")
+    assert await page.locator(f'#rows .row[data-id="{target["call_id"]}"]').count() == 0  # not on the board
+
+    # -- 历史 from the header: find it by its number as shown on screen (义桥-2026-000003).
+    await page.click("#view-history")
+    await page.wait_for_selector("#history:not([hidden]) #h-rows tr")
+    assert await page.locator(".board-wrap").is_hidden()
+    await page.fill("#h-q", number)
+    await page.press("#h-q", "Enter")
+    await page.wait_for_function("""(n) => { const rows = document.querySelectorAll('#h-rows tr');
+        return rows.length === 1 && rows[0].textContent.includes(n); }""", arg=number)
+    row = page.locator(f'#h-rows tr[data-id="{target["call_id"]}"]')
+    assert "已办结" in (await row.text_content() or "")
+    await page.screenshot(path=artifact("operator-history.png"))
+
+    # Opening it shows the drawer read-only, with the whole timeline and the repeat-caller badge.
+    await row.click()
+    await page.wait_for_selector("#detail[open] #timeline li.ev-call-closed")
+    assert number in (await page.locator("#detail-h").text_content() or "")
+    assert await page.locator("#detail [data-act]").count() == 0
+    badge = page.locator("#detail .repeat")
+    assert "此前 1 次" in (await badge.text_content() or "")
+    await page.screenshot(path=artifact("operator-history-detail.png"))
+
+    # -- the badge looks the phone up: both calls from that number, the cancelled one included.
+    await badge.click()
+    await page.wait_for_selector("#detail", state="hidden")
+    assert await page.input_value("#h-phone") == "13912348888"
+    await page.wait_for_function("() => document.querySelectorAll('#h-rows tr').length === 2")
+
+    # -- by phone as the consoles show it (masked) and by its last four digits, with a state filter.
+    await page.click("#h-reset")
+    for query in ("139****8888", "8888"):
+        await page.fill("#h-phone", query)
+        await page.press("#h-phone", "Enter")
+        await page.wait_for_function("""(id) => { const rows = [...document.querySelectorAll('#h-rows tr')];
+            return rows.length === 2 && rows.some((r) => r.dataset.id === id); }""", arg=target["call_id"])
+    await page.select_option("#h-state", "closed")
+    await page.click("#history-form button[type=submit]")
+    await page.wait_for_function("""(id) => { const rows = [...document.querySelectorAll('#h-rows tr')];
+        return rows.length === 1 && rows[0].dataset.id === id; }""", arg=target["call_id"])
+    # A date range that ends before the call finds nothing; a query the hub refuses says why.
+    await page.fill("#h-until", "2026-11-01")
+    await page.click("#history-form button[type=submit]")
+    await page.wait_for_selector("#h-empty:not([hidden])")
+    await page.fill("#h-until", "")
+    await page.fill("#h-phone", "12")
+    await page.click("#history-form button[type=submit]")
+    await page.wait_for_function("() => document.querySelector('#h-error').textContent.includes('last 4 digits')")
+
+    # -- back to the board from the header.
+    await page.click("#view-board")
+    await page.wait_for_selector(".board-wrap:not([hidden]) #rows .row")
+    assert await page.locator("#history").is_hidden()
+    await page.context.close()
+
+
+
+async def test_history_pages_through_the_township_calls(browser: Any, hub: Hub) -> None:
+    op = await hub.login("op1.yiqiao")
+    async with op:
+        for i in range(52):
+            await post(op, "/api/v1/calls", new_call(title=f"第{i + 1}件", targets=[]), expect=201)
+            hub.clock.advance(1)
+    page = await browser_login(browser, hub, "op1.yiqiao")
+    await page.goto(f"{hub.url}/operator/#history")
+    await page.wait_for_function("() => document.querySelectorAll('#h-rows tr').length === 50")
+    first = await page.eval_on_selector_all("#h-rows tr td.num", "els => els.map(e => e.textContent)")
+    assert first[0] == "义桥-2026-000052" and first[-1] == "义桥-2026-000003"  # newest first
+    assert await page.is_disabled("#h-prev") and not await page.is_disabled("#h-next")
+    await page.click("#h-next")
+    await page.wait_for_function("() => document.querySelectorAll('#h-rows tr').length === 2")
+    rest = await page.eval_on_selector_all("#h-rows tr td.num", "els => els.map(e => e.textContent)")
+    assert rest == ["义桥-2026-000002", "义桥-2026-000001"]
+    assert "2" in (await page.text_content("#h-page") or "") and await page.is_disabled("#h-next")
+    await page.click("#h-prev")
+    await page.wait_for_function("() => document.querySelectorAll('#h-rows tr').length === 50")
     await page.context.close()
 
 

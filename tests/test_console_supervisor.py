@@ -36,6 +36,7 @@ async def test_supervisor_sees_two_townships_read_only(hub: Hub, browser: Any) -
     text = await page.locator("#rows").inner_text()
     assert "义桥镇" in text and "南旺镇" in text
     assert "公安·已响应" in text  # who was called and how far they got
+    assert "义桥-2026-000001" in text and "南旺-2026-000001" in text  # numbered per township, shown in Chinese
     await page.screenshot(path=artifact("supervisor-list.png"))
 
     # filter by township

@@ -1,6 +1,6 @@
 // One assignment as a card: priority, place, the running deadline, its state and the one-tap actions.
 import { h } from "/shared/dom.js";
-import { CALL_FINAL, DUE_BY_STATE, categoryName, fmtSpan, now } from "./state.js";
+import { CALL_FINAL, DUE_BY_STATE, callNumber, categoryName, fmtSpan, now } from "./state.js";
 import { tt } from "./strings.js";
 import { effectiveState, pendingFor, send } from "./outbox.js";
 import { arrive, openSheet } from "./sheets.js";
@@ -56,7 +56,7 @@ export function card(a) {
     h("div", { class: "card-top" },
       h("span", { class: `prio prio-${prio}` }, tt(`li.prio.${prio}`)),
       h("span", { class: "cat" }, categoryName(a.call.category)),
-      h("span", { class: "num" }, a.call.number || "")),
+      h("span", { class: "num" }, callNumber(a.call.number))),
     h("div", { class: "card-title" }, a.call.title || ""),
     a.call.address ? h("div", { class: "card-addr" }, a.call.address) : null,
     dueBlock(a),

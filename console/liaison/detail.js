@@ -1,6 +1,6 @@
 // The detail view of one call (#/call/<id>): my part with its actions, the call, its timeline; cached for offline.
 import { h } from "/shared/dom.js";
-import { $, S, api, categoryName, fmtTime, persist, save, targetName } from "./state.js";
+import { $, S, api, callNumber, categoryName, fmtTime, persist, save, targetName } from "./state.js";
 import { tt } from "./strings.js";
 import { mergeCalls } from "./sync.js";
 import { render } from "./list.js";
@@ -73,7 +73,7 @@ export function renderDetail() {
   nodes.push(h("div", { class: "detail-top" },
     h("span", { class: `prio prio-${prio}` }, tt(`li.prio.${prio}`)),
     h("span", { class: "cat" }, categoryName(call.category)),
-    h("span", { class: "num" }, call.number || "")));
+    h("span", { class: "num" }, callNumber(call.number))));
   nodes.push(h("h1", { class: "detail-title" }, call.title || ""));
   for (const a of mine) {
     nodes.push(h("section", { class: `mine st-${effectiveState(a)}`, dataset: { assignment: a.id } },

@@ -1,7 +1,7 @@
 // Taking an action: on scene with the location when allowed, and the report / decline sheets with their chips.
 import { lang } from "/shared/i18n.js";
 import { h } from "/shared/dom.js";
-import { $, S, conn, targetName, toast } from "./state.js";
+import { $, S, callNumber, conn, targetName, toast } from "./state.js";
 import { tt } from "./strings.js";
 import { Alerts } from "./alerts.js";
 import { send } from "./outbox.js";
@@ -43,7 +43,7 @@ export function openSheet(kind, a) {
   sheetTarget = a;
   Alerts.stop(a.id);
   const dlg = $(`${kind}-sheet`);
-  $(`${kind}-call`).textContent = [a.call.number, a.call.title].filter(Boolean).join(" · ");
+  $(`${kind}-call`).textContent = [callNumber(a.call.number), a.call.title].filter(Boolean).join(" · ");
   $(`${kind}-error`).textContent = "";
   if (kind === "report") $("report-text").value = "";
   if (kind === "decline") {

@@ -1,6 +1,7 @@
 // The liaison page's state (my assignments, cached details), its connection, and the helpers its views share.
 import { lang } from "/shared/i18n.js";
 import { readJSON, writeJSON } from "/shared/storage.js";
+import { fmtNumber } from "/shared/format.js";
 
 export const STORE = "xianghu.liaison";
 export const CONN_KEY = `${STORE}.conn`;
@@ -102,6 +103,11 @@ export function targetName(target) {
 export function categoryName(code) {
   const c = S.ref && (S.ref.categories || []).find((x) => x.code === code);
   return c ? (lang() === "en" ? c.name_en : c.name_zh) : code || "";
+}
+
+/** A call number as every console shows it (义桥-2026-000123; console/shared/format.js). */
+export function callNumber(number) {
+  return fmtNumber(number, S.ref);
 }
 
 export function townshipName(id) {

@@ -9,7 +9,7 @@ const SHELL = [
   "/liaison/strings.js", "/liaison/state.js", "/liaison/sync.js", "/liaison/alerts.js", "/liaison/outbox.js",
   "/liaison/sheets.js", "/liaison/card.js", "/liaison/list.js", "/liaison/detail.js",
   "/shared/base.css", "/shared/i18n.js", "/shared/conn.js", "/shared/storage.js", "/shared/uuid.js",
-  "/shared/dom.js",
+  "/shared/dom.js", "/shared/format.js",
   "/vendor/msgpack/index.mjs",
 ];
 const CACHED_PREFIXES = ["/liaison/", "/shared/", "/vendor/"];

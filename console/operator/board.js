@@ -1,6 +1,6 @@
 // The board: the open calls as rows, most urgent first, with filters, live countdowns and presence.
 import { t } from "/shared/i18n.js";
-import { categoryName, countdown, fmtAge, refName, targetName, toDate } from "/shared/format.js";
+import { categoryName, countdown, fmtAge, fmtNumber, refName, targetName, toDate } from "/shared/format.js";
 import { $, CLOSED_ASG, NEXT_DEADLINE, OPEN_CALL_STATES, PRIO_RANK, S, esc, now, targetOptions } from "./state.js";
 import { openDetail, renderDetail } from "./drawer.js";
 
@@ -45,7 +45,7 @@ function matches(call) {
   if (f.category && call.category !== f.category) return false;
   if (f.target && !openAssignments(call).some((a) => a.target === f.target)) return false;
   if (f.q) {
-    const hay = [call.number, call.title, call.address, call.description, categoryName(S.idx, call.category),
+    const hay = [call.number, fmtNumber(call.number, S.ref), call.title, call.address, call.description, categoryName(S.idx, call.category),
                  call.reporter_name, call.reporter_phone, ...(call.assignments || []).map((a) => targetName(S.idx, a.target))]
       .join(" ").toLowerCase();
     if (!f.q.toLowerCase().split(/\s+/).every((w) => hay.includes(w))) return false;
@@ -69,7 +69,7 @@ function rowHTML(call) {
     + `<span class="prio" role="cell"><b class="badge p-${esc(call.priority)}">${esc(t("prio." + call.priority))}</b></span>`
     + `<span class="call" role="cell"><span class="cat">${esc(categoryName(S.idx, call.category))}</span>`
     + `<span class="title">${esc(call.title)}</span>`
-    + `<small class="num">${esc(call.number)} · <span class="cstate">${esc(t("call." + call.state))}</span></small></span>`
+    + `<small class="num">${esc(fmtNumber(call.number, S.ref))} · <span class="cstate">${esc(t("call." + call.state))}</span></small></span>`
     + `<span class="place" role="cell">${esc(call.address || "—")}</span>`
     + `<span class="age" role="cell" data-since="${esc(call.created_at)}"></span>`
     + `<span class="depts" role="cell">${asgs.map(chip).join("") || `<span class="muted">—</span>`}</span></div>`;

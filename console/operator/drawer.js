@@ -1,13 +1,15 @@
 // The drawer: one call's details, assignments with their deadlines, timeline and the actions on it.
 import { t } from "/shared/i18n.js";
-import { categoryName, fmtDateTime, fmtWhen, targetName } from "/shared/format.js";
+import { categoryName, fmtDateTime, fmtNumber, fmtWhen, targetName } from "/shared/format.js";
 import { $, CALL_ACTIONS, CLOSED_ASG, FINAL_CALL, S, api, esc, now } from "./state.js";
 import { applyEvent } from "./model.js";
 import { nextDue, tick } from "./board.js";
 import { openAction } from "./actions.js";
 
-export async function openDetail(id) {
+/** Open a call in the drawer; `readOnly` (the history) leaves its actions out. */
+export async function openDetail(id, { readOnly = false } = {}) {
   const dlg = $("#detail");
+  S.detailReadOnly = readOnly;
   S.detail = S.calls.get(id) ? { ...structuredClone(S.calls.get(id)), timeline: null } : { id, assignments: [], timeline: null };
   S.detailSeqs = new Set();
   S.detailQueue = [];
@@ -80,17 +82,24 @@ function asgHTML(a, call) {
     + (open ? `<div class="dls">${deadlines}</div>` : "")
     + (a.decline_reason && a.state === "declined" ? `<div class="note">${esc(t("declineReason"))}: ${esc(a.decline_reason)}${a.suggested_target ? ` · ${esc(t("suggested"))}: ${esc(targetName(S.idx, a.suggested_target))}` : ""}</div>` : "")
     + (a.result ? `<div class="note">${esc(t("result"))}: ${esc(a.result)}</div>` : "")
-    + (acts.length ? `<div class="acts">${acts.map(([k, id]) => `<button type="button" class="small" data-act="${k}" data-asg="${esc(id)}">${esc(t("act." + k))}</button>`).join("")}</div>` : "")
+    + (acts.length && !S.detailReadOnly ? `<div class="acts">${acts.map(([k, id]) => `<button type="button" class="small" data-act="${k}" data-asg="${esc(id)}">${esc(t("act." + k))}</button>`).join("")}</div>` : "")
     + `</li>`;
+}
+
+/** 重复来电: earlier calls of the township from this phone, a button that looks them up in the history. */
+function repeatBadge(d) {
+  if (!d.repeat_calls || !d.reporter_phone) return "";
+  return ` <button type="button" class="repeat" data-phone-lookup="${esc(d.reporter_phone)}" title="${esc(t("repeatTitle"))}">`
+    + `${esc(t("repeatCalls", { n: d.repeat_calls }))}</button>`;
 }
 
 export function renderDetail() {
   const d = S.detail;
   if (!d) return;
-  $("#detail-h").innerHTML = d.number ? `<span class="badge p-${esc(d.priority)}">${esc(t("prio." + d.priority))}</span> ${esc(d.number)} `
+  $("#detail-h").innerHTML = d.number ? `<span class="badge p-${esc(d.priority)}">${esc(t("prio." + d.priority))}</span> ${esc(fmtNumber(d.number, S.ref))} `
     + `<span class="pill cs">${esc(t("call." + d.state))}</span>` : "…";
   if (!d.category) { $("#detail-body").innerHTML = ""; return; }
-  const callActs = Object.entries(CALL_ACTIONS).filter(([, states]) => states.includes(d.state)).map(([k]) => k);
+  const callActs = S.detailReadOnly ? [] : Object.entries(CALL_ACTIONS).filter(([, states]) => states.includes(d.state)).map(([k]) => k);
   const tl = d.timeline
     ? d.timeline.map((e) => `<li class="ev ev-${esc(e.type.replace(".", "-"))}" data-seq="${e.seq}"><time>${esc(fmtDateTime(e.at, { seconds: true }))}</time>`
         + `<span class="what">${esc(t("ev." + e.type))}</span><span class="who">${esc(actorText(e.actor))}</span>`
@@ -99,7 +108,7 @@ export function renderDetail() {
   $("#detail-body").innerHTML = `<section class="info"><h3>${esc(categoryName(S.idx, d.category))} · ${esc(d.title)}</h3><dl>`
     + `<dt>${esc(t("place"))}</dt><dd>${esc(d.address || "—")}</dd>`
     + `<dt>${esc(t("source"))}</dt><dd>${esc(t("src." + d.source))}</dd>`
-    + `<dt>${esc(t("reporter"))}</dt><dd>${esc([d.reporter_name, d.reporter_phone].filter(Boolean).join(" · ") || "—")}</dd>`
+    + `<dt>${esc(t("reporter"))}</dt><dd>${esc([d.reporter_name, d.reporter_phone].filter(Boolean).join(" · ") || "—")}${repeatBadge(d)}</dd>`
     + `<dt>${esc(t("createdAt"))}</dt><dd>${esc(fmtDateTime(d.created_at))}</dd>`
     + (d.description ? `<dt>${esc(t("description"))}</dt><dd>${esc(d.description)}</dd>` : "")
     + `</dl></section>`

@@ -1,6 +1,6 @@
 // The escalation banner: one alarm per overdue deadline until acknowledged, with the sound (./alarm.js) and its mute switch.
 import { t } from "/shared/i18n.js";
-import { categoryName, fmtWhen, targetName } from "/shared/format.js";
+import { categoryName, fmtNumber, fmtWhen, targetName } from "/shared/format.js";
 import { $, S, alarm, esc, now } from "./state.js";
 import { openDetail } from "./drawer.js";
 
@@ -25,7 +25,7 @@ export function renderAlarms() {
   const box = $("#alarms");
   box.hidden = alarms.length === 0;
   box.innerHTML = alarms.map((x, i) => `<div class="alarm" role="alert" data-i="${i}"><b>⚠ ${esc(t("alarmTitle"))}</b>`
-    + `<span>${esc(t("alarmText", { number: x.number, category: categoryName(S.idx, x.category), target: targetName(S.idx, x.target),
+    + `<span>${esc(t("alarmText", { number: fmtNumber(x.number, S.ref), category: categoryName(S.idx, x.category), target: targetName(S.idx, x.target),
                                     kind: t("dl." + x.kind), level: x.level }))}</span>`
     + `<time>${esc(fmtWhen(x.at, now()))}</time>`
     + `<button type="button" class="ghost" data-open="${esc(x.call_id)}">${esc(t("seeCall"))}</button>`

@@ -1,6 +1,6 @@
 // Intake: the form that creates a call (问 → 派), prefilled departments by category, Enter to submit.
 import { t } from "/shared/i18n.js";
-import { categoryName, refName } from "/shared/format.js";
+import { categoryName, fmtNumber, refName } from "/shared/format.js";
 import { $, S, esc, toast } from "./state.js";
 import { refreshCall, run } from "./model.js";
 import { clearErrors, showError } from "./forms.js";
@@ -71,7 +71,7 @@ $("#create-form").addEventListener("submit", async (e) => {
     S.flash.add(out.call_id);
     form.reset();
     $("#create").close();
-    toast(t("created", { number: out.number || "" }));
+    toast(t("created", { number: fmtNumber(out.number, S.ref) }));
     if (out.call_id && !S.calls.has(out.call_id)) refreshCall(out.call_id);
   } catch (err) {
     showError(form, err);

@@ -10,6 +10,7 @@ import { fillFilters, renderPresence, scheduleRender, tick } from "./board.js";
 import { renderAlarms, renderMute } from "./escalations.js";
 import { fillCreateForm, openCreate } from "./intake.js";
 import "./drawer.js";
+import { route as routeView } from "./history.js";
 import "./actions.js";
 
 // -- connection indicator, refused commands -----------------------------------------------------------
@@ -40,7 +41,7 @@ for (const b of document.querySelectorAll("dialog [data-close]")) b.addEventList
 document.addEventListener("keydown", (e) => {
   if (e.target.closest("input, textarea, select, dialog[open]") || e.ctrlKey || e.metaKey || e.altKey) return;
   if (e.key === "n" || e.key === "N" || e.key === "F2") { e.preventDefault(); openCreate(); }
-  if (e.key === "/") { e.preventDefault(); $("#search").focus(); }
+  if (e.key === "/") { e.preventDefault(); $(location.hash === "#history" ? "#h-q" : "#search").focus(); }
 });
 document.addEventListener("pointerdown", () => alarm.unlock(), { once: false, capture: true });
 document.addEventListener("keydown", () => alarm.unlock(), { capture: true });
@@ -69,6 +70,7 @@ async function main() {
   fillCreateForm();
   renderPresence();
   renderAlarms();
+  routeView();
 
   conn.addEventListener("status", renderConn);
   conn.addEventListener("pending", renderConn);

@@ -3,6 +3,10 @@ import { addStrings } from "/shared/i18n.js";
 
 addStrings({
   "zh-CN": {
+    viewBoard: "在办", viewHistory: "历史", hSearch: "搜索", hSearchPh: "编号 / 地点 / 事由", hPhone: "来电号码",
+    hPhonePh: "电话：全号 / 138****5678 / 后4位", hSince: "从", hUntil: "至", hFind: "查询", hReset: "重置",
+    hNumber: "编号", hEmpty: "没有符合条件的呼叫", hPrev: "上一页", hNext: "下一页", hPage: "第 {n} 页",
+    hOpen: "在办（未结案）", repeatCalls: "重复来电 · 此前 {n} 次", repeatTitle: "查看此号码的历史呼叫",
     brand: "乡呼 · 指挥中心", newCall: "新建呼叫 (N)", searchPh: "搜索 编号/地点/事由 (/)", fState: "状态",
     fTarget: "部门", fCategory: "类别", allStates: "全部状态", allTargets: "全部部门", allCategories: "全部类别",
     needsAction: "需处理", colPrio: "等级", colCall: "呼叫", colPlace: "地点", colAge: "时长", colDepts: "各部门状态 · 时限",
@@ -31,6 +35,11 @@ addStrings({
     refusedTitle: "指令被拒绝", staleCursor: "已重新加载",
   },
   en: {
+    viewBoard: "Open calls", viewHistory: "History", hSearch: "Search", hSearchPh: "Number / place / matter",
+    hPhone: "Caller phone", hPhonePh: "Phone: full, 138****5678 or last 4 digits", hSince: "From", hUntil: "To",
+    hFind: "Search", hReset: "Reset", hNumber: "Number", hEmpty: "No calls match", hPrev: "Previous", hNext: "Next",
+    hPage: "Page {n}", hOpen: "Open (not closed)", repeatCalls: "Repeat caller · {n} earlier",
+    repeatTitle: "This number's earlier calls",
     brand: "Xianghu · Command centre", newCall: "New call (N)", searchPh: "Search number / place / matter (/)",
     fState: "State", fTarget: "Department", fCategory: "Category", allStates: "All states", allTargets: "All departments",
     allCategories: "All categories", needsAction: "Needs action", colPrio: "Priority", colCall: "Call", colPlace: "Place",

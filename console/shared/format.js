@@ -121,3 +121,44 @@ export function targetName(index, code) {
 export function categoryName(index, code) {
   return refName(index && index.categories.get(code), code);
 }
+
+// -- call numbers: YIQIAO-2026-000123 in the API and the log, 义桥-2026-000123 on screen ----------------------
+
+const NUMBER_RE = /^([A-Za-z0-9_]+)-(\d{4})-(\d+)$/;
+const townshipIndex = new WeakMap();
+
+function townshipsByCode(ref) {
+  if (!townshipIndex.has(ref)) {
+    townshipIndex.set(ref, new Map((ref.townships || []).map((tw) => [String(tw.code).toUpperCase(), tw])));
+  }
+  return townshipIndex.get(ref);
+}
+
+/** A township's name as it prefixes call numbers: 义桥镇 → 义桥, 中都街道 → 中都, 军屯乡 → 军屯. */
+export function townshipShortName(tw) {
+  const name = tw.name_zh || "";
+  const short = name.replace(/(街道|镇|乡)$/, "");
+  return short || name;
+}
+
+/** A call number for the screen: 义桥-2026-000123 (zh-CN) from YIQIAO-2026-000123 with the township's name in
+ *  `ref` (GET /api/v1/reference); the ASCII form in English; numbers of another form (older calls) as they are. */
+export function fmtNumber(number, ref) {
+  const text = number || "";
+  const m = NUMBER_RE.exec(text);
+  if (!m || !ref || lang() === "en") return text;
+  const tw = townshipsByCode(ref).get(m[1].toUpperCase());
+  return tw ? `${townshipShortName(tw)}-${m[2]}-${m[3]}` : text;
+}
+
+/** Search text as the API matches it: a number typed as shown (义桥-2026-000123, 义桥镇-2026-…) in its ASCII form. */
+export function numberQuery(text, ref) {
+  const q = (text || "").trim();
+  if (!ref) return q;
+  for (const tw of ref.townships || []) {
+    for (const name of [tw.name_zh, townshipShortName(tw)]) {
+      if (name && q.startsWith(name + "-")) return String(tw.code).toUpperCase() + q.slice(name.length);
+    }
+  }
+  return q;
+}

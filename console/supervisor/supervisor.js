@@ -5,6 +5,7 @@
 import { applyI18n, t, lang, setLang } from "/shared/i18n.js";
 import { Connection } from "/shared/conn.js";
 import { h } from "/shared/dom.js";
+import { fmtNumber, numberQuery } from "/shared/format.js";
 
 const L = {
   "zh-CN": {
@@ -142,7 +143,7 @@ function queryString() {
     d.setUTCDate(d.getUTCDate() + 1); // the whole end day (Asia/Shanghai) is included
     q.set("until", d.toISOString());
   }
-  if (v("f-q")) q.set("q", v("f-q"));
+  if (v("f-q")) q.set("q", numberQuery(v("f-q"), S.ref));
   return q;
 }
 
@@ -170,7 +171,7 @@ function renderList() {
   $("rows").replaceChildren(...S.calls.map((c) => h("tr", {
     class: `row ${c.id === S.selected ? "selected" : ""} prio-${c.priority}`, dataset: { call: c.id, township: c.township_id },
     tabindex: "0", onclick: () => select(c.id), onkeydown: (e) => { if (e.key === "Enter") select(c.id); } },
-  h("td", { class: "mono" }, c.number),
+  h("td", { class: "mono" }, fmtNumber(c.number, S.ref)),
   h("td", { class: "nowrap" }, townshipName(c.township_id)),
   h("td", { class: "nowrap" }, categoryName(c.category)),
   h("td", { class: "title" }, c.title),
@@ -257,7 +258,7 @@ function renderDetail() {
     h("td", {}, a.result || a.decline_reason || ""));
   box.replaceChildren(
     h("div", { class: "detail-head" },
-      h("div", {}, h("span", { class: "mono" }, c.number), " · ", townshipName(tid), " · ", categoryName(c.category), " · ",
+      h("div", {}, h("span", { class: "mono" }, fmtNumber(c.number, S.ref)), " · ", townshipName(tid), " · ", categoryName(c.category), " · ",
         h("span", { class: `prio prio-${c.priority}` }, tt(`prio.${c.priority}`)), " · ",
         h("span", { class: `cs cs-${c.state}` }, tt(`cs.${c.state}`))),
       h("button", { type: "button", class: "plain", id: "detail-close",

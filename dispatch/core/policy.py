@@ -163,9 +163,14 @@ def _copied(value: Any) -> Any:
     return value
 
 
+def sees_reporter(actor: Actor, township_id: int) -> bool:
+    """Whether ``actor`` sees the reporter's name and phone of ``township_id``'s calls in full."""
+    return actor.role == Role.OPERATOR and actor.township_id == township_id
+
+
 def redact(body_or_call_dict: dict[str, Any], actor: Actor, township_id: int) -> dict[str, Any]:
     """A copy with the reporter's name and phone masked, unless ``actor`` operates ``township_id``."""
-    if actor.role == Role.OPERATOR and actor.township_id == township_id:
+    if sees_reporter(actor, township_id):
         result: dict[str, Any] = _copied(body_or_call_dict)
     else:
         result = _masked(body_or_call_dict)

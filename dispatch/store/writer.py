@@ -9,6 +9,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -19,6 +20,7 @@ from dispatch.core.commands import Command, command_assignment_id, command_call_
 from dispatch.core.config import Config
 from dispatch.core.domain import Actor
 from dispatch.core.lifecycle import DecideContext, decide, evolve
+from dispatch.core.numbering import format_number, numbering_year
 from dispatch.core.records import Call, Event
 from dispatch.core.sla_policy import next_escalation
 from dispatch.store import eventlog
@@ -49,6 +51,14 @@ SELECT_TARGETS = """
 select department as target from stations where township_id = $1
 union all
 select 'unit:' || id from units where township_id = $1
+"""
+# The township's next call number this year; rolled back with the call when the creation fails.
+NEXT_CALL_NUMBER = """
+insert into call_numbers as n (township_id, year, last)
+values ($1, $2, 1)
+on conflict (township_id, year) do update
+   set last = n.last + 1
+returning last
 """
 UPSERT_CALL = """
 insert into calls (id, township_id, number, state, category, priority, source, title, address,
@@ -115,17 +125,27 @@ class Store:
             raise Forbidden(f"a {actor.role.value} without a township cannot {cmd.kind}")
         return actor.township_id, None
 
-    async def _context(self, conn: Conn, township_id: int, head_seq: int) -> DecideContext:
+    async def _context(self, conn: Conn, township_id: int, cmd: Command, now: datetime) -> DecideContext:
         if township_id not in self._targets or time.monotonic() - self._loaded_at.get(township_id, 0) > TARGETS_TTL_S:
             rows = await conn.fetch(SELECT_TARGETS, township_id)
             self._targets[township_id] = frozenset(r["target"] for r in rows)
             self._codes[township_id] = await conn.fetchval(SELECT_TOWNSHIP_CODE, township_id)
             self._loaded_at[township_id] = time.monotonic()
-        code = self._codes[township_id]
+        number = None
+        if cmd.kind == "create_call":
+            # Under the township lock: creations of one township take numbers strictly one after another.
+            year = numbering_year(now)
+            last = await conn.fetchval(NEXT_CALL_NUMBER, township_id, year)
+            number = format_number(self._codes[township_id], year, last)
+
+        def next_number() -> str:
+            if number is None:
+                raise InternalError(f"{cmd.kind} asked for a call number; only create_call is given one")
+            return number
+
         return DecideContext(
             new_id=uuid.uuid4, sla=self.cfg, known_targets=self._targets[township_id],
-            categories=self._categories, township_id=township_id,
-            next_number=lambda: f"{code.upper()}-{head_seq + 1:07d}",
+            categories=self._categories, township_id=township_id, next_number=next_number,
         )
 
     async def execute(self, actor: Actor, cmd: Command) -> Outcome:
@@ -179,7 +199,7 @@ class Store:
                 doc = await conn.fetchval(SELECT_CALL_DOC, call_id)
                 call = Call.from_dict(doc)
             now = self.clock.now()
-            ctx = await self._context(conn, township_id, head[0])
+            ctx = await self._context(conn, township_id, cmd, now)
             events = decide(call, cmd, actor, now, ctx)
             for ev in events:
                 call = evolve(call, ev)

@@ -9,14 +9,15 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from starlette.responses import Response
 
-from dispatch.core import policy
+from dispatch.core import phone_search, policy
 from dispatch.core.commands import COMMANDS, parse_command
 from dispatch.core.domain import Actor, Role
+from dispatch.store.pool import Conn
 from dispatch.web.routing import Req, ZhJSONResponse, endpoint
 from dispatch.web.schemas import CallDetailOut, CallListOut, CommandResultOut
 from protocols.errors import NotFound
 
-SELECT_CALL = "select township_id, doc, last_seq from calls where id = $1"
+SELECT_CALL = "select township_id, doc, last_seq, reporter_digits, created_at, number from calls where id = $1"
 SELECT_TIMELINE = """
 select seq, type, assignment_id, actor_id, actor_role, actor_name, at, body, audience, call_state,
        assignment_state
@@ -31,6 +32,20 @@ select c.township_id, c.doc, c.last_seq
  order by c.created_at desc, c.id
  limit ${limit} offset ${offset}
 """
+# Earlier calls of the same township from the same reporter phone (repeat caller), in creation order.
+COUNT_EARLIER_FROM_PHONE = """
+select count(*)
+  from calls
+ where township_id = $1
+   and reporter_digits = $2
+   and (created_at, number) < ($3, $4)
+"""
+# Which stored numbers a phone query may consider (see dispatch/core/phone_search.py).
+PHONE_SHAPES = {
+    phone_search.Shape.ANY: "true",
+    phone_search.Shape.MOBILE: "c.reporter_digits ~ '^1[0-9]{10}$'",
+    phone_search.Shape.SHOWS_SUFFIX: "length(c.reporter_digits) >= 8",
+}
 OPEN_STATES = ("intake", "dispatched", "in_progress", "review", "accepted", "visited")
 
 
@@ -52,6 +67,15 @@ class CallQuery(BaseModel):
             raise ValueError("year must be between 1970 and 2200")
         return value
     q: Annotated[str | None, Field(max_length=100, description="text in number, title, address or description")] = None
+    phone: Annotated[str | None, Field(
+        max_length=40, description="reporter phone (repeat callers): the full number, its masked form as shown"
+        " (138****5678) or its last 4 digits; readers who see masked numbers are matched on the masked form only",
+    )] = None
+
+    @field_validator("phone")
+    @classmethod
+    def _phone_query(cls, value: str | None) -> str | None:
+        return None if value is None else phone_search.normalize(value)
     limit: Annotated[int, Field(ge=1, le=500)] = 100
     offset: Annotated[int, Field(ge=0, le=100_000)] = 0
 
@@ -83,6 +107,11 @@ def _scope(actor: Actor, query: CallQuery, where: list[str], args: list[Any]) ->
         where.append(f"c.created_at >= {arg(query.since)}")
     if query.until:
         where.append(f"c.created_at < {arg(query.until)}")
+    if query.phone:
+        # Operators see their township's numbers in full; everyone else is matched on the masked form only.
+        full_view = actor.township_id is not None and policy.sees_reporter(actor, actor.township_id)
+        match = phone_search.phone_match(query.phone, full_view=full_view)
+        where.append(f"(c.reporter_digits like {arg(match.like)} and {PHONE_SHAPES[match.shape]})")
     if query.q:
         pattern = "%" + query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         p = arg(pattern)
@@ -127,6 +156,8 @@ async def get_call(call: Req) -> dict[str, Any]:
         if not policy.visible_to(actor, row["township_id"], targets):
             raise NotFound(f"no call {call_id}", field="call_id")  # do not confirm it exists
         events = await conn.fetch(SELECT_TIMELINE, call_id)
+        repeat = await _earlier_from_phone(conn, actor, row["township_id"], row["reporter_digits"],
+                                           row["created_at"], row["number"])
     timeline = [
         {"seq": e["seq"], "type": e["type"],
          "assignment_id": None if e["assignment_id"] is None else str(e["assignment_id"]),
@@ -137,7 +168,18 @@ async def get_call(call: Req) -> dict[str, Any]:
     ]
     out = call_json(actor, row["township_id"], row["doc"], row["last_seq"])
     out["timeline"] = timeline
+    out["repeat_calls"] = repeat
     return out
+
+
+async def _earlier_from_phone(conn: Conn, actor: Actor, township_id: int, digits: str | None, created_at: datetime,
+                              number: str) -> int | None:
+    """How many earlier calls of the township came from this call's reporter phone (a count, never a number);
+    None without a phone, and for liaisons, who see only their own department's calls."""
+    if actor.role == Role.LIAISON or digits is None:
+        return None
+    count: int = await conn.fetchval(COUNT_EARLIER_FROM_PHONE, township_id, digits, created_at, number)
+    return count
 
 
 # -- commands ----------------------------------------------------------------------------------

@@ -122,6 +122,9 @@ class TimelineOut(_Out):
 
 class CallDetailOut(CallOut):
     timeline: list[TimelineOut]
+    # Earlier calls of the township from the same reporter phone (repeat caller); null without a phone or
+    # for liaisons.
+    repeat_calls: int | None
 
 
 class CallListOut(_Out):

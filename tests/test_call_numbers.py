@@ -1,0 +1,123 @@
+"""Call numbers: gap-free per township per year (Asia/Shanghai), assigned under the township lock in the
+transaction that creates the call, so refused and failed creations leave no gap."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import httpx
+
+from dispatch.cli.client import CommandRefused, HubClient
+from dispatch.core.numbering import format_number, numbering_year
+from tests.conftest import Hub
+from tests.helpers import new_call, post
+
+WRITERS = 8
+PER_WRITER = 6
+FAIL_MARK = "mid-way failure"
+
+
+def test_number_format_and_year_in_shanghai() -> None:
+    assert format_number("yiqiao", 2026, 123) == "YIQIAO-2026-000123"
+    assert numbering_year(datetime(2026, 12, 31, 15, 59, 59, tzinfo=UTC)) == 2026
+    assert numbering_year(datetime(2026, 12, 31, 16, 0, tzinfo=UTC)) == 2027  # midnight in Shanghai
+
+
+async def numbers(conn: asyncpg.Connection, code: str) -> list[str]:
+    rows = await conn.fetch("select c.number from calls c join townships t on t.id = c.township_id"
+                            " where t.code = $1 order by c.number", code)
+    return [r["number"] for r in rows]
+
+
+async def test_numbers_are_gap_free_under_eight_concurrent_writers(hub: Hub, conn: asyncpg.Connection) -> None:
+    store = hub.state.store
+    project = store._project
+
+    async def failing_project(c: Any, call: Any, events: Any, last_seq: int) -> None:
+        # A failure after the number was taken and the events appended, before the commit.
+        if call.title == FAIL_MARK:
+            raise RuntimeError("projection failed")
+        await project(c, call, events, last_seq)
+
+    store._project = failing_project
+    ops = [await hub.login(f"op{1 + i % 2}.yiqiao") for i in range(WRITERS)]
+    liaison = await hub.login("police1.yiqiao")
+    tokens = [await hub.token(f"op{1 + i % 2}.yiqiao") for i in range(WRITERS)]
+    created: list[str] = []
+
+    async def writer(i: int, op: httpx.AsyncClient, ws: HubClient) -> None:
+        for k in range(PER_WRITER):
+            step = (i + k) % 6
+            if step == 0:  # refused by the lifecycle after the number was drawn
+                res = await op.post("/api/v1/calls", json=new_call(category="no-such-category"))
+                assert res.status_code == 422, res.text
+            elif step == 1:  # fails mid-way inside the transaction
+                res = await op.post("/api/v1/calls", json=new_call(title=FAIL_MARK))
+                assert res.status_code == 500, res.text
+            elif step == 2:  # over the WebSocket; its retry (same command_id) is answered, not numbered again
+                body = new_call(title=f"ws {i}-{k}")
+                command_id = body.pop("command_id")
+                out = await ws.command("create_call", body, command_id=command_id)
+                again = await ws.command("create_call", body, command_id=command_id)
+                assert again["number"] == out["number"]
+                created.append(out["number"])
+            elif step == 3:  # refused over the WebSocket
+                body = new_call(targets=["nosuchdept"])
+                body.pop("command_id")
+                try:
+                    await ws.command("create_call", body)
+                except CommandRefused as exc:
+                    assert exc.field == "targets"
+                else:
+                    raise AssertionError("an unknown target was accepted")
+            else:
+                out = await post(op, "/api/v1/calls", new_call(title=f"rest {i}-{k}"), expect=201)
+                created.append(out["number"])
+        # A liaison may not create calls: refused whatever the number.
+        res = await liaison.post("/api/v1/calls", json=new_call())
+        assert res.status_code in (403, 422), res.text
+
+    clients = [HubClient(hub.url, t) for t in tokens]
+    try:
+        for c in clients:
+            await c.start()
+        await asyncio.gather(*(writer(i, ops[i], clients[i]) for i in range(WRITERS)))
+    finally:
+        for c in clients:
+            await c.close()
+        for op in ops:
+            await op.aclose()
+        await liaison.aclose()
+        store._project = project
+
+    expected = [f"YIQIAO-2026-{n:06d}" for n in range(1, len(created) + 1)]
+    assert sorted(created) == expected
+    assert await numbers(conn, "yiqiao") == expected
+    assert await conn.fetchval("select last from call_numbers c join townships t on t.id = c.township_id"
+                               " where t.code = 'yiqiao' and year = 2026") == len(created)
+
+
+async def test_numbers_restart_each_year_and_per_township(hub: Hub, conn: asyncpg.Connection) -> None:
+    yiqiao = await hub.login("op1.yiqiao")
+    zhongdu = await hub.login("op1.zhongdu")
+    async with yiqiao, zhongdu:
+        hub.clock.set(datetime(2026, 12, 31, 15, 59, 58, tzinfo=UTC))  # 23:59:58 on 31 December in Shanghai
+        first = await post(yiqiao, "/api/v1/calls", new_call(), expect=201)
+        second = await post(yiqiao, "/api/v1/calls", new_call(), expect=201)
+        other = await post(zhongdu, "/api/v1/calls", new_call(address="中都街道", targets=["police"]), expect=201)
+        hub.clock.advance(2)  # 00:00:00 on 1 January 2027 in Shanghai (still 31 December in UTC)
+        refused = await yiqiao.post("/api/v1/calls", json=new_call(category="no-such-category"))
+        assert refused.status_code == 422
+        new_year = await post(yiqiao, "/api/v1/calls", new_call(), expect=201)
+        after = await post(yiqiao, "/api/v1/calls", new_call(), expect=201)
+    assert (first["number"], second["number"]) == ("YIQIAO-2026-000001", "YIQIAO-2026-000002")
+    assert other["number"] == "ZHONGDU-2026-000001"
+    assert new_year["number"] == "YIQIAO-2027-000001"
+    assert after["number"] == "YIQIAO-2027-000002"
+    # The number is in the log as well as in the projection.
+    logged = await conn.fetchval("select body->>'number' from events where call_id = $1 and type = 'call.created'",
+                                 new_year["call_id"])
+    assert logged == "YIQIAO-2027-000001"
