@@ -144,7 +144,7 @@ async def test_operator_joint_call_end_to_end(browser: Any, hub: Hub) -> None:
     await page.click("#detail button[data-act=close]")
     await page.click("#action-submit")
     await page.wait_for_selector("#detail .pill.cs", state="attached")
-    await page.wait_for_function("() => document.querySelector('#detail-h').textContent.includes('已办结')")
+    await page.wait_for_function("() => document.querySelector('#detail-h').textContent.includes('已结案')")
     await page.wait_for_selector(f'#rows .row[data-id="{call["id"]}"]', state="detached")  # gone from the open board
     await page.screenshot(path=artifact("operator-detail-closed.png"))
 
@@ -261,7 +261,7 @@ async def test_operator_finds_a_closed_call_by_number_and_by_phone(browser: Any,
     await page.wait_for_function("""(n) => { const rows = document.querySelectorAll('#h-rows tr');
         return rows.length === 1 && rows[0].textContent.includes(n); }""", arg=number)
     row = page.locator(f'#h-rows tr[data-id="{target["call_id"]}"]')
-    assert "已办结" in (await row.text_content() or "")
+    assert "已结案" in (await row.text_content() or "")
     await page.screenshot(path=artifact("operator-history.png"))
 
     # Opening it shows the drawer read-only, with the whole timeline and the repeat-caller badge.

@@ -11,7 +11,7 @@ const STRINGS = {
     "pending.count": "{n} 条指令待发送", "refused": "被拒绝", "dismiss": "知道了",
     // states
     "call.intake": "待派单", "call.dispatched": "已派单", "call.in_progress": "处置中", "call.review": "待审核",
-    "call.accepted": "已审核", "call.visited": "已回访", "call.closed": "已办结", "call.cancelled": "已撤销",
+    "call.accepted": "已审核", "call.visited": "已回访", "call.closed": "已结案", "call.cancelled": "已撤销",
     "asg.dispatched": "待响应", "asg.acknowledged": "已响应", "asg.on_scene": "已报到", "asg.reported": "已办结待审",
     "asg.accepted": "已通过", "asg.declined": "申请转派", "asg.transferred": "已转派", "asg.withdrawn": "已撤回",
     "prio.urgent": "紧急", "prio.normal": "一般", "prio.low": "较低",
