@@ -40,8 +40,9 @@ _UNREACHABLE: tuple[type[BaseException], ...] = (
 
 
 def unreachable(exc: BaseException) -> bool:
-    """True when ``exc`` means the database cannot be reached now (retry later), not a fault of the query."""
-    return isinstance(exc, _UNREACHABLE)
+    """True when ``exc`` means the database cannot be reached now (retry later), not a fault of the query;
+    also for the ``Unavailable`` the write path raises in its place."""
+    return isinstance(exc, (*_UNREACHABLE, Unavailable))
 
 
 def unavailable(exc: BaseException) -> Unavailable:

@@ -35,6 +35,7 @@ from dispatch.core.commands import Escalate
 from dispatch.core.config import Config
 from dispatch.core.domain import SYSTEM_ACTOR, DeadlineKind
 from dispatch.store.eventlog import EventRecord
+from dispatch.store.pool import unreachable
 from dispatch.store.writer import Store
 from protocols.errors import CommandIdReused, IllegalTransition
 
@@ -62,11 +63,6 @@ FIRE_CONCURRENCY = 4  # escalations this node writes at once (the pool serves re
 DRAIN_TIMEOUT_S = 10.0
 RETRY_FIRST_S = 0.25  # after a fire failed on an unreachable database: first retry, doubling up to the cap
 RETRY_MAX_S = 1.0
-# What a fire raises while the database is down, restarting or has just dropped its connections.
-UNREACHABLE: tuple[type[BaseException], ...] = (
-    OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-    asyncpg.AdminShutdownError, asyncpg.CrashShutdownError, asyncpg.CannotConnectNowError,
-)
 
 
 def claim_id(assignment_id: UUID, kind: DeadlineKind, level: int, deadline: datetime) -> UUID:
@@ -260,12 +256,12 @@ class SlaEngine:
     async def _guarded_sweep(self) -> int:
         try:
             return await self._sweep(fire=True)
-        except UNREACHABLE as exc:
+        except Exception as exc:
+            if not unreachable(exc):
+                log.exception("SLA sweep failed; the next sweep retries")
+                return 0
             log.warning("SLA sweep failed, the database is unreachable (%r); retrying shortly", exc)
             self._retry_soon()
-            return 0
-        except Exception:
-            log.exception("SLA sweep failed; the next sweep retries")
             return 0
 
     def _retry_soon(self) -> None:
@@ -328,14 +324,14 @@ class SlaEngine:
     async def _fire_guarded(self, aid: UUID) -> int:
         try:
             return await self._fire(aid)
-        except UNREACHABLE as exc:
+        except Exception as exc:
+            if not unreachable(exc):
+                # Never lets a bad row stop the scheduler: the row is still due, so the next sweep retries.
+                log.exception("SLA: escalating assignment %s failed; the next sweep retries", aid)
+                return 0
             log.warning("SLA: escalating assignment %s failed, the database is unreachable (%r); retrying shortly",
                         aid, exc)
             self._retry_soon()
-            return 0
-        except Exception:
-            # Never lets a bad row stop the scheduler: the row is still due, so the next sweep retries.
-            log.exception("SLA: escalating assignment %s failed; the next sweep retries", aid)
             return 0
 
     async def _fire(self, aid: UUID) -> int:
