@@ -67,15 +67,15 @@ def cfg() -> Config:
     return load_config()
 
 
-@pytest.fixture(scope="session")
-async def template_dsn(pg_admin_dsn: str, cfg: Config) -> str:
-    admin = await asyncpg.connect(pg_admin_dsn)
+async def seeded_database(admin_dsn: str, cfg: Config, name: str) -> str:
+    """A new database ``name`` on the server of ``admin_dsn``: migrated, reference data synced, demo county."""
+    admin = await asyncpg.connect(admin_dsn)
     try:
-        await admin.execute(f"drop database if exists {TEMPLATE}")
-        await admin.execute(f"create database {TEMPLATE}")
+        await admin.execute(f"drop database if exists {name}")
+        await admin.execute(f"create database {name}")
     finally:
         await admin.close()
-    dsn = with_database(pg_admin_dsn, TEMPLATE)
+    dsn = with_database(admin_dsn, name)
     conn = await db.connect(dsn)
     try:
         await db.migrate(conn)
@@ -84,6 +84,11 @@ async def template_dsn(pg_admin_dsn: str, cfg: Config) -> str:
     finally:
         await conn.close()
     return dsn
+
+
+@pytest.fixture(scope="session")
+async def template_dsn(pg_admin_dsn: str, cfg: Config) -> str:
+    return await seeded_database(pg_admin_dsn, cfg, TEMPLATE)
 
 
 @pytest.fixture

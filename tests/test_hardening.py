@@ -18,20 +18,17 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from dispatch.cli.client import CommandRefused, HubClient
-from dispatch.cli.demo import seed_demo
 from dispatch.core.clock import ManualClock
 from dispatch.core.commands import CreateCall
 from dispatch.core.config import Config
 from dispatch.core.domain import Actor, Priority, Role, Source
 from dispatch.store import eventlog
-from dispatch.store import pool as db
 from dispatch.store.embedded import EmbeddedPostgres
 from dispatch.store.eventlog import EventRecord
-from dispatch.store.reference import sync_reference
 from protocols.errors import InternalError
 from protocols.messages import CaughtUp, Error, Event
 from protocols.session import SUBPROTOCOL
-from tests.conftest import Hub, start_hub
+from tests.conftest import Hub, seeded_database, start_hub
 from tests.helpers import assignment_of, cid, new_call, post, until
 
 HEAD = "select seq, hash from township_heads where township_id = $1"
@@ -152,14 +149,7 @@ async def own_pg(cfg: Config) -> AsyncIterator[tuple[EmbeddedPostgres, str]]:
     """A cluster of this test's own, so it can be stopped and started under a running hub."""
     root = Path(tempfile.mkdtemp(prefix="xianghu-outage-"))
     pg = EmbeddedPostgres(root / "pgdata", durable=False)
-    dsn = await asyncio.to_thread(pg.start)
-    conn = await db.connect(dsn)
-    try:
-        await db.migrate(conn)
-        await sync_reference(conn, cfg)
-        await seed_demo(conn)
-    finally:
-        await conn.close()
+    dsn = await seeded_database(await asyncio.to_thread(pg.start), cfg, "xianghu")
     try:
         yield pg, dsn
     finally:

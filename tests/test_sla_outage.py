@@ -26,16 +26,13 @@ import asyncpg
 import httpx
 import pytest
 
-from dispatch.cli.demo import seed_demo
 from dispatch.core.clock import ManualClock
 from dispatch.core.config import Config
 from dispatch.store import pool as db
 from dispatch.store.embedded import EmbeddedPostgres
-from dispatch.store.pool import with_database
-from dispatch.store.reference import sync_reference
 from dispatch.store.writer import Store
 from dispatch.timers.engine import SlaEngine
-from tests.conftest import Hub, start_hub
+from tests.conftest import Hub, seeded_database, start_hub
 from tests.helpers import assignment_of, cid, new_call, post
 
 ACK = 120  # an urgent call's ack deadline; its ladder: +0, +120, +300
@@ -96,23 +93,6 @@ async def acknowledge(clients: dict[str, httpx.AsyncClient], assignments: list[t
             await asyncio.sleep(0.05)  # the hub's pool reconnecting after the restart
         else:
             pytest.fail(f"could not acknowledge {aid}")
-
-
-async def seeded_database(admin_dsn: str, cfg: Config, name: str = "xianghu") -> str:
-    admin = await asyncpg.connect(admin_dsn)
-    try:
-        await admin.execute(f"create database {name}")
-    finally:
-        await admin.close()
-    dsn = with_database(admin_dsn, name)
-    conn = await db.connect(dsn)
-    try:
-        await db.migrate(conn)
-        await sync_reference(conn, cfg)
-        await seed_demo(conn)
-    finally:
-        await conn.close()
-    return dsn
 
 
 class CuttableProxy:
@@ -282,7 +262,7 @@ async def test_escalations_due_during_a_postgresql_outage_are_each_recorded_exac
     pg = EmbeddedPostgres(root / "pgdata", durable=False)  # its own server: the suite's keeps running
     try:
         admin_dsn = await asyncio.to_thread(pg.start)
-        dsn = await seeded_database(admin_dsn, cfg)
+        dsn = await seeded_database(admin_dsn, cfg, "xianghu")
         hub, server, task = await start_hub(without_periodic_sweep(cfg), dsn, clock)
         try:
             assignments = await open_calls(hub, 5)
