@@ -167,7 +167,7 @@ async def test_liaison_declines_and_sees_a_refused_action(hub: Hub, browser: Any
         assert a["suggested_target"] == "enforcement"
 
         # the operator re-routes it: it leaves the liaison's open list
-        await post(op, f"/api/v1/assignments/{a['id']}/reroute", {"target": "enforcement"})
+        await post(op, f"/api/v1/assignments/{a['id']}/reroute", {"target": "enforcement", "reason": "占道属综合执法"})
         await page.wait_for_function(
             "() => !document.querySelector('#active .card')")
 
