@@ -26,6 +26,7 @@ PROTOCOL_VERSION = 1
 COMMAND_NAMES: tuple[str, ...] = (
     "create_call", "dispatch", "acknowledge", "arrive", "report_result", "decline", "reroute",
     "withdraw", "accept", "send_back", "return_visit", "close", "cancel", "note", "escalate",
+    "reject_transfer", "set_lead",
 )  # fmt: skip
 
 # Event types the hub emits today (clients must tolerate new ones; bodies in docs/LIFECYCLE.md).
@@ -34,6 +35,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "call.cancelled", "call.noted", "assignment.dispatched", "assignment.acknowledged",
     "assignment.arrived", "assignment.reported", "assignment.declined", "assignment.transferred",
     "assignment.withdrawn", "assignment.accepted", "assignment.reopened", "assignment.escalated",
+    "assignment.transfer_rejected", "call.lead_changed", "call.reopened",
 )  # fmt: skip
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

@@ -27,7 +27,8 @@ async def test_six_steps_with_a_decline_and_reroute(hub: Hub) -> None:
         await post(police, f"/api/v1/assignments/{police_a}/acknowledge")
         await post(transport, f"/api/v1/assignments/{transport_a}/decline",
                    {"reason": "不属于交通运输职责", "suggested_target": "enforcement"})
-        rerouted = await post(op, f"/api/v1/assignments/{transport_a}/reroute", {"target": "enforcement"})
+        rerouted = await post(op, f"/api/v1/assignments/{transport_a}/reroute",
+                              {"target": "enforcement", "reason": "占道属综合执法"})
         assert sorted(e["type"] for e in rerouted["events"]) == ["assignment.dispatched", "assignment.transferred"]
         detail = (await op.get(f"/api/v1/calls/{call_id}")).json()
         enf_a = assignment_of(detail, "enforcement")["id"]

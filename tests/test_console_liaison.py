@@ -58,6 +58,7 @@ async def test_liaison_receives_acknowledges_and_works_offline(hub: Hub, browser
         await item.wait_for(timeout=10_000)
         assert await item.get_attribute("data-state") == "dispatched"
         assert "义桥-2026-000001" in await item.inner_text()  # the number as every console shows it
+        assert await item.locator(".role[data-role=lead]").inner_text() == "主办"  # the first target leads
         countdown = await item.locator(".due.large .due-time").inner_text()
         assert re.fullmatch(r"0[01]:\d\d|02:00", countdown), countdown
         assert await page.locator("#ringing").is_visible()
@@ -167,8 +168,18 @@ async def test_liaison_declines_and_sees_a_refused_action(hub: Hub, browser: Any
         assert a["decline_reason"] == "不属于本部门职责"
         assert a["suggested_target"] == "enforcement"
 
+        # the operator rejects the request (驳回): the card is back to acknowledge, its countdown running on
+        await post(op, f"/api/v1/assignments/{a['id']}/reject_transfer", {"reason": "过期食品属市场监管"})
+        await page.wait_for_function(
+            "() => document.querySelector(\"#active .card\").dataset.state === 'dispatched'")
+        await item.locator(".due.large .due-time").wait_for()
+        async with await hub.login("market1.yiqiao") as market:
+            await post(market, f"/api/v1/assignments/{a['id']}/decline", {"reason": "不属于本部门职责"})
+        await page.wait_for_function(
+            "() => document.querySelector(\"#active .card\").dataset.state === 'declined'")
+
         # the operator re-routes it: it leaves the liaison's open list
-        await post(op, f"/api/v1/assignments/{a['id']}/reroute", {"target": "enforcement"})
+        await post(op, f"/api/v1/assignments/{a['id']}/reroute", {"target": "enforcement", "reason": "占道属综合执法"})
         await page.wait_for_function(
             "() => !document.querySelector('#active .card')")
 

@@ -5,6 +5,7 @@ Also a unit test of console/shared/conn.js (cursor de-duplication, outbox) again
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -137,7 +138,7 @@ async def test_operator_joint_call_end_to_end(browser: Any, hub: Hub) -> None:
     await page.click("#action-submit")
     await page.wait_for_selector("#detail button[data-act=return_visit]")
     await page.click("#detail button[data-act=return_visit]")
-    await page.check("#action-form input[name=satisfaction][value='4']")
+    await page.check("#action-form [data-rating] input[name^=satisfaction][value='4']")
     await page.fill("#action-form textarea[name=comment]", "满意")
     await page.click("#action-submit")
     await page.wait_for_selector("#detail button[data-act=close]")
@@ -192,6 +193,67 @@ async def test_operator_joint_call_end_to_end(browser: Any, hub: Hub) -> None:
     got = [s for _, s in await page.evaluate("window.__seqs")]
     assert len(got) == len(set(got))
     await context.close()
+
+
+async def test_operator_rejects_a_transfer_with_a_reason_and_visits_per_department(browser: Any, hub: Hub) -> None:
+    """驳回 with a reason from the drawer (the countdown continues, moved by the wait), then a joint call's return
+    visit rated per department, the unsatisfied one reopened (重办)."""
+    async with await hub.login("op1.yiqiao") as op:
+        created = await post(op, "/api/v1/calls", new_call(address="义桥镇驳回路1号"), expect=201)
+    call = await get_call(hub, created["call_id"])
+    police, transport = assignment_of(call, "police"), assignment_of(call, "transport")
+    async with await hub.login("transport1.yiqiao") as tr:
+        await post(tr, f"/api/v1/assignments/{transport['id']}/decline", {"reason": "不属交通运输职责"})
+    hub.clock.advance(300)  # five minutes waiting for the operator: not the department's
+
+    page = await browser_login(browser, hub, "op1.yiqiao")
+    await wait_live(page)
+    await page.locator("#rows .row", has_text="义桥镇驳回路1号").click()
+    asg = page.locator(f'#detail .asg[data-asg="{transport["id"]}"]')
+    await asg.locator(".pill.st-declined").wait_for()
+    assert await page.locator(f'#detail .asg[data-asg="{police["id"]}"] .role[data-role=lead]').count() == 1
+    assert await asg.locator(".role[data-role=support]").count() == 1
+    assert await asg.locator(".dl.review").count() == 1  # the operator's own deadline on the request
+    await asg.locator("button[data-act=reject_transfer]").click()
+    await page.click("#action-submit")  # no reason: refused next to the field
+    await page.locator('#action-form .field-error[data-for="reason"]').filter(has_text="请填写").wait_for()
+    await page.fill("#action-form textarea[name=reason]", "停车秩序属交通运输共同职责")
+    await page.click("#action-submit")
+    await asg.locator(".pill.st-dispatched").wait_for()
+    await page.locator("#timeline li.ev-assignment-transfer_rejected", has_text="停车秩序属交通运输共同职责").wait_for()
+    after = assignment_of(await get_call(hub, call["id"]), "transport")
+    moved = datetime.fromisoformat(after["ack_due"]) - datetime.fromisoformat(transport["ack_due"])
+    assert moved == timedelta(seconds=300)
+
+    # 办 by both, 审 accepted; 回 per department from the drawer.
+    for target, a in (("police", police), ("transport", transport)):
+        async with await hub.login(f"{target}1.yiqiao") as li:
+            for kind in ("acknowledge", "arrive"):
+                await post(li, f"/api/v1/assignments/{a['id']}/{kind}")
+            await post(li, f"/api/v1/assignments/{a['id']}/report_result", {"result": "已处理"})
+    await page.click("#detail button[data-act=accept]")
+    await page.click("#action-submit")
+    await page.click("#detail button[data-act=return_visit]")
+    tr_box = page.locator(f'#action-form [data-rating="{transport["id"]}"]')
+    await tr_box.locator("input[value=false]").check()
+    await tr_box.locator("input[name^=satisfaction][value='1']").check()
+    await tr_box.locator("input[name^=comment]").fill("根本没人来过")
+    assert await tr_box.locator("input[name=reopen]").is_checked()  # unsatisfied: reopened by default
+    po_box = page.locator(f'#action-form [data-rating="{police["id"]}"]')
+    await po_box.locator("input[name^=satisfaction][value='5']").check()
+    assert await po_box.locator("input[name=reopen]").is_disabled()
+    await page.screenshot(path=artifact("operator-visit-per-department.png"))
+    await page.click("#action-submit")
+    await asg.locator(".tag.reopened").wait_for()
+    await asg.locator(".pill.st-on_scene").wait_for()
+    await page.locator("#timeline li.ev-call-visited .rating.bad", has_text="根本没人来过").wait_for()
+    done = await get_call(hub, call["id"])
+    assert done["state"] == "in_progress"
+    assert assignment_of(done, "police")["visit"]["satisfaction"] == 5
+    reopened = assignment_of(done, "transport")
+    assert reopened["reopened"] == 1 and reopened["visit"] == {**reopened["visit"], "resolved": False,
+                                                               "satisfaction": 1, "comment": "根本没人来过"}
+    await page.context.close()
 
 
 async def test_operator_wall_display_and_english(browser: Any, hub: Hub) -> None:

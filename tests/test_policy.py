@@ -58,7 +58,7 @@ ACTORS: dict[str, Actor] = {
 # The rule, written independently of dispatch/policy.py.
 ALLOWED: dict[str, set[str]] = {
     "operator_own_township": {"create_call", "dispatch", "reroute", "withdraw", "accept", "send_back",
-                              "return_visit", "close", "cancel", "note"},
+                              "return_visit", "close", "cancel", "note", "reject_transfer", "set_lead"},
     "liaison_own_department": {"acknowledge", "arrive", "report_result", "decline", "note"},
     "liaison_other_department_on_call": {"note"},
     "system": {"escalate"},
@@ -117,6 +117,13 @@ def scenario(kind: str) -> tuple[Call | None, dict[str, Any]]:
         call = run(call, "accept", OP, call_id=str(call.id))
         extra = {"resolved": True, "satisfaction": 5} if kind == "return_visit" else {}
         return call, {"call_id": str(call.id), **extra}
+    if kind == "reject_transfer":
+        call = dispatched()
+        call = run(call, "decline", POLICE, assignment_id=str(police_of(call)), reason="不归我管")
+        return call, {"assignment_id": str(police_of(call)), "reason": "属本部门职责"}
+    if kind == "set_lead":
+        call = dispatched()
+        return call, {"call_id": str(call.id), "assignment_id": str(fire_of(call)), "reason": "以消防为主"}
     call = advanced("acknowledge") if kind == "arrive" else dispatched()
     if kind == "report_result":
         call = advanced("acknowledge", "arrive")
@@ -127,7 +134,7 @@ def scenario(kind: str) -> tuple[Call | None, dict[str, Any]]:
         "arrive": {"assignment_id": aid},
         "report_result": {"assignment_id": aid, "result": "已处理"},
         "decline": {"assignment_id": aid, "reason": "不归我管"},
-        "reroute": {"assignment_id": aid, "target": "land"},
+        "reroute": {"assignment_id": aid, "target": "land", "reason": "不属本部门"},
         "withdraw": {"assignment_id": aid, "reason": "派错"},
         "cancel": {"call_id": str(call.id), "reason": "重复"},
         "note": {"call_id": str(call.id), "text": "备注"},

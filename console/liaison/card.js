@@ -47,6 +47,13 @@ export function tickDue(root = document) {
   }
 }
 
+/** 主办 (lead) or 协办 (supporting) on the call; nothing for an assignment recorded before the distinction. */
+export function roleChip(a) {
+  if (a.lead !== true && a.lead !== false) return null;
+  return h("span", { class: `role ${a.lead ? "lead" : "support"}`, dataset: { role: a.lead ? "lead" : "support" } },
+    tt(a.lead ? "li.lead" : "li.support"));
+}
+
 export function card(a) {
   const st = effectiveState(a);
   const queued = pendingFor(a.id).filter((p) => p.state === "pending").length;
@@ -56,7 +63,8 @@ export function card(a) {
     h("div", { class: "card-top" },
       h("span", { class: `prio prio-${prio}` }, tt(`li.prio.${prio}`)),
       h("span", { class: "cat" }, categoryName(a.call.category)),
-      h("span", { class: "num" }, callNumber(a.call.number))),
+      h("span", { class: "num" }, callNumber(a.call.number)),
+      roleChip(a)),
     h("div", { class: "card-title" }, a.call.title || ""),
     a.call.address ? h("div", { class: "card-addr" }, a.call.address) : null,
     dueBlock(a),

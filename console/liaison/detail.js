@@ -6,7 +6,7 @@ import { mergeCalls } from "./sync.js";
 import { render } from "./list.js";
 import { Alerts } from "./alerts.js";
 import { effectiveState, pendingFor } from "./outbox.js";
-import { actionButtons, dueBlock, tickDue } from "./card.js";
+import { actionButtons, dueBlock, roleChip, tickDue } from "./card.js";
 
 // -- detail view ---------------------------------------------------------------------------------------
 
@@ -47,7 +47,8 @@ function timelineText(e) {
     case "assignment.declined":
       return [b.reason, b.suggested_target ? tt("li.suggest", { target: targetName(b.suggested_target) }) : ""]
         .filter(Boolean).join(" · ");
-    case "assignment.transferred": return `→ ${targetName(b.to_target)}`;
+    case "assignment.transferred": return [`→ ${targetName(b.to_target)}`, b.reason].filter(Boolean).join(" · ");
+    case "call.lead_changed": return [targetName(b.target), b.reason].filter(Boolean).join(" · ");
     case "assignment.escalated":
       return tt("li.esc", { kind: tt(`li.due.${b.deadline_kind}`), level: b.level });
     case "call.noted": return b.text || "";
@@ -77,7 +78,7 @@ export function renderDetail() {
   nodes.push(h("h1", { class: "detail-title" }, call.title || ""));
   for (const a of mine) {
     nodes.push(h("section", { class: `mine st-${effectiveState(a)}`, dataset: { assignment: a.id } },
-      h("div", { class: "card-state" }, h("span", { class: "state" }, tt(`li.st.${effectiveState(a)}`)),
+      h("div", { class: "card-state" }, h("span", { class: "state" }, tt(`li.st.${effectiveState(a)}`)), roleChip(a),
         pendingFor(a.id).some((p) => p.state === "pending") ? h("span", { class: "queued" }, tt("li.queuedChip")) : null),
       dueBlock(a),
       actionButtons(a),

@@ -69,7 +69,7 @@ export function applyEvent(ev) {
       a = {
         ...(a || {}), id: ev.assignment_id, call_id: ev.call_id, township_id: ev.township_id, target: b.target,
         state: ev.assignment_state, dispatched_at: ev.at, ack_due: ms(b.ack_due), arrive_due: ms(b.arrive_due),
-        resolve_due: ms(b.resolve_due), transferred_from: b.transferred_from || null, _seq: ev.seq,
+        resolve_due: ms(b.resolve_due), transferred_from: b.transferred_from || null, lead: b.lead, _seq: ev.seq,
         call: { ...((a && a.call) || {}), ...(b.call || {}), id: ev.call_id, state: ev.call_state,
                 township_id: ev.township_id },
       };
@@ -85,6 +85,10 @@ export function applyEvent(ev) {
       else if (type === "assignment.reported") { a.reported_at = ev.at; a.result = b.result; }
       else if (type === "assignment.declined") { a.decline_reason = b.reason; a.suggested_target = b.suggested_target; }
       else if (type === "assignment.reopened" && b.resolve_due) a.resolve_due = ms(b.resolve_due);
+      else if (type === "assignment.transfer_rejected") { // 驳回: the countdown continues, shifted by the wait
+        a.ack_due = ms(b.ack_due); a.arrive_due = ms(b.arrive_due); a.resolve_due = ms(b.resolve_due);
+        a.decline_reason = null; a.suggested_target = null;
+      }
       touched = true;
     } else {
       scheduleListReload();
@@ -93,6 +97,7 @@ export function applyEvent(ev) {
     for (const a of S.asg.values()) {
       if (a.call_id === ev.call_id) {
         a.call.state = ev.call_state || a.call.state;
+        if (ev.event_type === "call.lead_changed") a.lead = a.id === b.assignment_id;
         a._seq = Math.max(a._seq || 0, ev.seq);
         touched = true;
       }

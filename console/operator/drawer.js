@@ -60,7 +60,16 @@ function eventDetail(e, call) {
   if (e.type === "assignment.dispatched") bits.push(esc(`${t("dl.ack")} ${fmtWhen(b.ack_due, now())} · ${t("dl.arrive")} ${fmtWhen(b.arrive_due, now())} · ${t("dl.resolve")} ${fmtWhen(b.resolve_due, now())}`));
   for (const k of ["reason", "result", "text", "comment"]) if (b[k]) bits.push(`<q>${esc(b[k])}</q>`);
   if (b.suggested_target) bits.push(esc(`${t("suggested")}: ${targetName(S.idx, b.suggested_target)}`));
-  if (b.satisfaction) bits.push(esc(`${b.resolved ? t("yes") : t("no")} · ${t("satisfaction", { n: b.satisfaction })}`));
+  if (e.type === "assignment.transferred" && b.to_target) bits.push(esc(`→ ${targetName(S.idx, b.to_target)}`));
+  if (b.not_our_remit) bits.push(`<span class="tag">${esc(t("notOurRemit"))}</span>`);
+  if (e.type === "assignment.transfer_rejected") bits.push(esc(t("paused", { m: Math.round((b.paused_ms || 0) / 60000) })));
+  if (e.type === "call.lead_changed") bits.push(esc(`${t("lead")}: ${targetName(S.idx, b.target)}`));
+  if (e.type === "call.visited" && b.ratings) {
+    bits.push(b.ratings.map((r) => `<span class="rating${r.satisfied ? "" : " bad"}">${esc(`${targetName(S.idx, r.target)}: `
+      + `${r.resolved ? t("yes") : t("no")} · ${t("satisfaction", { n: r.satisfaction })}`)}${r.comment ? ` <q>${esc(r.comment)}</q>` : ""}</span>`).join(" "));
+  } else if (b.satisfaction) {
+    bits.push(esc(`${b.resolved ? t("yes") : t("no")} · ${t("satisfaction", { n: b.satisfaction })}`));
+  }
   return bits.join(" ");
 }
 
@@ -75,14 +84,26 @@ function asgHTML(a, call) {
       + `${lvl ? ` <span class="lvl">↑${lvl}</span>` : ""}</span>`;
   }).join("");
   const acts = [];
-  if (["dispatched", "declined"].includes(a.state) && !FINAL_CALL.has(call.state)) acts.push(["reroute", a.id]);
-  if (["dispatched", "acknowledged", "on_scene", "declined"].includes(a.state) && !FINAL_CALL.has(call.state)) acts.push(["withdraw", a.id]);
-  return `<li class="asg st-${esc(a.state)}" data-asg="${esc(a.id)}"><div class="asg-h"><b>${esc(targetName(S.idx, a.target))}</b>`
-    + `<span class="pill st-${esc(a.state)}">${esc(t("asg." + a.state))}</span></div>`
-    + (open ? `<div class="dls">${deadlines}</div>` : "")
+  const live = !FINAL_CALL.has(call.state);
+  if (a.state === "declined" && live) acts.push(["approve", a.id], ["reject_transfer", a.id]);
+  if (a.state === "dispatched" && live) acts.push(["reroute", a.id]);
+  if (["dispatched", "acknowledged", "on_scene", "declined"].includes(a.state) && live) acts.push(["withdraw", a.id]);
+  const joint = call.assignments.filter((x) => !["transferred", "withdrawn"].includes(x.state)).length > 1;
+  if (joint && !a.lead && !["transferred", "withdrawn"].includes(a.state) && live && call.state !== "intake") acts.push(["set_lead", a.id]);
+  const role = a.lead === true || a.lead === false
+    ? `<span class="role ${a.lead ? "lead" : "support"}" data-role="${a.lead ? "lead" : "support"}">${esc(t(a.lead ? "lead" : "support"))}</span>` : "";
+  const review = a.state === "declined" && a.review_due
+    ? `<div class="dls"><span class="dl active review">${esc(t("dl.review"))} ${esc(fmtWhen(a.review_due, now()))} <time data-due="${esc(a.review_due)}" data-start="${esc(a.declined_at || a.updated_at)}"></time>`
+      + `${a.levels?.review ? ` <span class="lvl">↑${a.levels.review}</span>` : ""}</span></div>` : "";
+  const visit = a.visit
+    ? `<div class="note visit${a.visit.resolved && a.visit.satisfaction >= 4 ? "" : " bad"}">${esc(t("act.return_visit"))}: ${esc(a.visit.resolved ? t("yes") : t("no"))} · ${esc(t("satisfaction", { n: a.visit.satisfaction }))}${a.visit.comment ? ` <q>${esc(a.visit.comment)}</q>` : ""}</div>` : "";
+  return `<li class="asg st-${esc(a.state)}" data-asg="${esc(a.id)}"><div class="asg-h"><b>${esc(targetName(S.idx, a.target))}</b>${role}`
+    + `<span class="pill st-${esc(a.state)}">${esc(t("asg." + a.state))}</span>`
+    + (a.reopened ? `<span class="tag reopened">${esc(t("reopened", { n: a.reopened }))}</span>` : "") + `</div>`
+    + (open ? `<div class="dls">${deadlines}</div>` : "") + review + visit
     + (a.decline_reason && a.state === "declined" ? `<div class="note">${esc(t("declineReason"))}: ${esc(a.decline_reason)}${a.suggested_target ? ` · ${esc(t("suggested"))}: ${esc(targetName(S.idx, a.suggested_target))}` : ""}</div>` : "")
     + (a.result ? `<div class="note">${esc(t("result"))}: ${esc(a.result)}</div>` : "")
-    + (acts.length && !S.detailReadOnly ? `<div class="acts">${acts.map(([k, id]) => `<button type="button" class="small" data-act="${k}" data-asg="${esc(id)}">${esc(t("act." + k))}</button>`).join("")}</div>` : "")
+    + (acts.length && !S.detailReadOnly ? `<div class="acts">${acts.map(([k, id]) => `<button type="button" class="small${k === "reject_transfer" ? " danger" : ""}" data-act="${k}" data-asg="${esc(id)}">${esc(t("act." + k))}</button>`).join("")}</div>` : "")
     + `</li>`;
 }
 
@@ -111,6 +132,7 @@ export function renderDetail() {
     + `<dt>${esc(t("reporter"))}</dt><dd>${esc([d.reporter_name, d.reporter_phone].filter(Boolean).join(" · ") || "—")}${repeatBadge(d)}</dd>`
     + `<dt>${esc(t("createdAt"))}</dt><dd>${esc(fmtDateTime(d.created_at))}</dd>`
     + (d.description ? `<dt>${esc(t("description"))}</dt><dd>${esc(d.description)}</dd>` : "")
+    + (d.close_reason ? `<dt>${esc(t("fCloseReason"))}</dt><dd>${esc(d.close_reason)}</dd>` : "")
     + `</dl></section>`
     + (callActs.length ? `<section class="call-acts">${callActs.map((k) => `<button type="button" class="${["accept", "close"].includes(k) ? "primary" : k === "cancel" ? "danger" : ""}" data-act="${k}">${esc(t("act." + k))}</button>`).join("")}</section>` : "")
     + `<section><h3>${esc(t("asgs"))}</h3><ul class="asgs">${d.assignments.map((a) => asgHTML(a, d)).join("")}</ul></section>`

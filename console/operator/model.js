@@ -6,7 +6,7 @@ import { render, scheduleRender } from "./board.js";
 import { detailEvent, setDetail } from "./drawer.js";
 import { raiseAlarm } from "./escalations.js";
 
-const CALL_CMDS = new Set(["dispatch", "accept", "send_back", "return_visit", "close", "cancel", "note"]);
+const CALL_CMDS = new Set(["dispatch", "accept", "send_back", "return_visit", "close", "cancel", "note", "set_lead"]);
 
 function restPath(name, args) {
   if (name === "create_call") return ["/api/v1/calls", args];
@@ -100,8 +100,10 @@ export function applyEvent(call, ev) {
       if (!a) {
         a = { id: ev.assignment_id, call_id: call.id, target: b.target, levels: { ack: 0, arrive: 0, resolve: 0 },
               dispatched_at: at, ack_due: b.ack_due, arrive_due: b.arrive_due, resolve_due: b.resolve_due,
-              transferred_from: b.transferred_from ?? null, decline_reason: null, suggested_target: null, result: null };
+              transferred_from: b.transferred_from ?? null, decline_reason: null, suggested_target: null, result: null,
+              lead: b.lead ?? false, visit: null, reopened: 0, declined_at: null, review_due: null };
         call.assignments.push(a);
+        if (a.lead) for (const x of call.assignments) x.lead = x === a;
       }
     } else if (!a) {
       return false;
@@ -111,18 +113,33 @@ export function applyEvent(call, ev) {
     if (ASG_TIME[ev.event_type]) a[ASG_TIME[ev.event_type]] = at;
     if (ev.event_type === "assignment.escalated") a.levels = { ...a.levels, [b.deadline_kind]: b.level };
     if (ev.event_type === "assignment.reported") a.result = b.result;
-    if (ev.event_type === "assignment.declined") { a.decline_reason = b.reason; a.suggested_target = b.suggested_target ?? null; }
+    if (ev.event_type === "assignment.declined") {
+      a.decline_reason = b.reason; a.suggested_target = b.suggested_target ?? null;
+      a.declined_at = at; a.review_due = b.review_due ?? null;
+      const { review, ...levels } = a.levels || {}; a.levels = levels;
+    }
+    if (ev.event_type === "assignment.transfer_rejected") { // 驳回: deadlines moved by the time waited
+      a.ack_due = b.ack_due; a.arrive_due = b.arrive_due; a.resolve_due = b.resolve_due;
+      a.decline_reason = null; a.suggested_target = null; a.declined_at = null; a.review_due = null;
+    }
     if (ev.event_type === "assignment.reopened") {
-      a.reported_at = null;
+      a.reported_at = null; a.accepted_at = null;
       if (b.resolve_due) a.resolve_due = b.resolve_due;
+      if (b.cause === "return_visit") a.reopened = (a.reopened || 0) + 1;
       a.levels = { ...a.levels, resolve: 0 };
     }
   } else if (ev.event_type === "call.visited") {
     call.resolved = b.resolved; call.satisfaction = b.satisfaction; call.visit_comment = b.comment ?? null;
+    for (const r of b.ratings || []) {
+      const a = call.assignments.find((x) => x.id === r.assignment_id);
+      if (a) a.visit = { resolved: r.resolved, satisfaction: r.satisfaction, comment: r.comment ?? null, at };
+    }
+  } else if (ev.event_type === "call.lead_changed") {
+    for (const x of call.assignments) x.lead = x.id === b.assignment_id;
   } else if (ev.event_type === "call.cancelled") {
     call.cancel_reason = b.reason; call.closed_at = at;
   } else if (ev.event_type === "call.closed") {
-    call.closed_at = at;
+    call.closed_at = at; call.close_reason = b.reason ?? null;
   }
   return true;
 }

@@ -17,7 +17,7 @@ const STRINGS = {
     "prio.urgent": "紧急", "prio.normal": "一般", "prio.low": "较低",
     "src.hotline_12345": "12345热线", "src.grid": "网格员", "src.resident_app": "嘟来办", "src.mini_program": "汶诉即办",
     "src.walk_in": "来访", "src.patrol": "巡查",
-    "dl.ack": "响应", "dl.arrive": "报到", "dl.resolve": "办结",
+    "dl.ack": "响应", "dl.arrive": "报到", "dl.resolve": "办结", "dl.review": "转派审核",
   },
   en: {
     app: "Xianghu · Township joint-enforcement dispatch", login: "Log in", username: "Username",
@@ -36,7 +36,7 @@ const STRINGS = {
     "prio.urgent": "Urgent", "prio.normal": "Normal", "prio.low": "Low",
     "src.hotline_12345": "12345 hotline", "src.grid": "Grid worker", "src.resident_app": "Resident app",
     "src.mini_program": "Mini-program", "src.walk_in": "Walk-in", "src.patrol": "Patrol",
-    "dl.ack": "ack", "dl.arrive": "arrival", "dl.resolve": "resolution",
+    "dl.ack": "ack", "dl.arrive": "arrival", "dl.resolve": "resolution", "dl.review": "transfer review",
   },
 };
 

@@ -37,6 +37,8 @@ const L = {
     "ev.assignment.reported": "办结反馈", "ev.assignment.declined": "申请转派", "ev.assignment.transferred": "转派",
     "ev.assignment.withdrawn": "撤回派单", "ev.assignment.accepted": "结果通过", "ev.assignment.reopened": "退回重办",
     "ev.assignment.escalated": "超时督办",
+    "ev.assignment.transfer_rejected": "驳回转派", "ev.call.lead_changed": "变更主办", "ev.call.reopened": "回访不满意·重办",
+    "sv.k.review": "转派审核（指挥中心）",
   },
   en: {
     "sv.title": "Xianghu · Supervisor review", "sv.readOnly": "read-only", "sv.township": "Township",
@@ -70,6 +72,8 @@ const L = {
     "ev.assignment.declined": "Transfer requested", "ev.assignment.transferred": "Transferred",
     "ev.assignment.withdrawn": "Withdrawn", "ev.assignment.accepted": "Result accepted",
     "ev.assignment.reopened": "Reopened", "ev.assignment.escalated": "Escalated",
+    "ev.assignment.transfer_rejected": "Transfer rejected", "ev.call.lead_changed": "Lead changed",
+    "ev.call.reopened": "Reopened after return visit", "sv.k.review": "transfer review (command centre)",
   },
 };
 const tt = (key, vars = {}) => t(key, vars, L);

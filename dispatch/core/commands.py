@@ -93,21 +93,35 @@ class CreateCall(_Base):
     reporter_name: PersonName | None = None
     reporter_phone: Phone | None = None
     targets: Annotated[list[Target], Field(max_length=20)] = []
+    lead: Target | None = None  # 主办 among the targets (default: the first); the others are 协办
 
     _check_targets = field_validator("targets")(_no_duplicates)
 
     @model_validator(mode="after")
     def _coordinates(self) -> CreateCall:
         _lat_lon_together(self.lat, self.lon)
+        _lead_among(self.lead, self.targets)
         return self
+
+
+def _lead_among(lead: str | None, targets: list[str]) -> None:
+    if lead is not None and lead not in targets:
+        raise PydanticCustomError("lead", "must be one of the targets", {"field": "lead"})
 
 
 class Dispatch(_Base):
     kind: Literal["dispatch"] = "dispatch"
     call_id: UUID
     targets: Annotated[list[Target], Field(min_length=1, max_length=20)]
+    # 主办 among the new targets; default: the first of them when the call has no open lead, else unchanged
+    lead: Target | None = None
 
     _check_targets = field_validator("targets")(_no_duplicates)
+
+    @model_validator(mode="after")
+    def _lead(self) -> Dispatch:
+        _lead_among(self.lead, self.targets)
+        return self
 
 
 class Acknowledge(_Base):
@@ -141,9 +155,31 @@ class Decline(_Base):
 
 
 class Reroute(_Base):
+    """Approve a transfer request (or move an undeclined assignment): a new assignment for ``target``."""
+
     kind: Literal["reroute"] = "reroute"
     assignment_id: UUID
     target: Target
+    reason: Reason
+    # The request was right: the matter is not this department's remit (evaluation excludes it).
+    not_our_remit: bool = False
+
+
+class RejectTransfer(_Base):
+    """驳回: refuse a transfer request; the department's clocks resume as if never stopped."""
+
+    kind: Literal["reject_transfer"] = "reject_transfer"
+    assignment_id: UUID
+    reason: Reason
+
+
+class SetLead(_Base):
+    """Make one assignment of the call the lead (主办); the others become supporting (协办)."""
+
+    kind: Literal["set_lead"] = "set_lead"
+    call_id: UUID
+    assignment_id: UUID
+    reason: Reason | None = None
 
 
 class Withdraw(_Base):
@@ -171,17 +207,61 @@ class SendBack(_Base):
         return ids
 
 
+Satisfaction = Annotated[int, Field(ge=1, le=5)]
+VisitComment = Annotated[str, StringConstraints(max_length=2000)]
+
+
+class Rating(BaseModel):
+    """One department's return visit on a call: name its assignment (or its target)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    assignment_id: UUID | None = None
+    target: Target | None = None
+    resolved: bool
+    satisfaction: Satisfaction
+    comment: VisitComment | None = None
+
+    @model_validator(mode="after")
+    def _named(self) -> Rating:
+        if (self.assignment_id is None) == (self.target is None):
+            raise PydanticCustomError("rating", "must name exactly one of assignment_id or target",
+                                      {"field": "assignment_id"})
+        return self
+
+
 class ReturnVisit(_Base):
+    """回: either per department (``ratings``) or, the older form, one rating for the whole call."""
+
     kind: Literal["return_visit"] = "return_visit"
     call_id: UUID
-    resolved: bool
-    satisfaction: Annotated[int, Field(ge=1, le=5)]
-    comment: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    resolved: bool | None = None
+    satisfaction: Satisfaction | None = None
+    comment: VisitComment | None = None
+    ratings: Annotated[list[Rating], Field(min_length=1, max_length=20)] | None = None
+    # Which assignments to reopen (重办); default: every one rated unresolved or satisfaction <= 3.
+    reopen: Annotated[list[UUID], Field(max_length=20)] | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> ReturnVisit:
+        if self.ratings is None:
+            for name in ("resolved", "satisfaction"):
+                if getattr(self, name) is None:
+                    raise PydanticCustomError("visit", "is required (or give per-department ratings)",
+                                              {"field": name})
+        elif self.resolved is not None or self.satisfaction is not None:
+            raise PydanticCustomError("visit", "give either ratings or resolved/satisfaction, not both",
+                                      {"field": "ratings"})
+        if self.reopen is not None and len(set(self.reopen)) != len(self.reopen):
+            raise PydanticCustomError("visit", "must not contain duplicates", {"field": "reopen"})
+        return self
 
 
 class Close(_Base):
     kind: Literal["close"] = "close"
     call_id: UUID
+    # Why the call closes without a return visit (required for the sources in lifecycle.close_without_visit_reason)
+    reason: Reason | None = None
 
 
 class Cancel(_Base):
@@ -223,7 +303,9 @@ Command = Annotated[
     | Close
     | Cancel
     | Note
-    | Escalate,
+    | Escalate
+    | RejectTransfer
+    | SetLead,
     Field(discriminator="kind"),
 ]
 
@@ -243,6 +325,8 @@ COMMANDS: dict[str, type[BaseModel]] = {
     "cancel": Cancel,
     "note": Note,
     "escalate": Escalate,
+    "reject_transfer": RejectTransfer,
+    "set_lead": SetLead,
 }
 
 _COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)

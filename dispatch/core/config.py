@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from dispatch.core.domain import DEPARTMENTS, DeadlineKind, Priority
+from dispatch.core.domain import DEPARTMENTS, DeadlineKind, Priority, Source
 from protocols.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default.toml")
@@ -84,10 +84,20 @@ class Rung(_Strict):
 class SlaConfig(_Strict):
     sweep_s: Annotated[float, Field(ge=0.05, le=3600)] = 30.0
     horizon_s: Annotated[float, Field(ge=0.1, le=86400)] = 120.0
+    # The operator's deadline to approve or reject a transfer request (转), from the request.
+    transfer_review_s: Seconds = 1800.0
     within: dict[Priority, Within]
     department: dict[str, dict[Priority, PartialWithin]] = {}
     category: dict[str, dict[Priority, PartialWithin]] = {}
     ladder: dict[DeadlineKind, Annotated[list[Rung], Field(min_length=1, max_length=10)]]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _review_ladder(cls, data: object) -> object:
+        """A configuration written before the review clock existed escalates to the operators at once."""
+        if isinstance(data, dict) and isinstance(data.get("ladder"), dict) and "review" not in data["ladder"]:
+            return {**data, "ladder": {**data["ladder"], "review": [{"after_s": 0, "notify": ["operators"]}]}}
+        return data
 
     @model_validator(mode="after")
     def _complete(self) -> SlaConfig:
@@ -119,6 +129,16 @@ class EvaluationConfig(_Strict):
         return self
 
 
+class LifecycleConfig(_Strict):
+    # Intake sources whose calls need a reason to close without a return visit (12345 always does).
+    close_without_visit_reason: list[Source] = [Source.HOTLINE_12345]
+
+    @field_validator("close_without_visit_reason")
+    @classmethod
+    def _hotline_always(cls, value: list[Source]) -> list[Source]:
+        return value if Source.HOTLINE_12345 in value else [Source.HOTLINE_12345, *value]
+
+
 class Names(_Strict):
     zh: Annotated[str, Field(min_length=1, max_length=50)]
     en: Annotated[str, Field(min_length=1, max_length=100)]
@@ -133,6 +153,7 @@ class Config(_Strict):
     realtime: RealtimeConfig = RealtimeConfig()
     sla: SlaConfig
     evaluation: EvaluationConfig = EvaluationConfig()
+    lifecycle: LifecycleConfig = LifecycleConfig()
     departments: dict[str, Names]
     categories: Annotated[dict[str, Category], Field(min_length=1)]
 

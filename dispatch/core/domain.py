@@ -33,6 +33,11 @@ class DeadlineKind(StrEnum):
     ACK = "ack"  # 响应
     ARRIVE = "arrive"  # 报到
     RESOLVE = "resolve"  # 办结
+    REVIEW = "review"  # the operator's side: a transfer request (转) waiting to be approved or rejected
+
+
+# The department's own clocks (evaluated per department); ``review`` is the command centre's.
+DEPARTMENT_KINDS: tuple[DeadlineKind, ...] = (DeadlineKind.ACK, DeadlineKind.ARRIVE, DeadlineKind.RESOLVE)
 
 
 # The "7": county departments stationed in every township. Names live in the configuration.

@@ -26,19 +26,23 @@ from dispatch.core.commands import (
     Dispatch,
     Escalate,
     Note,
+    Rating,
+    RejectTransfer,
     ReportResult,
     Reroute,
     ReturnVisit,
     SendBack,
+    SetLead,
     Withdraw,
     command_assignment_id,
 )
-from dispatch.core.domain import Actor, DeadlineKind, Priority, Source
+from dispatch.core.domain import DEPARTMENT_KINDS, Actor, DeadlineKind, Priority, Source
 from dispatch.core.records import Assignment, Call, Event, _dt, _uuid
 from dispatch.core.sla_policy import stopped_at
 from dispatch.core.transitions import (
     ASSIGNMENT_FINAL,
     ASSIGNMENT_INITIAL,
+    ASSIGNMENT_TERMINAL,
     ASSIGNMENT_TRANSITIONS,
     CALL_FINAL,
     CALL_INITIAL,
@@ -46,6 +50,7 @@ from dispatch.core.transitions import (
     DERIVED_TRIGGERS,
     OPEN_CALL_STATES,
     RECORD_MISSED,
+    REJECT_TRANSFER_TO,
     WAITING_FOR,
     AssignmentState,
     CallState,
@@ -69,6 +74,8 @@ class DecideContext:
     categories: frozenset[str]
     township_id: int
     next_number: Callable[[], str]
+    transfer_review: timedelta = timedelta(minutes=30)  # sla.transfer_review_s
+    close_reason_sources: frozenset[str] = frozenset({Source.HOTLINE_12345.value})  # lifecycle.close_…
 
 
 # ------------------------------------------------------------------------------------------ evolve
@@ -91,6 +98,7 @@ def derived_state(state: CallState, assignments: Mapping[UUID, Assignment]) -> C
 _CALL_EVENT_TRIGGER = {
     "call.accepted": "accept", "call.sent_back": "send_back", "call.visited": "return_visit",
     "call.closed": "close", "call.cancelled": "cancel", "call.noted": "note",
+    "call.reopened": "reopen", "call.lead_changed": "set_lead",
 }
 _ASSIGNMENT_EVENT_STATE = {
     "assignment.acknowledged": A.ACKNOWLEDGED, "assignment.arrived": A.ON_SCENE,
@@ -126,13 +134,19 @@ def _evolve_assignment(call: Call, event: Event) -> Assignment:
             id=event.assignment_id, call_id=call.id, target=b["target"], state=ASSIGNMENT_INITIAL,
             dispatched_at=at, ack_due=_dt(b["ack_due"]) or at, arrive_due=_dt(b["arrive_due"]) or at,
             resolve_due=_dt(b["resolve_due"]) or at, updated_at=at,
-            transferred_from=_uuid(b.get("transferred_from")),
+            transferred_from=_uuid(b.get("transferred_from")), lead=bool(b.get("lead", False)),
         )
     if event.assignment_id not in call.assignments:
         raise InternalError(f"{event.type} names an unknown assignment {event.assignment_id}")
     old = call.assignments[event.assignment_id]
     if event.type == "assignment.escalated":
         return replace(old, levels={**old.levels, b["deadline_kind"]: int(b["level"])}, updated_at=at)
+    if event.type == "assignment.transfer_rejected":
+        # 驳回: back to the state it was declined from, each running deadline moved by the time waited
+        return replace(old, state=A(b["resumed_state"]), updated_at=at, ack_due=_dt(b["ack_due"]) or old.ack_due,
+                       arrive_due=_dt(b["arrive_due"]) or old.arrive_due,
+                       resolve_due=_dt(b["resolve_due"]) or old.resolve_due, declined_at=None, review_due=None,
+                       decline_reason=None, suggested_target=None)
     new = replace(old, state=_ASSIGNMENT_EVENT_STATE[event.type], updated_at=at)
     if event.type == "assignment.acknowledged":
         return replace(new, acknowledged_at=at)
@@ -141,14 +155,23 @@ def _evolve_assignment(call: Call, event: Event) -> Assignment:
     if event.type == "assignment.reported":
         return replace(new, reported_at=at, result=b["result"])
     if event.type == "assignment.declined":
-        return replace(new, decline_reason=b["reason"], suggested_target=b.get("suggested_target"))
+        # the operator's review clock starts (a fresh ladder for every request)
+        levels = {k: v for k, v in old.levels.items() if k != DeadlineKind.REVIEW.value}
+        return replace(new, decline_reason=b["reason"], suggested_target=b.get("suggested_target"),
+                       declined_at=at, review_due=_dt(b.get("review_due")), levels=levels)
     if event.type in ("assignment.transferred", "assignment.withdrawn"):
         return replace(new, closed_at=at)
     if event.type == "assignment.accepted":
         return replace(new, accepted_at=at)
-    # assignment.reopened: back on scene with a fresh resolve deadline
-    return replace(new, reported_at=None, resolve_due=_dt(b["resolve_due"]) or at,
-                   levels={**old.levels, DeadlineKind.RESOLVE.value: 0})
+    # assignment.reopened: back on scene with a fresh resolve deadline (sent back, or 重办 after a visit)
+    again = old.reopened + (1 if b.get("cause") == "return_visit" else 0)
+    return replace(new, reported_at=None, accepted_at=None, resolve_due=_dt(b["resolve_due"]) or at,
+                   levels={**old.levels, DeadlineKind.RESOLVE.value: 0}, reopened=again)
+
+
+def _with_lead(assignments: Mapping[UUID, Assignment], lead: UUID) -> dict[UUID, Assignment]:
+    """Exactly one lead (主办): ``lead``; every other assignment supporting (协办)."""
+    return {aid: a if a.lead == (aid == lead) else replace(a, lead=aid == lead) for aid, a in assignments.items()}
 
 
 def evolve(call: Call | None, event: Event) -> Call:
@@ -161,6 +184,8 @@ def evolve(call: Call | None, event: Event) -> Call:
     if event.type.startswith("assignment."):
         updated = _evolve_assignment(call, event)
         assignments = {**call.assignments, updated.id: updated}
+        if event.type == "assignment.dispatched" and updated.lead:
+            assignments = _with_lead(assignments, updated.id)
         state = derived_state(call.state, assignments)
         if state != call.state:
             state = _follow(call.state, DERIVED_TRIGGERS[state])
@@ -169,10 +194,18 @@ def evolve(call: Call | None, event: Event) -> Call:
         raise InternalError(f"unknown event type {event.type}")
     new = replace(call, state=_follow(call.state, _CALL_EVENT_TRIGGER[event.type]), updated_at=at)
     if event.type == "call.visited":
+        assignments = dict(call.assignments)
+        for r in b.get("ratings") or ():  # per department (older events carry only the call's rating)
+            aid = UUID(r["assignment_id"])
+            assignments[aid] = replace(assignments[aid], visit={
+                "resolved": r["resolved"], "satisfaction": r["satisfaction"], "comment": r.get("comment"),
+                "at": at.isoformat()})
         return replace(new, resolved=b["resolved"], satisfaction=b["satisfaction"],
-                       visit_comment=b.get("comment"))
+                       visit_comment=b.get("comment"), assignments=assignments)
+    if event.type == "call.lead_changed":
+        return replace(new, assignments=_with_lead(call.assignments, UUID(b["assignment_id"])))
     if event.type == "call.closed":
-        return replace(new, closed_at=at)
+        return replace(new, closed_at=at, close_reason=b.get("reason"))
     if event.type == "call.cancelled":
         return replace(new, closed_at=at, cancel_reason=b["reason"])
     return new
@@ -185,7 +218,8 @@ _VERBS = {
     "report_result": "report a result on", "decline": "decline", "reroute": "reroute",
     "withdraw": "withdraw", "accept": "accept", "send_back": "send back",
     "return_visit": "record a return visit on", "close": "close", "cancel": "cancel",
-    "note": "add a note to", "escalate": "escalate",
+    "note": "add a note to", "escalate": "escalate", "reject_transfer": "reject the transfer request of",
+    "set_lead": "change the lead of", "reopen": "reopen",
 }
 
 
@@ -217,7 +251,8 @@ class _Builder:
             replace(draft, call_state=after.state, assignment_state=a_state, audience=audience))
         self.call = after
 
-    def dispatch(self, target: str, ctx: DecideContext, transferred_from: UUID | None = None) -> UUID:
+    def dispatch(self, target: str, ctx: DecideContext, transferred_from: UUID | None = None,
+                 lead: bool = False) -> UUID:
         call, new_id = self.current, ctx.new_id()
 
         def due(kind: DeadlineKind) -> str:
@@ -225,7 +260,8 @@ class _Builder:
 
         body = {"target": target, "call": call.snapshot(), "ack_due": due(DeadlineKind.ACK),
                 "arrive_due": due(DeadlineKind.ARRIVE), "resolve_due": due(DeadlineKind.RESOLVE),
-                "transferred_from": None if transferred_from is None else str(transferred_from)}
+                "transferred_from": None if transferred_from is None else str(transferred_from),
+                "lead": lead}
         self.emit("assignment.dispatched", call.id, body, new_id)
         return new_id
 
@@ -265,8 +301,9 @@ def _create(cmd: CreateCall, at: datetime, ctx: DecideContext) -> list[Event]:
             "priority": cmd.priority.value, "reporter_name": cmd.reporter_name,
             "reporter_phone": cmd.reporter_phone}
     b.emit("call.created", ctx.new_id(), body)
+    lead = cmd.lead or (cmd.targets[0] if cmd.targets else None)
     for target in cmd.targets:
-        b.dispatch(target, ctx)
+        b.dispatch(target, ctx, lead=target == lead)
     return b.finish()
 
 
@@ -275,6 +312,9 @@ def _assignment_command(b: _Builder, cmd: Command, a: Assignment, ctx: DecideCon
     kind = cmd.kind
     if isinstance(cmd, Escalate):
         _escalate(b, cmd, a)
+        return
+    if isinstance(cmd, RejectTransfer):
+        _reject_transfer(b, cmd, a)
         return
     _step(a, kind)
     if isinstance(cmd, Acknowledge):
@@ -288,18 +328,58 @@ def _assignment_command(b: _Builder, cmd: Command, a: Assignment, ctx: DecideCon
             raise ValidationFailed(f"suggested_target: unknown target {cmd.suggested_target!r}",
                                    field="suggested_target")
         b.emit("assignment.declined", call.id,
-               {"reason": cmd.reason, "suggested_target": cmd.suggested_target}, a.id)
+               {"reason": cmd.reason, "suggested_target": cmd.suggested_target, "from_state": a.state.value,
+                "review_due": (b.at + ctx.transfer_review).isoformat()}, a.id)
     elif isinstance(cmd, Reroute):
+        if cmd.target == a.target:
+            raise ValidationFailed(f"target: the assignment is already {a.target}'s; to keep it there, "
+                                   "reject the transfer request (reject_transfer)", field="target")
         _check_targets(call, [cmd.target], ctx, "target", replacing=a.id)
-        new_id = b.dispatch(cmd.target, ctx, transferred_from=a.id)
-        b.emit("assignment.transferred", call.id, {"to_assignment_id": str(new_id), "to_target": cmd.target},
-               a.id)
+        new_id = b.dispatch(cmd.target, ctx, transferred_from=a.id, lead=a.lead)
+        requested = a.state == A.DECLINED
+        b.emit("assignment.transferred", call.id, {
+            "to_assignment_id": str(new_id), "to_target": cmd.target, "reason": cmd.reason,
+            "not_our_remit": cmd.not_our_remit, "requested": requested,
+            "declined_at": _iso(a.declined_at) if requested else None,
+            "review_due": _iso(a.review_due) if requested else None,
+            "waited_ms": _ms(b.at - a.declined_at) if requested and a.declined_at else None}, a.id)
     elif isinstance(cmd, Withdraw):
         b.emit("assignment.withdrawn", call.id, {"reason": cmd.reason}, a.id)
 
 
 def _ms(span: timedelta) -> int:
     return max(0, span // timedelta(milliseconds=1))
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _reject_transfer(b: _Builder, cmd: RejectTransfer, a: Assignment) -> None:
+    """驳回: the department keeps the assignment; its clocks resume as if never stopped.
+
+    The time spent waiting for the operator is not the department's, so every deadline whose clock was
+    still running when the request was made moves later by exactly that time; escalation levels already
+    reached stay. The body records the arithmetic."""
+    if a.state != A.DECLINED:
+        raise _illegal(cmd.kind, "assignment", a.state.value, "assignment_id")
+    resumed = A.ACKNOWLEDGED if a.acknowledged_at is not None else A.DISPATCHED
+    _step(a, REJECT_TRANSFER_TO[resumed])
+    # A request recorded before declined_at existed: the last change of the assignment is the best bound.
+    declined_at = a.declined_at or a.updated_at
+    paused = max(timedelta(0), b.at - declined_at)
+    dues = {DeadlineKind.ACK: a.ack_due, DeadlineKind.ARRIVE: a.arrive_due, DeadlineKind.RESOLVE: a.resolve_due}
+    shifted = [k for k in DEPARTMENT_KINDS if resumed in WAITING_FOR[k]]
+    new_dues = {k: dues[k] + paused if k in shifted else dues[k] for k in DEPARTMENT_KINDS}
+    b.emit("assignment.transfer_rejected", b.current.id, {
+        "reason": cmd.reason, "resumed_state": resumed.value, "declined_at": declined_at.isoformat(),
+        "declined_at_estimated": a.declined_at is None, "rejected_at": b.at.isoformat(),
+        "review_due": _iso(a.review_due), "paused_ms": _ms(paused),
+        "shifted": [k.value for k in shifted],
+        "previous": {f"{k.value}_due": dues[k].isoformat() for k in shifted},
+        **{f"{k.value}_due": new_dues[k].isoformat() for k in DEPARTMENT_KINDS},
+        "rule": "each deadline still running at the request moves by paused_ms = rejected_at - declined_at",
+    }, a.id)
 
 
 def _escalate(b: _Builder, cmd: Escalate, a: Assignment) -> None:
@@ -341,8 +421,10 @@ def _call_command(b: _Builder, cmd: Command, ctx: DecideContext) -> None:
     reported = [a for a in call.assignments.values() if a.state == A.REPORTED]
     if isinstance(cmd, Dispatch):
         _check_targets(call, cmd.targets, ctx, "targets")
+        has_lead = any(a.lead and a.state not in ASSIGNMENT_TERMINAL for a in call.assignments.values())
+        lead = cmd.lead or (None if has_lead else cmd.targets[0])
         for target in cmd.targets:
-            b.dispatch(target, ctx)
+            b.dispatch(target, ctx, lead=target == lead)
     elif isinstance(cmd, Accept):
         b.emit("call.accepted", call.id, {"assignment_ids": [str(a.id) for a in reported]})
         for a in reported:
@@ -360,10 +442,15 @@ def _call_command(b: _Builder, cmd: Command, ctx: DecideContext) -> None:
             body = {"reason": cmd.reason, "resolve_due": due.isoformat()}
             b.emit("assignment.reopened", call.id, body, aid)
     elif isinstance(cmd, ReturnVisit):
-        b.emit("call.visited", call.id,
-               {"resolved": cmd.resolved, "satisfaction": cmd.satisfaction, "comment": cmd.comment})
+        if _return_visit(b, cmd, ctx):
+            expected = CALL_TRANSITIONS[(expected, "reopen")]
+    elif isinstance(cmd, SetLead):
+        _set_lead(b, cmd)
     elif isinstance(cmd, Close):
-        b.emit("call.closed", call.id, {})
+        if call.state == C.ACCEPTED and call.source.value in ctx.close_reason_sources and cmd.reason is None:
+            raise ValidationFailed(f"reason: a {call.source.value} call closed without a return visit needs a "
+                                   "reason", field="reason")
+        b.emit("call.closed", call.id, {"reason": cmd.reason, "visited": call.state == C.VISITED})
     elif isinstance(cmd, Cancel):
         b.emit("call.cancelled", call.id, {"reason": cmd.reason})
         for a in call.assignments.values():
@@ -381,8 +468,81 @@ def _str(value: UUID | None) -> str | None:
     return None if value is None else str(value)
 
 
+def _unsatisfied(resolved: bool, satisfaction: int) -> bool:
+    """Unresolved, or satisfaction 3 or below (满意 and 基本满意 are 4 and 5)."""
+    return not resolved or satisfaction <= 3
+
+
+def _rated(call: Call, cmd: ReturnVisit) -> list[tuple[Assignment, Rating]]:
+    """Each rating with the accepted assignment it names; the call-level form rates every accepted one."""
+    accepted = {a.id: a for a in call.assignments.values() if a.state == A.ACCEPTED}
+    if cmd.ratings is None:
+        assert cmd.resolved is not None and cmd.satisfaction is not None
+        return [(a, Rating(assignment_id=a.id, resolved=cmd.resolved, satisfaction=cmd.satisfaction,
+                           comment=cmd.comment)) for a in accepted.values()]
+    by_target = {a.target: a for a in accepted.values()}
+    out: list[tuple[Assignment, Rating]] = []
+    for i, r in enumerate(cmd.ratings):
+        a = accepted.get(r.assignment_id) if r.assignment_id is not None else by_target.get(r.target or "")
+        if a is None:
+            name = str(r.assignment_id) if r.assignment_id is not None else repr(r.target)
+            raise ValidationFailed(f"ratings.{i}: {name} names no accepted assignment of this call",
+                                   field=f"ratings.{i}")
+        if any(seen.id == a.id for seen, _ in out):
+            raise ValidationFailed(f"ratings.{i}: {a.target} is rated twice", field=f"ratings.{i}")
+        out.append((a, r))
+    return out
+
+
+def _return_visit(b: _Builder, cmd: ReturnVisit, ctx: DecideContext) -> bool:
+    """回: record the visit per department, then reopen (重办) the chosen unsatisfied ones. True if any."""
+    call = b.current
+    rated = _rated(call, cmd)
+    unsatisfied = [a.id for a, r in rated if _unsatisfied(r.resolved, r.satisfaction)]
+    reopen = unsatisfied if cmd.reopen is None else list(cmd.reopen)
+    for aid in reopen:
+        if aid not in unsatisfied:
+            raise ValidationFailed(f"reopen: {aid} is not an assignment rated unresolved or unsatisfied "
+                                   "(satisfaction 3 or below) in this visit", field="reopen")
+    ratings = [{"assignment_id": str(a.id), "target": a.target, "lead": a.lead, "resolved": r.resolved,
+                "satisfaction": r.satisfaction, "comment": r.comment,
+                "satisfied": not _unsatisfied(r.resolved, r.satisfaction)} for a, r in rated]
+    b.emit("call.visited", call.id, {
+        "resolved": all(r.resolved for _, r in rated), "satisfaction": min(r.satisfaction for _, r in rated),
+        "comment": cmd.comment, "ratings": ratings, "per_department": cmd.ratings is not None,
+        "reopen": [str(i) for i in reopen]})
+    if not reopen:
+        return False
+    b.emit("call.reopened", call.id, {"reason": "return_visit", "assignment_ids": [str(i) for i in reopen]})
+    for aid in reopen:
+        a = call.assignments[aid]
+        _step(a, "reopen")
+        r = next(r for x, r in rated if x.id == aid)
+        due = b.at + ctx.sla.within(DeadlineKind.RESOLVE, call.priority, a.target, call.category)
+        text = r.comment or f"resolved={'yes' if r.resolved else 'no'}, satisfaction {r.satisfaction}/5"
+        b.emit("assignment.reopened", call.id, {"reason": text, "cause": "return_visit",
+                                                "resolve_due": due.isoformat(), "reopened": a.reopened + 1}, aid)
+    return True
+
+
+def _set_lead(b: _Builder, cmd: SetLead) -> None:
+    call = b.current
+    a = call.assignments.get(cmd.assignment_id)
+    if a is None:
+        raise NotFound("assignment_id: no such assignment on this call", field="assignment_id")
+    if a.state in ASSIGNMENT_TERMINAL:
+        raise ValidationFailed(f"assignment_id: a {a.state.value} assignment cannot lead", field="assignment_id")
+    if a.lead:
+        raise ValidationFailed(f"assignment_id: {a.target} already leads this call", field="assignment_id")
+    before = next((x for x in call.assignments.values() if x.lead), None)
+    b.emit("call.lead_changed", call.id, {
+        "assignment_id": str(a.id), "target": a.target, "reason": cmd.reason,
+        "previous_assignment_id": None if before is None else str(before.id),
+        "previous_target": None if before is None else before.target})
+
+
 _ASSIGNMENT_COMMANDS = frozenset({"acknowledge", "arrive", "report_result", "decline", "reroute", "withdraw",
-                                  "escalate"})
+                                  "escalate", "reject_transfer"})
 
 
 def decide(call: Call | None, cmd: Command, actor: Actor, now: datetime, ctx: DecideContext) -> list[Event]:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from dispatch.core.domain import DeadlineKind, Priority, Source
+from dispatch.core.domain import DEPARTMENT_KINDS, Priority, Source
 from dispatch.core.transitions import AssignmentState, CallState
 
 A, C = AssignmentState, CallState
@@ -27,7 +27,7 @@ def _uuid(value: Any) -> UUID | None:
 
 
 def _fresh_levels() -> dict[str, int]:
-    return {kind.value: 0 for kind in DeadlineKind}
+    return {kind.value: 0 for kind in DEPARTMENT_KINDS}
 
 
 @dataclass(frozen=True)
@@ -53,9 +53,14 @@ class Assignment:
     suggested_target: str | None = None
     result: str | None = None
     transferred_from: UUID | None = None
+    declined_at: datetime | None = None  # the pending transfer request (转), while declined
+    review_due: datetime | None = None  # the operator's deadline to approve or reject it
+    lead: bool = False  # 主办 (the others on the call are 协办)
+    visit: dict[str, Any] | None = None  # the latest return visit of this department: resolved, satisfaction
+    reopened: int = 0  # times reopened after an unresolved or unsatisfied return visit (重办)
 
     _TIMES = ("dispatched_at", "ack_due", "arrive_due", "resolve_due", "updated_at", "acknowledged_at",
-              "on_scene_at", "reported_at", "accepted_at", "closed_at")
+              "on_scene_at", "reported_at", "accepted_at", "closed_at", "declined_at", "review_due")
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -64,6 +69,7 @@ class Assignment:
             "decline_reason": self.decline_reason, "suggested_target": self.suggested_target,
             "result": self.result,
             "transferred_from": None if self.transferred_from is None else str(self.transferred_from),
+            "lead": self.lead, "visit": self.visit, "reopened": self.reopened,
         }
         for name in self._TIMES:
             out[name] = _iso(getattr(self, name))
@@ -77,6 +83,7 @@ class Assignment:
             state=A(data["state"]), levels={**_fresh_levels(), **dict(data.get("levels") or {})},
             decline_reason=data.get("decline_reason"), suggested_target=data.get("suggested_target"),
             result=data.get("result"), transferred_from=_uuid(data.get("transferred_from")),
+            lead=bool(data.get("lead", False)), visit=data.get("visit"), reopened=int(data.get("reopened") or 0),
             **times,  # type: ignore[arg-type]
         )
 
@@ -107,6 +114,7 @@ class Call:
     satisfaction: int | None = None
     visit_comment: str | None = None
     cancel_reason: str | None = None
+    close_reason: str | None = None  # why it was closed without a return visit
     assignments: dict[UUID, Assignment] = field(default_factory=dict)
 
     def snapshot(self) -> dict[str, Any]:
@@ -129,7 +137,7 @@ class Call:
             "created_at": _iso(self.created_at), "updated_at": _iso(self.updated_at),
             "closed_at": _iso(self.closed_at), "resolved": self.resolved,
             "satisfaction": self.satisfaction, "visit_comment": self.visit_comment,
-            "cancel_reason": self.cancel_reason,
+            "cancel_reason": self.cancel_reason, "close_reason": self.close_reason,
             "assignments": [a.to_dict() for a in self.assignments.values()],
         }
 
@@ -148,7 +156,7 @@ class Call:
             reporter_phone=data.get("reporter_phone"), closed_at=_dt(data.get("closed_at")),
             resolved=data.get("resolved"), satisfaction=data.get("satisfaction"),
             visit_comment=data.get("visit_comment"), cancel_reason=data.get("cancel_reason"),
-            assignments={a.id: a for a in assignments},
+            close_reason=data.get("close_reason"), assignments={a.id: a for a in assignments},
         )
 
 
@@ -157,6 +165,7 @@ EVENT_TYPES = (
     "call.noted", "assignment.dispatched", "assignment.acknowledged", "assignment.arrived",
     "assignment.reported", "assignment.declined", "assignment.transferred", "assignment.withdrawn",
     "assignment.accepted", "assignment.reopened", "assignment.escalated",
+    "assignment.transfer_rejected", "call.lead_changed", "call.reopened",
 )
 
 

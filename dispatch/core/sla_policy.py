@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from dispatch.core.config import Config
-from dispatch.core.domain import DeadlineKind
+from dispatch.core.domain import DEPARTMENT_KINDS, DeadlineKind
 from dispatch.core.records import Assignment
 from dispatch.core.transitions import ASSIGNMENT_TRANSITIONS, CLOCK_STOPPED_BY, RECORD_MISSED, AssignmentState
 
@@ -16,6 +16,7 @@ WAITING: dict[AssignmentState, tuple[DeadlineKind, ...]] = {
     A.DISPATCHED: (DeadlineKind.ACK, DeadlineKind.ARRIVE, DeadlineKind.RESOLVE),
     A.ACKNOWLEDGED: (DeadlineKind.ARRIVE, DeadlineKind.RESOLVE),
     A.ON_SCENE: (DeadlineKind.RESOLVE,),
+    A.DECLINED: (DeadlineKind.REVIEW,),  # the operator's clock on a transfer request
 }
 
 
@@ -28,14 +29,16 @@ class NextEscalation:
     missed: bool = False  # fell due before the department stopped this clock: recorded late, once
 
 
-def deadline_of(a: Assignment, kind: DeadlineKind) -> datetime:
+def deadline_of(a: Assignment, kind: DeadlineKind) -> datetime | None:
+    """The deadline of one kind (``review`` only while a transfer request waits, else None)."""
     return {DeadlineKind.ACK: a.ack_due, DeadlineKind.ARRIVE: a.arrive_due,
-            DeadlineKind.RESOLVE: a.resolve_due}[kind]
+            DeadlineKind.RESOLVE: a.resolve_due, DeadlineKind.REVIEW: a.review_due}[kind]
 
 
 def stopped_at(a: Assignment, kind: DeadlineKind) -> datetime | None:
     """When the department stopped this kind's clock (acknowledged, arrived, reported), if it did."""
-    value: datetime | None = getattr(a, CLOCK_STOPPED_BY[kind])
+    name = CLOCK_STOPPED_BY.get(kind)
+    value: datetime | None = None if name is None else getattr(a, name)
     return value
 
 
@@ -47,12 +50,13 @@ def next_escalation(a: Assignment, cfg: Config) -> NextEscalation | None:
     past ``due``, marked ``missed``, so that it is recorded once after the fact."""
     best: NextEscalation | None = None
     waiting = WAITING.get(a.state, ())
-    for kind in DeadlineKind:
+    kinds = (*DEPARTMENT_KINDS, DeadlineKind.REVIEW) if a.state == A.DECLINED else DEPARTMENT_KINDS
+    for kind in kinds:
         level = a.levels.get(kind.value, 0)
         ladder = cfg.sla.ladder[kind]
-        if level >= len(ladder):
-            continue
         deadline = deadline_of(a, kind)
+        if level >= len(ladder) or deadline is None:
+            continue
         due = deadline + timedelta(seconds=ladder[level].after_s)
         missed = kind not in waiting
         if missed:

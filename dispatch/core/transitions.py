@@ -28,7 +28,7 @@ class AssignmentState(StrEnum):
     ON_SCENE = "on_scene"  # 报到
     REPORTED = "reported"  # 办结
     ACCEPTED = "accepted"
-    DECLINED = "declined"  # 转: waiting for the operator to reroute
+    DECLINED = "declined"  # 转: waiting for the operator to approve (reroute) or reject
     TRANSFERRED = "transferred"
     WITHDRAWN = "withdrawn"
 
@@ -44,8 +44,18 @@ ALL_REPORTED = "all_reported"  # every open assignment reported → 审
 # (the hub could not write it in time): recorded once, for the evaluation, without changing the state.
 RECORD_MISSED = "record_missed"
 
+# A rejected transfer request (驳回) resumes the state the assignment was declined from: one trigger per
+# destination, so the table still names every move.
+REJECT_TRANSFER_TO: dict[AssignmentState, str] = {
+    A.DISPATCHED: "reject_transfer",
+    A.ACKNOWLEDGED: "reject_transfer_acknowledged",
+}
+
 ASSIGNMENT_INITIAL = A.DISPATCHED
+# Closed: no longer open work (the call's state ignores them). Accepted work is closed but not terminal:
+# an unresolved or unsatisfied return visit reopens it (重办).
 ASSIGNMENT_FINAL = frozenset({A.ACCEPTED, A.TRANSFERRED, A.WITHDRAWN})
+ASSIGNMENT_TERMINAL = frozenset({A.TRANSFERRED, A.WITHDRAWN})
 ASSIGNMENT_TRANSITIONS: dict[tuple[AssignmentState, str], AssignmentState] = {
     (A.DISPATCHED, "acknowledge"): A.ACKNOWLEDGED,
     (A.ACKNOWLEDGED, "arrive"): A.ON_SCENE,
@@ -56,10 +66,12 @@ ASSIGNMENT_TRANSITIONS: dict[tuple[AssignmentState, str], AssignmentState] = {
     (A.DECLINED, "reroute"): A.TRANSFERRED,
     (A.REPORTED, "accept"): A.ACCEPTED,
     (A.REPORTED, "send_back"): A.ON_SCENE,
+    (A.ACCEPTED, "reopen"): A.ON_SCENE,
+    **{(A.DECLINED, trigger): state for state, trigger in REJECT_TRANSFER_TO.items()},
     **{(s, "withdraw"): A.WITHDRAWN for s in (A.DISPATCHED, A.ACKNOWLEDGED, A.ON_SCENE, A.DECLINED)},
     **{(s, "cancel"): A.WITHDRAWN
        for s in (A.DISPATCHED, A.ACKNOWLEDGED, A.ON_SCENE, A.REPORTED, A.DECLINED)},
-    **{(s, "escalate"): s for s in (A.DISPATCHED, A.ACKNOWLEDGED, A.ON_SCENE)},
+    **{(s, "escalate"): s for s in (A.DISPATCHED, A.ACKNOWLEDGED, A.ON_SCENE, A.DECLINED)},
     **{(s, RECORD_MISSED): s for s in (A.ACKNOWLEDGED, A.ON_SCENE, A.REPORTED, A.DECLINED)},
 }
 
@@ -83,6 +95,8 @@ CALL_TRANSITIONS: dict[tuple[CallState, str], CallState] = {
     (C.ACCEPTED, "return_visit"): C.VISITED,
     (C.ACCEPTED, "close"): C.CLOSED,
     (C.VISITED, "close"): C.CLOSED,
+    (C.VISITED, "reopen"): C.IN_PROGRESS,  # an unresolved or unsatisfied return visit: 重办
+    **{(s, "set_lead"): s for s in (C.DISPATCHED, C.IN_PROGRESS, C.REVIEW, C.ACCEPTED, C.VISITED)},
     **{(s, "cancel"): C.CANCELLED for s in C if s not in CALL_FINAL},
     **{(s, "note"): s for s in C if s not in CALL_FINAL},
 }
@@ -99,8 +113,11 @@ WAITING_FOR: dict[DeadlineKind, frozenset[AssignmentState]] = {
     DeadlineKind.ACK: frozenset({A.DISPATCHED}),
     DeadlineKind.ARRIVE: frozenset({A.DISPATCHED, A.ACKNOWLEDGED}),
     DeadlineKind.RESOLVE: frozenset({A.DISPATCHED, A.ACKNOWLEDGED, A.ON_SCENE}),
+    DeadlineKind.REVIEW: frozenset({A.DECLINED}),  # the operator's clock on a transfer request
 }
 # The assignment field holding the moment each deadline kind's clock stopped (responded, arrived, reported).
+# ``review`` (the operator's clock) has none: a review rung the hub could not write before the operator
+# decided is not recorded late.
 CLOCK_STOPPED_BY: dict[DeadlineKind, str] = {
     DeadlineKind.ACK: "acknowledged_at",
     DeadlineKind.ARRIVE: "on_scene_at",
@@ -148,7 +165,7 @@ def check_table(
         raise TransitionTableError(f"{name}: unreachable from {start}: {', '.join(unreachable)}")
 
 
-check_table("assignment", list(A), [ASSIGNMENT_INITIAL], ASSIGNMENT_FINAL, ASSIGNMENT_TRANSITIONS)
+check_table("assignment", list(A), [ASSIGNMENT_INITIAL], ASSIGNMENT_TERMINAL, ASSIGNMENT_TRANSITIONS)
 check_table("call", list(C), [CALL_INITIAL], CALL_FINAL, CALL_TRANSITIONS)
 
 # ----------------------------------------------------------------------------------------- diagram
@@ -176,6 +193,6 @@ def mermaid() -> str:
     """Both transition tables as one mermaid ``stateDiagram-v2`` (embedded in docs/LIFECYCLE.md)."""
     lines = ["stateDiagram-v2"]
     lines += _diagram_lines("call", "Call 呼叫", CALL_INITIAL, CALL_FINAL, CALL_TRANSITIONS, list(C))
-    lines += _diagram_lines("asg", "Assignment 派单", ASSIGNMENT_INITIAL, ASSIGNMENT_FINAL,
+    lines += _diagram_lines("asg", "Assignment 派单", ASSIGNMENT_INITIAL, ASSIGNMENT_TERMINAL,
                             ASSIGNMENT_TRANSITIONS, list(A))
     return "\n".join(lines) + "\n"

@@ -9,7 +9,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -107,6 +107,10 @@ class Store:
         self._codes: dict[int, str] = {}
         self._loaded_at: dict[int, float] = {}
         self._categories = frozenset(cfg.categories)
+        self._lifecycle_rules: dict[str, Any] = {
+            "transfer_review": timedelta(seconds=cfg.sla.transfer_review_s),
+            "close_reason_sources": frozenset(s.value for s in cfg.lifecycle.close_without_visit_reason),
+        }
 
     async def _township_of(self, conn: Conn, actor: Actor, cmd: Command) -> tuple[int, UUID | None]:
         call_id = command_call_id(cmd)
@@ -144,6 +148,7 @@ class Store:
             return number
 
         return DecideContext(
+            **self._lifecycle_rules,
             new_id=uuid.uuid4, sla=self.cfg, known_targets=self._targets[township_id],
             categories=self._categories, township_id=township_id, next_number=next_number,
         )

@@ -51,7 +51,8 @@ select id, next_due, next_kind, next_level
  order by next_due
 """
 SELECT_RUNG = """
-select next_due, next_kind, next_level, ack_due, arrive_due, resolve_due
+select next_due, next_kind, next_level, ack_due, arrive_due, resolve_due,
+       (doc->>'review_due')::timestamptz as review_due  -- the operator's deadline on a transfer request
   from assignments
  where id = $1
 """

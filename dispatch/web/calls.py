@@ -224,6 +224,7 @@ for _kind, _summary in (
     ("close", "Close the call"),
     ("cancel", "Cancel the call with a reason"),
     ("note", "Add a note"),
+    ("set_lead", "Make one assignment the lead (主办); the others are supporting (协办)"),
 ):
     _command_endpoint(_kind, f"/api/v1/calls/{{call_id:uuid}}/{_kind}", "call_id", _summary)
 for _kind, _summary in (
@@ -231,7 +232,8 @@ for _kind, _summary in (
     ("arrive", "Report on scene (报到)"),
     ("report_result", "Report the result (办结)"),
     ("decline", "Decline: not ours, with a reason (转)"),
-    ("reroute", "Re-route the assignment to another department"),
+    ("reroute", "Approve a transfer request: re-route to another department, with a reason"),
     ("withdraw", "Withdraw the assignment"),
+    ("reject_transfer", "Reject a transfer request with a reason (驳回); the department's clocks resume"),
 ):
     _command_endpoint(_kind, f"/api/v1/assignments/{{assignment_id:uuid}}/{_kind}", "assignment_id", _summary)
