@@ -6,6 +6,7 @@ request."""
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -105,6 +106,9 @@ async def test_liaison_receives_acknowledges_and_works_offline(hub: Hub, browser
         assert await page.locator("#pending-list li").count() == 2
         assert await card(page, title).count() == 1
 
+        # five minutes pass on the hub's clock before the signal comes back
+        tapped = hub.clock.now()
+        hub.clock.advance(300)
         # back online: each action reaches the township exactly once, in order
         await context.set_offline(False)
         await page.wait_for_selector("#conn[data-status='live']", timeout=15_000)
@@ -118,6 +122,19 @@ async def test_liaison_receives_acknowledges_and_works_offline(hub: Hub, browser
         assert done == ["assignment.acknowledged", "assignment.arrived", "assignment.reported"], done
         arrived = next(e for e in mine if e["type"] == "assignment.arrived")
         assert arrived["body"]["lat"] == pytest.approx(SCENE["latitude"])
+        # stamped at the tap on the hub's clock (the phone corrects its own by the welcome's server_time):
+        # the clocks count from the taps, not from the reconnection five minutes later
+        reported = next(e for e in mine if e["type"] == "assignment.reported")
+        received = tapped + timedelta(seconds=300)
+        for e in (arrived, reported):
+            acted = datetime.fromisoformat(e["body"]["acted_at"])
+            assert tapped <= acted < tapped + timedelta(seconds=120), e["body"]
+            assert datetime.fromisoformat(e["body"]["received_at"]) == received
+            assert "acted_at_adjusted" not in e["body"]
+        assert reported["body"]["acted_at"] >= arrived["body"]["acted_at"]
+        police_now = assignment_of(detail, "police")
+        assert police_now["on_scene_at"] == arrived["body"]["acted_at"]
+        assert police_now["reported_at"] == reported["body"]["acted_at"]
         assert assignment_of(detail, "police")["result"] == "已劝离占道车辆，消防通道恢复畅通"
 
         # the detail with its timeline, the reporter's phone masked for the liaison

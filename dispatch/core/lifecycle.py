@@ -69,6 +69,10 @@ class DecideContext:
     categories: frozenset[str]
     township_id: int
     next_number: Callable[[], str]
+    # How far back a liaison's acted time may reach (configuration: lifecycle.offline_window_s).
+    offline_window: timedelta = timedelta(hours=24)
+    # The ladder: how long after its deadline each escalation level falls due (None: every level at 0).
+    rung_after: Callable[[DeadlineKind, int], timedelta] | None = None
 
 
 # ------------------------------------------------------------------------------------------ evolve
@@ -133,13 +137,18 @@ def _evolve_assignment(call: Call, event: Event) -> Assignment:
     old = call.assignments[event.assignment_id]
     if event.type == "assignment.escalated":
         return replace(old, levels={**old.levels, b["deadline_kind"]: int(b["level"])}, updated_at=at)
-    new = replace(old, state=_ASSIGNMENT_EVENT_STATE[event.type], updated_at=at)
+    # A liaison's action counts from when the person acted (body.acted_at, already bounded by decide).
+    acted = _dt(b.get("acted_at")) or at
+    levels = dict(old.levels)
+    for kind, voided in (b.get("voids_escalations") or {}).items():
+        levels[kind] = min(levels.get(kind, 0), min(voided) - 1)
+    new = replace(old, state=_ASSIGNMENT_EVENT_STATE[event.type], updated_at=at, state_since=acted, levels=levels)
     if event.type == "assignment.acknowledged":
-        return replace(new, acknowledged_at=at)
+        return replace(new, acknowledged_at=acted)
     if event.type == "assignment.arrived":
-        return replace(new, on_scene_at=at)
+        return replace(new, on_scene_at=acted)
     if event.type == "assignment.reported":
-        return replace(new, reported_at=at, result=b["result"])
+        return replace(new, reported_at=acted, result=b["result"])
     if event.type == "assignment.declined":
         return replace(new, decline_reason=b["reason"], suggested_target=b.get("suggested_target"))
     if event.type in ("assignment.transferred", "assignment.withdrawn"):
@@ -276,19 +285,21 @@ def _assignment_command(b: _Builder, cmd: Command, a: Assignment, ctx: DecideCon
     if isinstance(cmd, Escalate):
         _escalate(b, cmd, a)
         return
-    _step(a, kind)
+    after = _step(a, kind)
     if isinstance(cmd, Acknowledge):
-        b.emit("assignment.acknowledged", call.id, {}, a.id)
+        b.emit("assignment.acknowledged", call.id, _acted(b, cmd, a, after, ctx), a.id)
     elif isinstance(cmd, Arrive):
-        b.emit("assignment.arrived", call.id, {"lat": cmd.lat, "lon": cmd.lon}, a.id)
+        b.emit("assignment.arrived", call.id,
+               {"lat": cmd.lat, "lon": cmd.lon, **_acted(b, cmd, a, after, ctx)}, a.id)
     elif isinstance(cmd, ReportResult):
-        b.emit("assignment.reported", call.id, {"result": cmd.result}, a.id)
+        b.emit("assignment.reported", call.id, {"result": cmd.result, **_acted(b, cmd, a, after, ctx)}, a.id)
     elif isinstance(cmd, Decline):
         if cmd.suggested_target is not None and cmd.suggested_target not in ctx.known_targets:
             raise ValidationFailed(f"suggested_target: unknown target {cmd.suggested_target!r}",
                                    field="suggested_target")
         b.emit("assignment.declined", call.id,
-               {"reason": cmd.reason, "suggested_target": cmd.suggested_target}, a.id)
+               {"reason": cmd.reason, "suggested_target": cmd.suggested_target,
+                **_acted(b, cmd, a, after, ctx)}, a.id)
     elif isinstance(cmd, Reroute):
         _check_targets(call, [cmd.target], ctx, "target", replacing=a.id)
         new_id = b.dispatch(cmd.target, ctx, transferred_from=a.id)
@@ -296,6 +307,71 @@ def _assignment_command(b: _Builder, cmd: Command, a: Assignment, ctx: DecideCon
                a.id)
     elif isinstance(cmd, Withdraw):
         b.emit("assignment.withdrawn", call.id, {"reason": cmd.reason}, a.id)
+
+
+# Why a claimed acted time was moved to the nearest bound (body.acted_at_reason).
+ACTED_BEFORE_PREVIOUS = "before_previous_event"
+ACTED_AFTER_RECEIPT = "after_receipt"
+ACTED_OUTSIDE_WINDOW = "outside_offline_window"
+
+
+def bound_acted_at(claimed: datetime, earliest: datetime, received: datetime,
+                   window: timedelta) -> tuple[datetime, str | None]:
+    """The acted time the hub uses for a claimed one, and why it was moved (None: taken as claimed).
+
+    Bounds: not before ``earliest`` (the event the action answers), not after ``received`` (the hub's
+    clock when the command is written), not older than ``window`` before receipt. Outside them the
+    claim is clamped to the nearest bound."""
+    if claimed > received:
+        return received, ACTED_AFTER_RECEIPT
+    oldest = received - window
+    if claimed < earliest and earliest >= oldest:
+        return earliest, ACTED_BEFORE_PREVIOUS
+    if claimed < oldest:
+        return max(oldest, earliest), ACTED_OUTSIDE_WINDOW
+    return claimed, None
+
+
+def _acted_fields(b: _Builder, claimed: datetime | None, earliest: datetime,
+                  ctx: DecideContext) -> tuple[datetime, dict[str, Any]]:
+    if claimed is None:
+        return b.at, {}
+    acted, reason = bound_acted_at(claimed, min(earliest, b.at), b.at, ctx.offline_window)
+    body: dict[str, Any] = {"acted_at": acted.isoformat(), "received_at": b.at.isoformat()}
+    if reason is not None:
+        body.update(acted_at_adjusted=True, acted_at_reason=reason, acted_at_claimed=claimed.isoformat())
+    return acted, body
+
+
+def _answered_at(a: Assignment) -> datetime:
+    """When the assignment entered its current state (for old documents: its latest clock stamp)."""
+    if a.state_since is not None:
+        return a.state_since
+    return max(t for t in (a.dispatched_at, a.acknowledged_at, a.on_scene_at, a.reported_at) if t is not None)
+
+
+def _acted(b: _Builder, cmd: Acknowledge | Arrive | ReportResult | Decline, a: Assignment,
+           after: AssignmentState, ctx: DecideContext) -> dict[str, Any]:
+    """The acted-time fields of a liaison's action, and the escalations its acted time voids.
+
+    An escalation of a clock this action stops is void when its rung fell due at or after the acted time:
+    the department met that rung, only the hub heard of it later (the same rule as ``record_missed``)."""
+    acted, body = _acted_fields(b, cmd.acted_at, _answered_at(a), ctx)
+    if cmd.acted_at is None:
+        return body
+    voids: dict[str, list[int]] = {}
+    for kind in DeadlineKind:
+        if a.state not in WAITING_FOR[kind] or after in WAITING_FOR[kind]:
+            continue  # not a clock this action stops
+        deadline = {DeadlineKind.ACK: a.ack_due, DeadlineKind.ARRIVE: a.arrive_due,
+                    DeadlineKind.RESOLVE: a.resolve_due}[kind]
+        levels = [level for level in range(1, a.levels.get(kind.value, 0) + 1)
+                  if deadline + (ctx.rung_after(kind, level) if ctx.rung_after else timedelta()) >= acted]
+        if levels:
+            voids[kind.value] = levels
+    if voids:
+        body["voids_escalations"] = voids
+    return body
 
 
 def _ms(span: timedelta) -> int:
@@ -372,7 +448,9 @@ def _call_command(b: _Builder, cmd: Command, ctx: DecideContext) -> None:
     elif isinstance(cmd, Note):
         if cmd.assignment_id is not None and cmd.assignment_id not in call.assignments:
             raise NotFound("assignment_id: no such assignment on this call", field="assignment_id")
-        b.emit("call.noted", call.id, {"text": cmd.text, "assignment_id": _str(cmd.assignment_id)})
+        earliest = call.created_at if cmd.assignment_id is None else call.assignments[cmd.assignment_id].dispatched_at
+        _, acted = _acted_fields(b, cmd.acted_at, earliest, ctx)
+        b.emit("call.noted", call.id, {"text": cmd.text, "assignment_id": _str(cmd.assignment_id), **acted})
     if b.current.state != expected:
         raise InternalError(f"{cmd.kind} left the call {b.current.state}, the table says {expected}")
 

@@ -53,9 +53,12 @@ class Assignment:
     suggested_target: str | None = None
     result: str | None = None
     transferred_from: UUID | None = None
+    # When it entered its current state (the acted time for a liaison's action): the earliest moment an
+    # acted time for its next action may claim. None in documents written before it was kept.
+    state_since: datetime | None = None
 
     _TIMES = ("dispatched_at", "ack_due", "arrive_due", "resolve_due", "updated_at", "acknowledged_at",
-              "on_scene_at", "reported_at", "accepted_at", "closed_at")
+              "on_scene_at", "reported_at", "accepted_at", "closed_at", "state_since")
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -9,6 +9,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -126,6 +127,8 @@ class Store:
             new_id=uuid.uuid4, sla=self.cfg, known_targets=self._targets[township_id],
             categories=self._categories, township_id=township_id,
             next_number=lambda: f"{code.upper()}-{head_seq + 1:07d}",
+            offline_window=timedelta(seconds=self.cfg.lifecycle.offline_window_s),
+            rung_after=self.cfg.rung_after,
         )
 
     async def execute(self, actor: Actor, cmd: Command) -> Outcome:
