@@ -12,6 +12,7 @@ from starlette.responses import Response
 from dispatch.core import policy
 from dispatch.core.commands import COMMANDS, parse_command
 from dispatch.core.domain import Actor, Role
+from dispatch.core.transitions import WAITING_FOR
 from dispatch.web.routing import Req, ZhJSONResponse, endpoint
 from dispatch.web.schemas import CallDetailOut, CallListOut, CommandResultOut
 from protocols.errors import NotFound
@@ -32,6 +33,12 @@ select c.township_id, c.doc, c.last_seq
  limit ${limit} offset ${offset}
 """
 OPEN_STATES = ("intake", "dispatched", "in_progress", "review", "accepted", "visited")
+# An assignment whose clock of some kind is still running (WAITING_FOR) past that kind's deadline.
+OVERDUE_ASSIGNMENT = "(" + " or ".join(
+    f"(a.state = any('{{{','.join(sorted(s.value for s in states))}}}'::text[]) and a.{kind.value}_due < :now)"
+    for kind, states in WAITING_FOR.items()) + ")"
+# An assignment escalated at some level that still counts (levels voided by an acted time are lowered).
+ESCALATED_ASSIGNMENT = "exists (select 1 from jsonb_each_text(a.doc->'levels') l where l.value::int > 0)"
 
 
 class CallQuery(BaseModel):
@@ -51,12 +58,16 @@ class CallQuery(BaseModel):
         if value is not None and not 1970 <= value.year <= 2200:
             raise ValueError("year must be between 1970 and 2200")
         return value
+    overdue: bool | None = Field(default=None, description="true: only calls with an assignment still past a "
+                                 "deadline of a running clock (now, on the hub's clock); false: none")
+    escalated: bool | None = Field(default=None, description="true: only calls with an escalated assignment "
+                                   "(督办, voided levels excluded); false: none")
     q: Annotated[str | None, Field(max_length=100, description="text in number, title, address or description")] = None
     limit: Annotated[int, Field(ge=1, le=500)] = 100
     offset: Annotated[int, Field(ge=0, le=100_000)] = 0
 
 
-def _scope(actor: Actor, query: CallQuery, where: list[str], args: list[Any]) -> None:
+def _scope(actor: Actor, query: CallQuery, where: list[str], args: list[Any], now: datetime) -> None:
     def arg(value: Any) -> str:
         args.append(value)
         return f"${len(args)}"
@@ -83,6 +94,14 @@ def _scope(actor: Actor, query: CallQuery, where: list[str], args: list[Any]) ->
         where.append(f"c.created_at >= {arg(query.since)}")
     if query.until:
         where.append(f"c.created_at < {arg(query.until)}")
+    mine = "" if actor.role != Role.LIAISON else f" and a.target = {arg(actor.target)}"
+    if query.overdue is not None:
+        cond = OVERDUE_ASSIGNMENT.replace(":now", arg(now))
+        where.append(f"{'' if query.overdue else 'not '}exists (select 1 from assignments a"
+                     f" where a.call_id = c.id{mine} and {cond})")
+    if query.escalated is not None:
+        where.append(f"{'' if query.escalated else 'not '}exists (select 1 from assignments a"
+                     f" where a.call_id = c.id{mine} and {ESCALATED_ASSIGNMENT})")
     if query.q:
         pattern = "%" + query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         p = arg(pattern)
@@ -106,7 +125,7 @@ async def list_calls(call: Req) -> dict[str, Any]:
     query: CallQuery = call.query
     where: list[str] = ["true"]
     args: list[Any] = []
-    _scope(call.actor, query, where, args)
+    _scope(call.actor, query, where, args, call.hub.clock.now())
     args += [query.limit, query.offset]
     sql = LIST_CALLS.format(where=" and ".join(where), limit=len(args) - 1, offset=len(args))
     rows = await call.hub.pool.fetch(sql, *args)
