@@ -94,7 +94,8 @@ def _scope(actor: Actor, query: CallQuery, where: list[str], args: list[Any], no
         where.append(f"c.created_at >= {arg(query.since)}")
     if query.until:
         where.append(f"c.created_at < {arg(query.until)}")
-    mine = "" if actor.role != Role.LIAISON else f" and a.target = {arg(actor.target)}"
+    wants = query.overdue is not None or query.escalated is not None
+    mine = f" and a.target = {arg(actor.target)}" if wants and actor.role == Role.LIAISON else ""
     if query.overdue is not None:
         cond = OVERDUE_ASSIGNMENT.replace(":now", arg(now))
         where.append(f"{'' if query.overdue else 'not '}exists (select 1 from assignments a"
