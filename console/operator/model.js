@@ -108,8 +108,12 @@ export function applyEvent(call, ev) {
     }
     a.state = ev.assignment_state;
     a.updated_at = at;
-    if (ASG_TIME[ev.event_type]) a[ASG_TIME[ev.event_type]] = at;
+    // A liaison's action counts from when the person acted (a phone that was offline sends acted_at).
+    if (ASG_TIME[ev.event_type]) a[ASG_TIME[ev.event_type]] = b.acted_at ? new Date(b.acted_at).toISOString() : at;
     if (ev.event_type === "assignment.escalated") a.levels = { ...a.levels, [b.deadline_kind]: b.level };
+    for (const [kind, voided] of Object.entries(b.voids_escalations || {})) {
+      a.levels = { ...a.levels, [kind]: Math.min(a.levels?.[kind] || 0, Math.min(...voided) - 1) };
+    }
     if (ev.event_type === "assignment.reported") a.result = b.result;
     if (ev.event_type === "assignment.declined") { a.decline_reason = b.reason; a.suggested_target = b.suggested_target ?? null; }
     if (ev.event_type === "assignment.reopened") {

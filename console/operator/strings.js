@@ -29,6 +29,9 @@ addStrings({
     "ev.assignment.withdrawn": "撤回", "ev.assignment.accepted": "审核通过", "ev.assignment.reopened": "重办",
     "ev.assignment.escalated": "超时升级", system: "系统", satisfaction: "满意度 {n}", live: "实时",
     refusedTitle: "指令被拒绝", staleCursor: "已重新加载",
+    fFlag: "超时/督办", allFlags: "全部", "flag.overdue": "超时未办", "flag.escalated": "已督办",
+    escOverdue: "{esc}（超时 {d}）", escVoided: "不计入：实际办理在此之前", actedAt: "实际 {t}", receivedAt: "收到 {t}",
+    actedAdjusted: "设备时间已校正",
   },
   en: {
     brand: "Xianghu · Command centre", newCall: "New call (N)", searchPh: "Search number / place / matter (/)",
@@ -59,5 +62,8 @@ addStrings({
     "ev.assignment.withdrawn": "Withdrawn", "ev.assignment.accepted": "Accepted", "ev.assignment.reopened": "Reopened",
     "ev.assignment.escalated": "Escalated", system: "system", satisfaction: "satisfaction {n}", live: "live",
     refusedTitle: "Command refused", staleCursor: "Reloaded",
+    fFlag: "Overdue/escalated", allFlags: "All", "flag.overdue": "Overdue", "flag.escalated": "Escalated",
+    escOverdue: "{esc} ({d} overdue)", escVoided: "not counted: acted before it", actedAt: "acted {t}",
+    receivedAt: "received {t}", actedAdjusted: "device time corrected",
   },
 });
