@@ -80,11 +80,16 @@ export function applyEvent(ev) {
       a.state = ev.assignment_state || a.state;
       a.call.state = ev.call_state || a.call.state;
       a._seq = ev.seq;
-      if (type === "assignment.acknowledged") a.acknowledged_at = ev.at;
-      else if (type === "assignment.arrived") a.on_scene_at = ev.at;
-      else if (type === "assignment.reported") { a.reported_at = ev.at; a.result = b.result; }
+      const acted = b.acted_at ? ms(b.acted_at) : ev.at; // when the person acted (sent by a phone that was offline)
+      if (type === "assignment.acknowledged") a.acknowledged_at = acted;
+      else if (type === "assignment.arrived") a.on_scene_at = acted;
+      else if (type === "assignment.reported") { a.reported_at = acted; a.result = b.result; }
+      else if (type === "assignment.escalated") a.levels = { ...(a.levels || {}), [b.deadline_kind]: b.level };
       else if (type === "assignment.declined") { a.decline_reason = b.reason; a.suggested_target = b.suggested_target; }
       else if (type === "assignment.reopened" && b.resolve_due) a.resolve_due = ms(b.resolve_due);
+      for (const [kind, voided] of Object.entries(b.voids_escalations || {})) {
+        a.levels = { ...(a.levels || {}), [kind]: Math.min((a.levels || {})[kind] || 0, Math.min(...voided) - 1) };
+      }
       touched = true;
     } else {
       scheduleListReload();
