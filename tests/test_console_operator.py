@@ -322,7 +322,7 @@ async def test_operator_sees_overdue_and_escalated_work_and_filters_it(browser: 
     hub.clock.advance(250)
     assert await hub.state.sla.settled() == 2
     row = page.locator(f'#rows .row[data-id="{late["call_id"]}"]')
-    await row.locator(".mark-esc").wait_for(timeout=10_000)
+    await row.locator('.mark-esc[data-level="2"]').wait_for(timeout=10_000)  # both events have arrived
     assert await row.locator(".mark-esc").inner_text() == "二级督办"
     over = row.locator(".mark-overdue")
     await over.wait_for(state="visible")
