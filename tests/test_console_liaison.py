@@ -207,3 +207,24 @@ async def test_liaison_declines_and_sees_a_refused_action(hub: Hub, browser: Any
         await refused.locator("button").click()
         await page.wait_for_selector("#pending", state="hidden")
     await page.context.close()
+
+
+async def test_liaison_card_shows_overdue_and_escalation(hub: Hub, browser: Any) -> None:
+    page = await open_liaison(browser, hub, "police1.yiqiao")
+    async with await hub.login("op1.yiqiao") as op:
+        await post(op, "/api/v1/calls", new_call(title="超时未响应的呼叫", targets=["police"]), expect=201)
+    item = card(page, "超时未响应的呼叫")
+    await item.wait_for(timeout=10_000)
+    assert not await item.locator(".mark-overdue").is_visible()
+    hub.clock.advance(250)  # the response deadline (120 s) passed 130 s ago; levels 1 and 2 are written
+    assert await hub.state.sla.settled() == 2
+    await item.locator('.mark-esc[data-level="2"]').wait_for(timeout=10_000)
+    assert await item.locator(".mark-esc").inner_text() == "二级督办"
+    await item.locator(".mark-overdue").wait_for(state="visible")
+    assert (await item.locator(".mark-overdue").inner_text()).startswith("超时 2分")
+    await item.locator(".card-title").click()
+    esc = page.locator("#detail .timeline li[data-type='assignment.escalated']")
+    await esc.nth(1).wait_for()
+    texts = " ".join(await esc.all_inner_texts())
+    assert "响应时限超时 2分，一级督办" in texts and "响应时限超时 2分，二级督办" in texts, texts
+    await page.context.close()

@@ -1,5 +1,5 @@
 // My assignments kept current: the REST list merged in, events from the hub applied, reloads debounced.
-import { ACTIONABLE, CALL_FIELDS, S, WAITING, api, ms, persist } from "./state.js";
+import { ACTIONABLE, CALL_FIELDS, S, WAITING, api, ms, now, persist } from "./state.js";
 import { flushAlerts } from "./alerts.js";
 import { render } from "./list.js";
 import { loadDetail } from "./detail.js";
@@ -61,6 +61,7 @@ export async function loadList() {
 export function applyEvent(ev) {
   const type = ev.event_type;
   const b = ev.body || {};
+  if (typeof ev.at === "number" && ev.at > now()) S.skew += ev.at - now(); // the hub's clock is the one that counts
   let touched = false;
   if (ev.assignment_id) {
     let a = S.asg.get(ev.assignment_id);
