@@ -352,6 +352,7 @@ async def test_operator_sees_overdue_and_escalated_work_and_filters_it(browser: 
     await ack.wait_for()
     assert "实际" in await ack.inner_text() and "收到" in await ack.inner_text()
     await page.wait_for_function("() => document.querySelectorAll('#timeline .voided').length === 2")
+    await page.wait_for_selector("#alarms .alarm", state="detached")  # their alarms go too
     await page.wait_for_selector(f'#detail .asg[data-asg="{late_a}"] .mark-esc', state="detached")
     await page.keyboard.press("Escape")
     await row.locator(".mark-esc").wait_for(state="detached")

@@ -4,7 +4,7 @@ import { t } from "/shared/i18n.js";
 import { ASG_TIME, FINAL_CALL, S, api, conn, now, toast } from "./state.js";
 import { render, scheduleRender } from "./board.js";
 import { detailEvent, setDetail } from "./drawer.js";
-import { raiseAlarm } from "./escalations.js";
+import { raiseAlarm, voidAlarms } from "./escalations.js";
 
 const CALL_CMDS = new Set(["dispatch", "accept", "send_back", "return_visit", "close", "cancel", "note"]);
 
@@ -166,5 +166,6 @@ export function onEvent(ev) {
   if (S.detail && S.detail.id === ev.call_id) detailEvent(ev);
   // a rung recorded after the department already responded (late_record) is history, not an alarm
   if (ev.event_type === "assignment.escalated" && !ev.body?.late_record) raiseAlarm(ev);
+  if (ev.body?.voids_escalations) voidAlarms(ev);
   scheduleRender();
 }
