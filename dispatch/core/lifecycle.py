@@ -35,7 +35,7 @@ from dispatch.core.commands import (
 )
 from dispatch.core.domain import Actor, DeadlineKind, Priority, Source
 from dispatch.core.records import Assignment, Call, Event, _dt, _uuid
-from dispatch.core.sla_policy import stopped_at
+from dispatch.core.sla_policy import deadline_of, stopped_at
 from dispatch.core.transitions import (
     ASSIGNMENT_FINAL,
     ASSIGNMENT_INITIAL,
@@ -363,8 +363,7 @@ def _acted(b: _Builder, cmd: Acknowledge | Arrive | ReportResult | Decline, a: A
     for kind in DeadlineKind:
         if a.state not in WAITING_FOR[kind] or after in WAITING_FOR[kind]:
             continue  # not a clock this action stops
-        deadline = {DeadlineKind.ACK: a.ack_due, DeadlineKind.ARRIVE: a.arrive_due,
-                    DeadlineKind.RESOLVE: a.resolve_due}[kind]
+        deadline = deadline_of(a, kind)
         levels = [level for level in range(1, a.levels.get(kind.value, 0) + 1)
                   if deadline + (ctx.rung_after(kind, level) if ctx.rung_after else timedelta()) >= acted]
         if levels:
