@@ -6,6 +6,7 @@ request."""
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -107,6 +108,9 @@ async def test_liaison_receives_acknowledges_and_works_offline(hub: Hub, browser
         assert await page.locator("#pending-list li").count() == 2
         assert await card(page, title).count() == 1
 
+        # five minutes pass on the hub's clock before the signal comes back
+        tapped = hub.clock.now()
+        hub.clock.advance(300)
         # back online: each action reaches the township exactly once, in order
         await context.set_offline(False)
         await page.wait_for_selector("#conn[data-status='live']", timeout=15_000)
@@ -120,6 +124,19 @@ async def test_liaison_receives_acknowledges_and_works_offline(hub: Hub, browser
         assert done == ["assignment.acknowledged", "assignment.arrived", "assignment.reported"], done
         arrived = next(e for e in mine if e["type"] == "assignment.arrived")
         assert arrived["body"]["lat"] == pytest.approx(SCENE["latitude"])
+        # stamped at the tap on the hub's clock (the phone corrects its own by the welcome's server_time):
+        # the clocks count from the taps, not from the reconnection five minutes later
+        reported = next(e for e in mine if e["type"] == "assignment.reported")
+        received = tapped + timedelta(seconds=300)
+        for e in (arrived, reported):
+            acted = datetime.fromisoformat(e["body"]["acted_at"])
+            assert tapped <= acted < tapped + timedelta(seconds=120), e["body"]
+            assert datetime.fromisoformat(e["body"]["received_at"]) == received
+            assert "acted_at_adjusted" not in e["body"]
+        assert reported["body"]["acted_at"] >= arrived["body"]["acted_at"]
+        police_now = assignment_of(detail, "police")
+        assert police_now["on_scene_at"] == arrived["body"]["acted_at"]
+        assert police_now["reported_at"] == reported["body"]["acted_at"]
         assert assignment_of(detail, "police")["result"] == "已劝离占道车辆，消防通道恢复畅通"
 
         # the detail with its timeline, the reporter's phone masked for the liaison
@@ -201,4 +218,25 @@ async def test_liaison_declines_and_sees_a_refused_action(hub: Hub, browser: Any
         await page.screenshot(path=artifact("liaison-refused.png"))
         await refused.locator("button").click()
         await page.wait_for_selector("#pending", state="hidden")
+    await page.context.close()
+
+
+async def test_liaison_card_shows_overdue_and_escalation(hub: Hub, browser: Any) -> None:
+    page = await open_liaison(browser, hub, "police1.yiqiao")
+    async with await hub.login("op1.yiqiao") as op:
+        await post(op, "/api/v1/calls", new_call(title="超时未响应的呼叫", targets=["police"]), expect=201)
+    item = card(page, "超时未响应的呼叫")
+    await item.wait_for(timeout=10_000)
+    assert not await item.locator(".mark-overdue").is_visible()
+    hub.clock.advance(250)  # the response deadline (120 s) passed 130 s ago; levels 1 and 2 are written
+    assert await hub.state.sla.settled() == 2
+    await item.locator('.mark-esc[data-level="2"]').wait_for(timeout=10_000)
+    assert await item.locator(".mark-esc").inner_text() == "二级督办"
+    await item.locator(".mark-overdue").wait_for(state="visible")
+    assert (await item.locator(".mark-overdue").inner_text()).startswith("超时 2分")
+    await item.locator(".card-title").click()
+    esc = page.locator("#detail .timeline li[data-type='assignment.escalated']")
+    await esc.nth(1).wait_for()
+    texts = " ".join(await esc.all_inner_texts())
+    assert "响应时限超时 2分，一级督办" in texts and "响应时限超时 2分，二级督办" in texts, texts
     await page.context.close()

@@ -483,3 +483,55 @@ async def test_conn_js_dedup_and_outbox(browser: Any, hub: Hub) -> None:
     assert out["pendingAfterDismiss"] == 0
     assert out["cursorAfterReload"] == 8
     await page.context.close()
+
+
+async def test_operator_sees_overdue_and_escalated_work_and_filters_it(browser: Any, hub: Hub) -> None:
+    start = hub.clock.now()
+    async with await hub.login("op1.yiqiao") as op:
+        late = await post(op, "/api/v1/calls", new_call(title="超时的呼叫", targets=["police"]), expect=201)
+        await post(op, "/api/v1/calls", new_call(title="按时的呼叫", targets=["market"], priority="normal"), expect=201)
+        late_a = assignment_of(await get_call(hub, late["call_id"]), "police")["id"]
+    page = await browser_login(browser, hub, "op1.yiqiao")
+    await wait_live(page)
+    await page.wait_for_selector("#rows .row >> nth=1")
+    assert await page.locator("#rows .mark-overdue:visible").count() == 0
+    # the urgent call's response deadline (120 s) passes on the hub's clock; level 1 and, at +120 s, level 2
+    hub.clock.advance(250)
+    assert await hub.state.sla.settled() == 2
+    row = page.locator(f'#rows .row[data-id="{late["call_id"]}"]')
+    await row.locator('.mark-esc[data-level="2"]').wait_for(timeout=10_000)  # both events have arrived
+    assert await row.locator(".mark-esc").inner_text() == "二级督办"
+    over = row.locator(".mark-overdue")
+    await over.wait_for(state="visible")
+    assert (await over.inner_text()).startswith("超时 2分"), await over.inner_text()  # 130 s past, live
+    # the filter: only the overdue (and the escalated) call
+    await page.select_option("#f-flag", "overdue")
+    await page.wait_for_function("() => document.querySelectorAll('#rows .row').length === 1")
+    assert "超时的呼叫" in (await page.locator("#rows").inner_text())
+    await page.select_option("#f-flag", "escalated")
+    await page.wait_for_function("() => document.querySelectorAll('#rows .row').length === 1")
+    await page.select_option("#f-flag", "")
+    await page.wait_for_function("() => document.querySelectorAll('#rows .row').length === 2")
+    # the drawer: the department's overdue time on each escalation (not the hub's delay), and the live marker
+    await row.click()
+    esc = page.locator("#timeline li.ev-assignment-escalated")
+    await esc.nth(1).wait_for()
+    texts = [await esc.nth(i).inner_text() for i in range(2)]
+    assert "一级督办（超时 2分）" in texts[0] and "二级督办（超时 2分）" in texts[1], texts
+    await page.locator(f'#detail .asg[data-asg="{late_a}"] .mark-overdue').wait_for(state="visible")
+    await page.screenshot(path=artifact("operator-overdue.png"))
+    # the police phone was offline and had acknowledged 5 s before the deadline: both rungs fell due after
+    # the acted time, so neither is the department's; the markers go
+    async with await hub.login("police1.yiqiao") as police:
+        await post(police, f"/api/v1/assignments/{late_a}/acknowledge",
+                   {"acted_at": (start + timedelta(seconds=115)).isoformat()})
+    ack = page.locator("#timeline li.ev-assignment-acknowledged")
+    await ack.wait_for()
+    assert "实际" in await ack.inner_text() and "收到" in await ack.inner_text()
+    await page.wait_for_function("() => document.querySelectorAll('#timeline .voided').length === 2")
+    await page.wait_for_selector("#alarms .alarm", state="detached")  # their alarms go too
+    await page.wait_for_selector(f'#detail .asg[data-asg="{late_a}"] .mark-esc', state="detached")
+    await page.keyboard.press("Escape")
+    await row.locator(".mark-esc").wait_for(state="detached")
+    assert not await row.locator(".mark-overdue").is_visible()  # the arrival deadline (1200 s) is still ahead
+    await page.context.close()

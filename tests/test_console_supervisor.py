@@ -3,6 +3,7 @@ detail with its assignments and timeline, and nothing to act with."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -68,4 +69,63 @@ async def test_supervisor_sees_two_townships_read_only(hub: Hub, browser: Any) -
         c = await post(nanwang, "/api/v1/calls", new_call(title="南旺镇夜间施工噪音", category="noise",
                                                           targets=["police"]), expect=201)
     await page.wait_for_selector(f"#rows tr[data-call='{c['call_id']}']", timeout=10_000)
+    await page.context.close()
+
+
+async def test_supervisor_reads_overdue_time_and_filters_overdue_and_escalated(hub: Hub, browser: Any) -> None:
+    start = hub.clock.now()
+    async with await hub.login("op1.yiqiao") as op:
+        late = await post(op, "/api/v1/calls", new_call(title="超时的呼叫", targets=["police"]), expect=201)
+        fine = await post(op, "/api/v1/calls", new_call(title="按时的呼叫", targets=["market"], priority="normal"),
+                          expect=201)
+        late_a = assignment_of((await op.get(f"/api/v1/calls/{late['call_id']}")).json(), "police")["id"]
+    # the response deadline (120 s) passes; levels 1 and 2 (+120 s) are written 250 s after dispatch
+    hub.clock.advance(250)
+    assert await hub.state.sla.settled() == 2
+
+    page = await browser_login(browser, hub, "supervisor")
+    await page.wait_for_selector("body[data-ready='1']")
+    await page.wait_for_selector("#conn[data-status='live']")  # the welcome brings the hub's clock
+    row = page.locator(f"#rows tr[data-call='{late['call_id']}']")
+    await row.locator(".mark-overdue").wait_for(state="visible")
+    assert (await row.locator(".mark-overdue").inner_text()).startswith("超时 2分")
+    assert await row.locator(".mark-esc").inner_text() == "二级督办"
+    ok_row = page.locator(f"#rows tr[data-call='{fine['call_id']}']")
+    assert await ok_row.locator(".mark-overdue:visible, .mark-esc").count() == 0
+
+    # the filters ask the hub (GET /api/v1/calls?overdue=true / escalated=true)
+    await page.select_option("#f-flag", "overdue")
+    await page.wait_for_function(f"() => !document.querySelector(\"#rows tr[data-call='{fine['call_id']}']\")")
+    assert await page.locator("#rows tr").count() == 1
+    await page.select_option("#f-flag", "escalated")
+    await page.wait_for_selector(f"#rows tr[data-call='{late['call_id']}']")
+    assert await page.locator("#rows tr").count() == 1
+    await page.select_option("#f-flag", "")
+    await page.wait_for_selector(f"#rows tr[data-call='{fine['call_id']}']")
+
+    # the detail: each escalation with the department's overdue time (130 s), not the hub's delay (10 s)
+    await row.click()
+    esc = page.locator("#detail .timeline li[data-type='assignment.escalated']")
+    await esc.nth(1).wait_for()
+    texts = await esc.all_inner_texts()
+    assert "响应 一级督办（超时 2分）" in texts[0] and "响应 二级督办（超时 2分）" in texts[1], texts
+    assert "0 分钟" not in " ".join(texts)
+    marks = page.locator(f"#detail tr[data-assignment='{late_a}'] .mark-overdue")
+    await marks.first.wait_for(state="visible")  # the response clock; arrival and result are not due yet
+    assert await page.locator(f"#detail tr[data-assignment='{late_a}'] .mark-overdue:visible").count() == 1
+    await page.screenshot(path=artifact("supervisor-overdue.png"), full_page=True)
+
+    # the phone had acknowledged offline before the deadline: both escalations are voided, the timeline shows
+    # the acted and the received time, and the call leaves the escalated filter
+    async with await hub.login("police1.yiqiao") as police:
+        await post(police, f"/api/v1/assignments/{late_a}/acknowledge",
+                   {"acted_at": (start + timedelta(seconds=110)).isoformat()})
+    await page.wait_for_selector("#detail .timeline li[data-type='assignment.acknowledged']", timeout=10_000)
+    ack = await page.locator("#detail .timeline li[data-type='assignment.acknowledged']").inner_text()
+    assert "实际" in ack and "收到" in ack, ack
+    assert await page.locator("#detail .timeline .voided").count() == 2
+    await row.locator(".mark-esc").wait_for(state="detached")
+    await page.screenshot(path=artifact("supervisor-acted.png"), full_page=True)
+    await page.select_option("#f-flag", "escalated")
+    await page.wait_for_selector("#empty:not([hidden])")
     await page.context.close()

@@ -1,5 +1,6 @@
 // One assignment as a card: priority, place, the running deadline, its state and the one-tap actions.
 import { h } from "/shared/dom.js";
+import { escalationLevel, escalationText, overdueText, runningDeadline, toDate } from "/shared/format.js";
 import { CALL_FINAL, DUE_BY_STATE, callNumber, categoryName, fmtSpan, now } from "./state.js";
 import { tt } from "./strings.js";
 import { effectiveState, pendingFor, send } from "./outbox.js";
@@ -45,6 +46,22 @@ export function tickDue(root = document) {
     el.querySelector(".due-time").textContent = fmtSpan(left);
     el.querySelector(".due-suffix").textContent = over ? tt("li.over") : tt("li.left");
   }
+  for (const el of root.querySelectorAll("[data-overdue-since]")) {
+    const ms = n - toDate(el.dataset.overdueSince).getTime();
+    el.hidden = ms <= 0;
+    if (ms > 0) el.textContent = overdueText(ms);
+  }
+}
+
+/** 超时 with how long, live (tickDue), while a clock still running on this phone's view has passed its deadline. */
+function overdueMark(a, st) {
+  const d = CALL_FINAL.includes(a.call.state) ? null : runningDeadline({ ...a, state: st });
+  return d ? h("b", { class: "mark mark-overdue", hidden: true, dataset: { overdueSince: d.due.toISOString() } }) : null;
+}
+
+function escalationMark(a) {
+  const lvl = escalationLevel(a);
+  return lvl ? h("b", { class: "mark mark-esc", dataset: { level: String(lvl) } }, escalationText(lvl)) : null;
 }
 
 /** 主办 (lead) or 协办 (supporting) on the call; nothing for an assignment recorded before the distinction. */
@@ -71,7 +88,8 @@ export function card(a) {
     h("div", { class: "card-state" },
       h("span", { class: "state" }, tt(`li.st.${st}`)),
       CALL_FINAL.includes(a.call.state) ? h("span", { class: "state bad" }, tt(`li.cs.${a.call.state}`)) : null,
-      queued ? h("span", { class: "queued" }, tt("li.queuedChip")) : null),
+      queued ? h("span", { class: "queued" }, tt("li.queuedChip")) : null,
+      overdueMark(a, st), escalationMark(a)),
     actionButtons(a),
     h("button", { type: "button", class: "link", dataset: { act: "detail" } }, tt("li.detail")));
 }

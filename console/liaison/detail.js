@@ -1,5 +1,6 @@
 // The detail view of one call (#/call/<id>): my part with its actions, the call, its timeline; cached for offline.
 import { h } from "/shared/dom.js";
+import { escalationText, fmtDuration } from "/shared/format.js";
 import { $, S, api, callNumber, categoryName, fmtTime, persist, save, targetName } from "./state.js";
 import { tt } from "./strings.js";
 import { mergeCalls } from "./sync.js";
@@ -50,7 +51,8 @@ function timelineText(e) {
     case "assignment.transferred": return [`→ ${targetName(b.to_target)}`, b.reason].filter(Boolean).join(" · ");
     case "call.lead_changed": return [targetName(b.target), b.reason].filter(Boolean).join(" · ");
     case "assignment.escalated":
-      return tt("li.esc", { kind: tt(`li.due.${b.deadline_kind}`), level: b.level });
+      return tt("li.esc", { kind: tt(`li.due.${b.deadline_kind}`), esc: escalationText(b.level),
+                            d: fmtDuration(b.overdue_ms ?? b.lateness_ms ?? 0) });
     case "call.noted": return b.text || "";
     case "call.visited": return b.comment || "";
     default: return b.reason || "";

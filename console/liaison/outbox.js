@@ -21,7 +21,8 @@ export function send(a, name, extra = {}) {
   Alerts.stop(a.id);
   const wasLive = conn.status === "live";
   const label = tt(`li.actLong.${name}`);
-  conn.command(name, { assignment_id: a.id, ...extra }).then(
+  // Stamped at the tap, on the hub's clock: a command queued offline still counts from when the person acted.
+  conn.command(name, { assignment_id: a.id, acted_at: Math.round(conn.hubNow()), ...extra }).then(
     () => toast(tt("li.sentToast", { action: label }), "ok"),
     (err) => toast(tt("li.refusedToast", { action: label, reason: errorText(err) }), "bad"),
   );

@@ -1,5 +1,5 @@
 // My assignments kept current: the REST list merged in, events from the hub applied, reloads debounced.
-import { ACTIONABLE, CALL_FIELDS, S, WAITING, api, ms, persist } from "./state.js";
+import { ACTIONABLE, CALL_FIELDS, S, WAITING, api, ms, now, persist } from "./state.js";
 import { flushAlerts } from "./alerts.js";
 import { render } from "./list.js";
 import { loadDetail } from "./detail.js";
@@ -61,6 +61,7 @@ export async function loadList() {
 export function applyEvent(ev) {
   const type = ev.event_type;
   const b = ev.body || {};
+  if (typeof ev.at === "number" && ev.at > now()) S.skew += ev.at - now(); // the hub's clock is the one that counts
   let touched = false;
   if (ev.assignment_id) {
     let a = S.asg.get(ev.assignment_id);
@@ -80,14 +81,19 @@ export function applyEvent(ev) {
       a.state = ev.assignment_state || a.state;
       a.call.state = ev.call_state || a.call.state;
       a._seq = ev.seq;
-      if (type === "assignment.acknowledged") a.acknowledged_at = ev.at;
-      else if (type === "assignment.arrived") a.on_scene_at = ev.at;
-      else if (type === "assignment.reported") { a.reported_at = ev.at; a.result = b.result; }
+      const acted = b.acted_at ? ms(b.acted_at) : ev.at; // when the person acted (sent by a phone that was offline)
+      if (type === "assignment.acknowledged") a.acknowledged_at = acted;
+      else if (type === "assignment.arrived") a.on_scene_at = acted;
+      else if (type === "assignment.reported") { a.reported_at = acted; a.result = b.result; }
+      else if (type === "assignment.escalated") a.levels = { ...(a.levels || {}), [b.deadline_kind]: b.level };
       else if (type === "assignment.declined") { a.decline_reason = b.reason; a.suggested_target = b.suggested_target; }
       else if (type === "assignment.reopened" && b.resolve_due) a.resolve_due = ms(b.resolve_due);
       else if (type === "assignment.transfer_rejected") { // 驳回: the countdown continues, shifted by the wait
         a.ack_due = ms(b.ack_due); a.arrive_due = ms(b.arrive_due); a.resolve_due = ms(b.resolve_due);
         a.decline_reason = null; a.suggested_target = null;
+      }
+      for (const [kind, voided] of Object.entries(b.voids_escalations || {})) {
+        a.levels = { ...(a.levels || {}), [kind]: Math.min((a.levels || {})[kind] || 0, Math.min(...voided) - 1) };
       }
       touched = true;
     } else {

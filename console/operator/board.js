@@ -1,6 +1,6 @@
 // The board: the open calls as rows, most urgent first, with filters, live countdowns and presence.
 import { t } from "/shared/i18n.js";
-import { categoryName, countdown, fmtAge, fmtNumber, refName, targetName, toDate } from "/shared/format.js";
+import { categoryName, countdown, escalationLevel, escalationText, fmtAge, fmtNumber, overdueText, refName, runningDeadline, targetName, toDate } from "/shared/format.js";
 import { $, CLOSED_ASG, NEXT_DEADLINE, OPEN_CALL_STATES, PRIO_RANK, S, esc, now, targetOptions } from "./state.js";
 import { openDetail, renderDetail } from "./drawer.js";
 
@@ -38,8 +38,24 @@ function compareUrgency(a, b) {
   return 0;
 }
 
+/** The earliest deadline among the call's running clocks (the call is overdue once it passes), or null. */
+function overdueSince(call) {
+  let best = null;
+  for (const a of openAssignments(call)) {
+    const d = runningDeadline(a);
+    if (d && (!best || d.due < best)) best = d.due;
+  }
+  return best;
+}
+
+function maxLevel(call) {
+  return Math.max(0, ...(call.assignments || []).map(escalationLevel));
+}
+
 function matches(call) {
   const f = S.filters;
+  if (f.flag === "overdue") { const since = overdueSince(call); if (!since || since.getTime() >= now()) return false; }
+  if (f.flag === "escalated" && !maxLevel(call)) return false;
   if (f.state === "_action" && !needsAction(call)) return false;
   if (f.state && f.state !== "_action" && call.state !== f.state) return false;
   if (f.category && call.category !== f.category) return false;
@@ -65,11 +81,16 @@ function chip(a) {
 function rowHTML(call) {
   const asgs = openAssignments(call);
   const flash = S.flash.has(call.id) ? " flash" : "";
+  const since = overdueSince(call);
+  const lvl = maxLevel(call);
+  // 超时 (live, shown by tick once the earliest running deadline has passed) and 督办 markers
+  const marks = (since ? `<b class="mark mark-overdue" data-overdue-since="${esc(since.toISOString())}" hidden></b>` : "")
+    + (lvl ? `<b class="mark mark-esc" data-level="${lvl}">${esc(escalationText(lvl))}</b>` : "");
   return `<div class="row p-${esc(call.priority)} cs-${esc(call.state)}${flash}" role="row" tabindex="0" data-id="${esc(call.id)}">`
     + `<span class="prio" role="cell"><b class="badge p-${esc(call.priority)}">${esc(t("prio." + call.priority))}</b></span>`
     + `<span class="call" role="cell"><span class="cat">${esc(categoryName(S.idx, call.category))}</span>`
     + `<span class="title">${esc(call.title)}</span>`
-    + `<small class="num">${esc(fmtNumber(call.number, S.ref))} · <span class="cstate">${esc(t("call." + call.state))}</span></small></span>`
+    + `<small class="num">${esc(fmtNumber(call.number, S.ref))} · <span class="cstate">${esc(t("call." + call.state))}</span>${marks}</small></span>`
     + `<span class="place" role="cell">${esc(call.address || "—")}</span>`
     + `<span class="age" role="cell" data-since="${esc(call.created_at)}"></span>`
     + `<span class="depts" role="cell">${asgs.map(chip).join("") || `<span class="muted">—</span>`}</span></div>`;
@@ -106,6 +127,11 @@ export function tick() {
     el.className = "cd-" + c.level;
     const chipEl = el.closest(".chip, .asg");
     if (chipEl) chipEl.dataset.level = c.level;
+  }
+  for (const el of document.querySelectorAll("[data-overdue-since]")) {
+    const ms = n - toDate(el.dataset.overdueSince).getTime();
+    el.hidden = ms <= 0;
+    if (ms > 0) el.textContent = overdueText(ms);
   }
   for (const row of document.querySelectorAll("#rows .row")) {
     row.classList.toggle("breach", !!row.querySelector('.chip[data-level="due"]'));
@@ -149,9 +175,11 @@ export function fillFilters() {
     + targetOptions(new Set()).map(([c, n]) => `<option value="${esc(c)}">${esc(n)}</option>`).join("");
   $("#f-category").innerHTML = `<option value="">${esc(t("allCategories"))}</option>`
     + S.ref.categories.map((c) => `<option value="${esc(c.code)}">${esc(refName(c))}</option>`).join("");
+  $("#f-flag").innerHTML = `<option value="">${esc(t("allFlags"))}</option>`
+    + ["overdue", "escalated"].map((k) => `<option value="${k}">${esc(t("flag." + k))}</option>`).join("");
 }
 
-for (const [id, key] of [["#f-state", "state"], ["#f-target", "target"], ["#f-category", "category"]]) {
+for (const [id, key] of [["#f-state", "state"], ["#f-target", "target"], ["#f-category", "category"], ["#f-flag", "flag"]]) {
   $(id).addEventListener("change", (e) => { S.filters[key] = e.target.value; render(); });
 }
 $("#search").addEventListener("input", (e) => { S.filters.q = e.target.value.trim(); render(); });

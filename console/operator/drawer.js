@@ -1,6 +1,6 @@
 // The drawer: one call's details, assignments with their deadlines, timeline and the actions on it.
 import { t } from "/shared/i18n.js";
-import { categoryName, fmtDateTime, fmtNumber, fmtWhen, targetName } from "/shared/format.js";
+import { categoryName, escalationText, fmtDateTime, fmtDuration, fmtNumber, fmtWhen, runningDeadline, targetName } from "/shared/format.js";
 import { $, CALL_ACTIONS, CLOSED_ASG, FINAL_CALL, S, api, esc, now } from "./state.js";
 import { applyEvent } from "./model.js";
 import { nextDue, tick } from "./board.js";
@@ -56,7 +56,17 @@ function eventDetail(e, call) {
   const who = a ? targetName(S.idx, a.target) : b.target ? targetName(S.idx, b.target) : "";
   const bits = [];
   if (who) bits.push(`<b>${esc(who)}</b>`);
-  if (e.type === "assignment.escalated") bits.push(esc(`${t("dl." + b.deadline_kind)} · ${t("level", { n: b.level })} · ${t("due")} ${fmtWhen(b.deadline, now())}`));
+  if (e.type === "assignment.escalated") {
+    // the department's time past its deadline (overdue_ms), not the hub's delay in writing it
+    const over = b.overdue_ms ?? b.lateness_ms ?? 0;
+    bits.push(esc(`${t("dl." + b.deadline_kind)} · ${t("escOverdue", { esc: escalationText(b.level), d: fmtDuration(over) })} · ${t("due")} ${fmtWhen(b.deadline, now())}`));
+    if (isVoided(call, e)) bits.push(`<span class="voided">${esc(t("escVoided"))}</span>`);
+  }
+  if (b.acted_at) {
+    bits.push(`<span class="acted">${esc(t("actedAt", { t: fmtDateTime(b.acted_at, { seconds: true }) }))} · `
+      + `${esc(t("receivedAt", { t: fmtDateTime(b.received_at || e.at, { seconds: true }) }))}</span>`);
+    if (b.acted_at_adjusted) bits.push(`<span class="adjusted">${esc(t("actedAdjusted"))}</span>`);
+  }
   if (e.type === "assignment.dispatched") bits.push(esc(`${t("dl.ack")} ${fmtWhen(b.ack_due, now())} · ${t("dl.arrive")} ${fmtWhen(b.arrive_due, now())} · ${t("dl.resolve")} ${fmtWhen(b.resolve_due, now())}`));
   for (const k of ["reason", "result", "text", "comment"]) if (b[k]) bits.push(`<q>${esc(b[k])}</q>`);
   if (b.suggested_target) bits.push(esc(`${t("suggested")}: ${targetName(S.idx, b.suggested_target)}`));
@@ -71,6 +81,13 @@ function eventDetail(e, call) {
     bits.push(esc(`${b.resolved ? t("yes") : t("no")} · ${t("satisfaction", { n: b.satisfaction })}`));
   }
   return bits.join(" ");
+}
+
+/** Was this escalation voided by a later action whose acted time met its rung (voids_escalations)? */
+function isVoided(call, e) {
+  const b = e.body || {};
+  return (call.timeline || []).some((x) => x.assignment_id === e.assignment_id && x.seq > e.seq
+    && (x.body?.voids_escalations?.[b.deadline_kind] || []).includes(b.level));
 }
 
 function asgHTML(a, call) {
@@ -97,8 +114,12 @@ function asgHTML(a, call) {
       + `${a.levels?.review ? ` <span class="lvl">↑${a.levels.review}</span>` : ""}</span></div>` : "";
   const visit = a.visit
     ? `<div class="note visit${a.visit.resolved && a.visit.satisfaction >= 4 ? "" : " bad"}">${esc(t("act.return_visit"))}: ${esc(a.visit.resolved ? t("yes") : t("no"))} · ${esc(t("satisfaction", { n: a.visit.satisfaction }))}${a.visit.comment ? ` <q>${esc(a.visit.comment)}</q>` : ""}</div>` : "";
+  const running = open ? runningDeadline(a) : null;
+  const lvl = Math.max(0, ...Object.entries(a.levels || {}).filter(([k]) => k !== "review").map(([, v]) => Number(v)));
   return `<li class="asg st-${esc(a.state)}" data-asg="${esc(a.id)}"><div class="asg-h"><b>${esc(targetName(S.idx, a.target))}</b>${role}`
     + `<span class="pill st-${esc(a.state)}">${esc(t("asg." + a.state))}</span>`
+    + (running ? `<b class="mark mark-overdue" data-overdue-since="${esc(running.due.toISOString())}" hidden></b>` : "")
+    + (lvl ? `<b class="mark mark-esc" data-level="${lvl}">${esc(escalationText(lvl))}</b>` : "")
     + (a.reopened ? `<span class="tag reopened">${esc(t("reopened", { n: a.reopened }))}</span>` : "") + `</div>`
     + (open ? `<div class="dls">${deadlines}</div>` : "") + review + visit
     + (a.decline_reason && a.state === "declined" ? `<div class="note">${esc(t("declineReason"))}: ${esc(a.decline_reason)}${a.suggested_target ? ` · ${esc(t("suggested"))}: ${esc(targetName(S.idx, a.suggested_target))}` : ""}</div>` : "")

@@ -13,12 +13,20 @@ export function raiseAlarm(ev) {
   if (alarms.some((x) => x.seq === ev.seq && x.township_id === ev.township_id)) return;
   const call = S.calls.get(ev.call_id) || (S.detail?.id === ev.call_id ? S.detail : null);
   const a = call?.assignments?.find((x) => x.id === ev.assignment_id);
-  alarms.push({ seq: ev.seq, township_id: ev.township_id, call_id: ev.call_id, at: ev.at,
+  alarms.push({ seq: ev.seq, township_id: ev.township_id, call_id: ev.call_id, assignment_id: ev.assignment_id, at: ev.at,
                 number: call?.number || "", category: call?.category || "", target: a?.target || "",
                 kind: ev.body?.deadline_kind, level: ev.body?.level });
   saveAlarms();
   renderAlarms();
   alarm.ring();
+}
+
+/** An offline action whose acted time met these rungs (voids_escalations): their alarms are not the department's. */
+export function voidAlarms(ev) {
+  const voids = ev.body?.voids_escalations || {};
+  const before = alarms.length;
+  alarms = alarms.filter((x) => !(x.assignment_id === ev.assignment_id && (voids[x.kind] || []).includes(x.level)));
+  if (alarms.length !== before) { saveAlarms(); renderAlarms(); }
 }
 
 export function renderAlarms() {

@@ -4,7 +4,7 @@ import { t } from "/shared/i18n.js";
 import { ASG_TIME, FINAL_CALL, S, api, conn, now, toast } from "./state.js";
 import { render, scheduleRender } from "./board.js";
 import { detailEvent, setDetail } from "./drawer.js";
-import { raiseAlarm } from "./escalations.js";
+import { raiseAlarm, voidAlarms } from "./escalations.js";
 
 const CALL_CMDS = new Set(["dispatch", "accept", "send_back", "return_visit", "close", "cancel", "note", "set_lead"]);
 
@@ -110,8 +110,12 @@ export function applyEvent(call, ev) {
     }
     a.state = ev.assignment_state;
     a.updated_at = at;
-    if (ASG_TIME[ev.event_type]) a[ASG_TIME[ev.event_type]] = at;
+    // A liaison's action counts from when the person acted (a phone that was offline sends acted_at).
+    if (ASG_TIME[ev.event_type]) a[ASG_TIME[ev.event_type]] = b.acted_at ? new Date(b.acted_at).toISOString() : at;
     if (ev.event_type === "assignment.escalated") a.levels = { ...a.levels, [b.deadline_kind]: b.level };
+    for (const [kind, voided] of Object.entries(b.voids_escalations || {})) {
+      a.levels = { ...a.levels, [kind]: Math.min(a.levels?.[kind] || 0, Math.min(...voided) - 1) };
+    }
     if (ev.event_type === "assignment.reported") a.result = b.result;
     if (ev.event_type === "assignment.declined") {
       a.decline_reason = b.reason; a.suggested_target = b.suggested_target ?? null;
@@ -179,5 +183,6 @@ export function onEvent(ev) {
   if (S.detail && S.detail.id === ev.call_id) detailEvent(ev);
   // a rung recorded after the department already responded (late_record) is history, not an alarm
   if (ev.event_type === "assignment.escalated" && !ev.body?.late_record) raiseAlarm(ev);
+  if (ev.body?.voids_escalations) voidAlarms(ev);
   scheduleRender();
 }

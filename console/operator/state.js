@@ -27,7 +27,7 @@ export const S = {
   presence: {}, detail: null, detailSeqs: new Set(),
   loading: null, reloadAgain: false, buffer: [], fetching: new Map(),
   skew: 0, seen: 0, flash: new Set(),
-  filters: { q: "", state: "", target: "", category: "" },
+  filters: { q: "", state: "", target: "", category: "", flag: "" },
 };
 export const conn = new Connection({ storageKey: "xianghu.operator" });
 export const alarm = new Alarm("xianghu.operator.mute");

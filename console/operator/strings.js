@@ -39,6 +39,9 @@ addStrings({
     confirmLead: "将 {target} 设为主办部门，其余为协办？", notOurRemit: "非本部门职责", reopened: "重办 {n} 次",
     paused: "等待审核 {m} 分钟，时限顺延", "ev.assignment.transfer_rejected": "驳回转派",
     "ev.call.lead_changed": "变更主办", "ev.call.reopened": "回访不满意·重办",
+    fFlag: "超时/督办", allFlags: "全部", "flag.overdue": "超时未办", "flag.escalated": "已督办",
+    escOverdue: "{esc}（超时 {d}）", escVoided: "不计入：实际办理在此之前", actedAt: "实际 {t}", receivedAt: "收到 {t}",
+    actedAdjusted: "设备时间已校正",
   },
   en: {
     viewBoard: "Open calls", viewHistory: "History", hSearch: "Search", hSearchPh: "Number / place / matter",
@@ -82,5 +85,8 @@ addStrings({
     reopened: "reopened {n}×", paused: "waited {m} min for review; deadlines moved",
     "ev.assignment.transfer_rejected": "Transfer rejected", "ev.call.lead_changed": "Lead changed",
     "ev.call.reopened": "Reopened after return visit",
+    fFlag: "Overdue/escalated", allFlags: "All", "flag.overdue": "Overdue", "flag.escalated": "Escalated",
+    escOverdue: "{esc} ({d} overdue)", escVoided: "not counted: acted before it", actedAt: "acted {t}",
+    receivedAt: "received {t}", actedAdjusted: "device time corrected",
   },
 });

@@ -70,6 +70,12 @@ export class Connection extends EventTarget {
     return this._status;
   }
 
+  /** Now on the hub's clock, as best this device knows it (its own clock corrected by the last welcome). */
+  hubNow() {
+    if (this._skewMs === undefined) this._skewMs = Number(readJSON(`${this._key}.skew`, 0)) || 0;
+    return Date.now() + this._skewMs;
+  }
+
   get welcome() {
     return this._welcome;
   }
@@ -279,6 +285,11 @@ export class Connection extends EventTarget {
 
   _onWelcome(msg) {
     this._welcome = msg;
+    if (typeof msg.server_time === "number") {
+      // How far the hub's clock is from this device's: acted times are stamped on the hub's clock.
+      this._skewMs = msg.server_time - Date.now();
+      writeJSON(`${this._key}.skew`, this._skewMs);
+    }
     this._attempt = 0;
     const userId = msg.user ? msg.user.id : null;
     if (this._user !== null && userId !== null && this._user !== userId) {

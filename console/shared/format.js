@@ -162,3 +162,44 @@ export function numberQuery(text, ref) {
   }
   return q;
 }
+
+/** The clocks still running in each assignment state (the hub's WAITING_FOR, dispatch/core/transitions.py). */
+export const RUNNING_CLOCKS = { dispatched: ["ack", "arrive", "resolve"], acknowledged: ["arrive", "resolve"], on_scene: ["resolve"] };
+
+/** The earliest deadline of an assignment's running clocks ({kind, due: Date}), or null when none runs. */
+export function runningDeadline(a) {
+  let best = null;
+  for (const kind of RUNNING_CLOCKS[a.state] || []) {
+    const due = toDate(a[`${kind}_due`]);
+    if (due && (!best || due < best.due)) best = { kind, due };
+  }
+  return best;
+}
+
+/** How long (ms) an assignment is past the deadline of a clock still running, at `now`; 0 when it is not. */
+export function overdueMs(a, now = Date.now()) {
+  const d = runningDeadline(a);
+  return d ? Math.max(0, now - d.due.getTime()) : 0;
+}
+
+/** The highest escalation level of the department's clocks that still counts (0: never escalated); the
+ *  operator's own review clock (a transfer request waiting) is not the department's. */
+export function escalationLevel(a) {
+  return Math.max(0, ...Object.entries(a.levels || {}).filter(([k]) => k !== "review").map(([, v]) => Number(v)));
+}
+
+/** "超时 2分" / "2m overdue". */
+export function overdueText(ms) {
+  return lang() !== "en" ? `超时 ${fmtDuration(ms)}` : `${fmtDuration(ms)} overdue`;
+}
+
+/** "二级督办" / "level 2 escalation" (GLOSSARY). */
+export function escalationText(level) {
+  const zh = "一二三四五六七八九十";
+  return lang() !== "en" ? `${zh[level - 1] || level}级督办` : `level ${level} escalation`;
+}
+
+/** The acted time of an event whose body carries one (an action a phone queued offline), else null. */
+export function actedAt(body) {
+  return body && body.acted_at ? toDate(body.acted_at) : null;
+}

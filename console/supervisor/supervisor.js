@@ -5,7 +5,7 @@
 import { applyI18n, t, lang, setLang } from "/shared/i18n.js";
 import { Connection } from "/shared/conn.js";
 import { h } from "/shared/dom.js";
-import { fmtNumber, numberQuery } from "/shared/format.js";
+import { RUNNING_CLOCKS, escalationLevel, escalationText, fmtDuration, fmtNumber, numberQuery, overdueText, runningDeadline, toDate } from "/shared/format.js";
 
 const L = {
   "zh-CN": {
@@ -22,7 +22,9 @@ const L = {
     "sv.a.state": "状态", "sv.a.dispatched": "派单", "sv.a.ack": "响应", "sv.a.arrive": "报到", "sv.a.report": "办结",
     "sv.a.due": "时限（响应/报到/办结）", "sv.a.result": "结果/理由", "sv.late": "超时", "sv.dueAt": "限 {t}", "sv.loadFailed": "加载失败",
     "sv.visit": "{resolved}，满意度 {s}/5", "sv.resolved": "已解决", "sv.unresolved": "未解决",
-    "sv.seq": "序号", "sv.esc": "{kind} 第 {level} 级督办（超时 {min} 分钟）",
+    "sv.seq": "序号", "sv.esc": "{kind} {esc}（超时 {d}）",
+    "sv.flag": "超时/督办", "sv.flag.overdue": "超时未办", "sv.flag.escalated": "有督办",
+    "sv.voided": "不计入：实际办理在此之前", "sv.acted": "实际 {t}，收到 {r}", "sv.adjusted": "设备时间已校正",
     "sv.k.ack": "响应", "sv.k.arrive": "报到", "sv.k.resolve": "办结", "sv.system": "系统",
     "prio.urgent": "紧急", "prio.normal": "一般", "prio.low": "较低",
     "cs.intake": "待派单", "cs.dispatched": "已派单", "cs.in_progress": "处置中", "cs.review": "待审核",
@@ -55,7 +57,10 @@ const L = {
     "sv.a.report": "Reported", "sv.a.due": "Deadlines (ack / scene / resolve)", "sv.a.result": "Result / reason",
     "sv.late": "late", "sv.dueAt": "due {t}", "sv.loadFailed": "Could not load", "sv.visit": "{resolved}, satisfaction {s}/5",
     "sv.resolved": "resolved", "sv.unresolved": "not resolved", "sv.seq": "Seq",
-    "sv.esc": "{kind} escalation level {level} ({min} min late)",
+    "sv.esc": "{kind} {esc} ({d} overdue)",
+    "sv.flag": "Overdue / escalated", "sv.flag.overdue": "Overdue", "sv.flag.escalated": "Escalated",
+    "sv.voided": "not counted: acted before it", "sv.acted": "acted {t}, received {r}",
+    "sv.adjusted": "device time corrected",
     "sv.k.ack": "acknowledge", "sv.k.arrive": "on scene", "sv.k.resolve": "resolve", "sv.system": "system",
     "prio.urgent": "Urgent", "prio.normal": "Normal", "prio.low": "Low",
     "cs.intake": "Intake", "cs.dispatched": "Dispatched", "cs.in_progress": "In progress", "cs.review": "In review",
@@ -87,7 +92,29 @@ const dtFmt = new Intl.DateTimeFormat(lang() === "en" ? "en-GB" : "zh-CN", { tim
 const fmt = (v) => (v ? dtFmt.format(new Date(v)) : "—");
 const name = (o) => (o ? (lang() === "en" ? o.name_en : o.name_zh) : "");
 
-const S = { ref: null, calls: [], offset: 0, done: false, selected: null, detail: null, query: "" };
+const S = { ref: null, calls: [], offset: 0, done: false, selected: null, detail: null, query: "", skew: 0 };
+// Now on the hub's clock (corrected by the welcome's server_time): overdue is the hub's judgement, not this PC's.
+const now = () => Date.now() + S.skew;
+
+/** 超时 with how long, kept live by tick() while a running clock is past its deadline. */
+function overdueMark(a) {
+  const d = runningDeadline(a);
+  return d ? h("b", { class: "mark mark-overdue", hidden: true, dataset: { overdueSince: d.due.toISOString() } }) : null;
+}
+
+function escalationMark(assignments) {
+  const lvl = Math.max(0, ...(assignments || []).map(escalationLevel));
+  return lvl ? h("b", { class: "mark mark-esc", dataset: { level: String(lvl) } }, escalationText(lvl)) : null;
+}
+
+function tick() {
+  const n = now();
+  for (const el of document.querySelectorAll("[data-overdue-since]")) {
+    const ms = n - toDate(el.dataset.overdueSince).getTime();
+    el.hidden = ms <= 0;
+    if (ms > 0) el.textContent = overdueText(ms);
+  }
+}
 
 async function api(path) {
   const res = await fetch(path, { credentials: "same-origin", headers: { Accept: "application/json" } });
@@ -130,6 +157,8 @@ function fillFilters() {
   $("f-target").replaceChildren(opt("", tt("sv.all")), ...S.ref.departments.map((d) => opt(d.code, name(d))));
   $("f-category").replaceChildren(opt("", tt("sv.all")), ...S.ref.categories.map((c) => opt(c.code, name(c))));
   $("f-priority").replaceChildren(opt("", tt("sv.all")), ...["urgent", "normal", "low"].map((p) => opt(p, tt(`prio.${p}`))));
+  $("f-flag").replaceChildren(opt("", tt("sv.all")), opt("overdue", tt("sv.flag.overdue")),
+    opt("escalated", tt("sv.flag.escalated")));
 }
 
 function queryString() {
@@ -141,6 +170,7 @@ function queryString() {
   if (v("f-target")) q.set("target", v("f-target"));
   if (v("f-category")) q.set("category", v("f-category"));
   if (v("f-priority")) q.set("priority", v("f-priority"));
+  if (v("f-flag")) q.set(v("f-flag"), "true");
   if (v("f-since")) q.set("since", `${v("f-since")}T00:00:00+08:00`);
   if (v("f-until")) {
     const d = new Date(`${v("f-until")}T00:00:00+08:00`);
@@ -180,13 +210,25 @@ function renderList() {
   h("td", { class: "nowrap" }, categoryName(c.category)),
   h("td", { class: "title" }, c.title),
   h("td", {}, h("span", { class: `prio prio-${c.priority}` }, tt(`prio.${c.priority}`))),
-  h("td", {}, h("span", { class: `cs cs-${c.state}` }, tt(`cs.${c.state}`))),
+  h("td", {}, h("span", { class: `cs cs-${c.state}` }, tt(`cs.${c.state}`)), firstOverdue(c), escalationMark(c.assignments)),
   h("td", {}, h("div", { class: "parts" }, (c.assignments || []).map((a) => h("span", { class: `part as-${a.state}` },
     `${targetName(a.target, c.township_id)}·${tt(`as.${a.state}`)}`)))),
   h("td", { class: "mono" }, fmt(c.created_at)))));
   $("empty").hidden = S.calls.length > 0;
   $("more").hidden = S.done;
   $("count").textContent = tt("sv.count", { n: S.calls.length });
+  tick();
+}
+
+/** The call's overdue marker: from the earliest deadline among its assignments' running clocks. */
+function firstOverdue(c) {
+  const open = ["intake", "dispatched", "in_progress", "review"].includes(c.state);
+  let best = null;
+  for (const a of open ? c.assignments || [] : []) {
+    const d = runningDeadline(a);
+    if (d && (!best || d.due < runningDeadline(best).due)) best = a;
+  }
+  return best ? overdueMark(best) : null;
 }
 
 async function select(id) {
@@ -211,16 +253,33 @@ const shortFmt = new Intl.DateTimeFormat(lang() === "en" ? "en-GB" : "zh-CN", { 
 const short = (v) => (v ? shortFmt.format(new Date(v)) : "—");
 
 /** When it happened, and under it the deadline it had (red with the minutes late when missed). */
-function timeCell(doneAt, due) {
+function timeCell(doneAt, due, running = null) {
   return h("td", { class: "mono" }, short(doneAt), lateness(doneAt, due),
+    running && !doneAt ? h("b", { class: "mark mark-overdue", hidden: true, dataset: { overdueSince: toDate(due).toISOString() } }) : null,
     due ? h("div", { class: "due small" }, tt("sv.dueAt", { t: short(due) })) : null);
 }
 
 function lateness(doneAt, due) {
   if (!due) return null;
   const end = doneAt ? Date.parse(doneAt) : null;
-  if (end !== null && end > Date.parse(due)) return h("span", { class: "late" }, ` ${tt("sv.late")} ${Math.round((end - Date.parse(due)) / 60000)}′`);
+  if (end !== null && end > Date.parse(due)) return h("span", { class: "late" }, ` ${overdueText(end - Date.parse(due))}`);
   return null;
+}
+
+/** Was this escalation voided by a later action whose acted time met its rung (voids_escalations)? */
+function voided(e, timeline) {
+  const b = e.body || {};
+  return timeline.some((x) => x.assignment_id === e.assignment_id && x.seq > e.seq
+    && ((x.body?.voids_escalations || {})[b.deadline_kind] || []).includes(b.level));
+}
+
+function timelineExtra(e, timeline) {
+  const b = e.body || {};
+  const out = [];
+  if (e.type === "assignment.escalated" && voided(e, timeline)) out.push(h("span", { class: "voided" }, tt("sv.voided")));
+  if (b.acted_at) out.push(h("span", { class: "acted" }, " ", tt("sv.acted", { t: fmt(b.acted_at), r: fmt(b.received_at || e.at) })));
+  if (b.acted_at_adjusted) out.push(h("span", { class: "adjusted" }, tt("sv.adjusted")));
+  return out;
 }
 
 function timelineText(e, townshipId) {
@@ -234,13 +293,21 @@ function timelineText(e, townshipId) {
       return [b.reason, b.suggested_target ? `→ ${targetName(b.suggested_target, townshipId)}` : ""].filter(Boolean).join(" ");
     case "assignment.transferred": return `→ ${targetName(b.to_target, townshipId)}`;
     case "assignment.escalated":
-      return tt("sv.esc", { kind: tt(`sv.k.${b.deadline_kind}`), level: b.level, min: Math.round((b.lateness_ms || 0) / 60000) });
+      // the department's time past its deadline (overdue_ms), not the hub's delay in writing it (delay_ms)
+      return tt("sv.esc", { kind: tt(`sv.k.${b.deadline_kind}`), esc: escalationText(b.level),
+                            d: fmtDuration(b.overdue_ms ?? b.lateness_ms ?? 0) });
     case "call.visited":
       return [tt("sv.visit", { resolved: tt(b.resolved ? "sv.resolved" : "sv.unresolved"), s: b.satisfaction }), b.comment]
         .filter(Boolean).join(" · ");
     case "call.noted": return b.text || "";
     default: return b.reason || "";
   }
+}
+
+/** Is this kind's clock still running on the assignment (the call open)? */
+function running(a, kind) {
+  const open = S.detail && ["intake", "dispatched", "in_progress", "review"].includes(S.detail.state);
+  return open && (RUNNING_CLOCKS[a.state] || []).includes(kind);
 }
 
 function renderDetail() {
@@ -256,9 +323,9 @@ function renderDetail() {
     h("td", {}, targetName(a.target, tid)),
     h("td", {}, h("span", { class: `part as-${a.state}` }, tt(`as.${a.state}`))),
     h("td", { class: "mono" }, short(a.dispatched_at)),
-    timeCell(a.acknowledged_at, a.ack_due),
-    timeCell(a.on_scene_at, a.arrive_due),
-    timeCell(a.reported_at, a.resolve_due),
+    timeCell(a.acknowledged_at, a.ack_due, running(a, "ack")),
+    timeCell(a.on_scene_at, a.arrive_due, running(a, "arrive")),
+    timeCell(a.reported_at, a.resolve_due, running(a, "resolve")),
     h("td", {}, a.result || a.decline_reason || ""));
   box.replaceChildren(
     h("div", { class: "detail-head" },
@@ -287,8 +354,9 @@ function renderDetail() {
       h("span", { class: "mono" }, fmt(e.at)),
       h("strong", {}, tt(`ev.${e.type}`)),
       h("span", { class: "who" }, e.actor && e.actor.role === "system" ? tt("sv.system") : (e.actor && e.actor.name) || ""),
-      h("span", { class: "text" }, timelineText(e, tid))))),
+      h("span", { class: "text" }, timelineText(e, tid), ...timelineExtra(e, c.timeline || []))))),
   );
+  tick();
 }
 
 let reloadTimer = null;
@@ -316,7 +384,7 @@ async function main() {
   S.ref = await api("/api/v1/reference");
   fillFilters();
   $("filters").addEventListener("submit", (e) => { e.preventDefault(); loadCalls(true); });
-  for (const id of ["f-township", "f-state", "f-target", "f-category", "f-priority"]) {
+  for (const id of ["f-township", "f-state", "f-target", "f-category", "f-priority", "f-flag"]) {
     $(id).addEventListener("change", () => loadCalls(true));
   }
   $("f-reset").addEventListener("click", () => { $("filters").reset(); loadCalls(true); });
@@ -331,6 +399,9 @@ async function main() {
   if (/^[0-9a-f-]{36}$/.test(fromHash)) select(fromHash);
 
   const conn = new Connection({ storageKey: "xianghu.supervisor.conn" });
+  conn.addEventListener("welcome", (e) => { S.skew = e.detail.server_time - Date.now(); tick(); });
+  conn.addEventListener("event", (e) => { if (e.detail.at > now()) S.skew += e.detail.at - now(); });
+  setInterval(tick, 1000);
   const status = () => {
     $("conn").dataset.status = conn.status;
     $("conn-text").textContent = tt(`sv.status.${conn.status}`);

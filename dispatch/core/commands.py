@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -39,6 +41,22 @@ PersonName = Annotated[str, StringConstraints(min_length=1, max_length=50)]
 Phone = Annotated[str, StringConstraints(pattern=PHONE_PATTERN)]
 Lat = Annotated[float, Field(ge=-90, le=90)]
 Lon = Annotated[float, Field(ge=-180, le=180)]
+
+
+
+def _ms_to_datetime(value: Any) -> Any:
+    """``acted_at`` may be epoch milliseconds (what a phone's ``Date.now()`` gives) or ISO-8601 with a zone."""
+    if isinstance(value, bool):
+        raise ValueError("must be an ISO-8601 datetime with a time zone, or epoch milliseconds")
+    if isinstance(value, int | float):
+        if not 0 <= value <= 7_258_118_400_000:  # 1970..2200
+            raise ValueError("must be epoch milliseconds between 1970 and 2200")
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+    return value
+
+
+# When the person acted (a phone that was offline queues the command and sends it later); see LIFECYCLE.md.
+ActedAt = Annotated[AwareDatetime, BeforeValidator(_ms_to_datetime)]
 
 _MESSAGES_BY_PATTERN = {
     TARGET_PATTERN: "must be a department code or unit:<id>",
@@ -127,11 +145,13 @@ class Dispatch(_Base):
 class Acknowledge(_Base):
     kind: Literal["acknowledge"] = "acknowledge"
     assignment_id: UUID
+    acted_at: ActedAt | None = None
 
 
 class Arrive(_Base):
     kind: Literal["arrive"] = "arrive"
     assignment_id: UUID
+    acted_at: ActedAt | None = None
     lat: Lat | None = None
     lon: Lon | None = None
 
@@ -144,12 +164,14 @@ class Arrive(_Base):
 class ReportResult(_Base):
     kind: Literal["report_result"] = "report_result"
     assignment_id: UUID
+    acted_at: ActedAt | None = None
     result: ResultText
 
 
 class Decline(_Base):
     kind: Literal["decline"] = "decline"
     assignment_id: UUID
+    acted_at: ActedAt | None = None
     reason: Reason
     suggested_target: Target | None = None
 
@@ -273,6 +295,7 @@ class Cancel(_Base):
 class Note(_Base):
     kind: Literal["note"] = "note"
     call_id: UUID
+    acted_at: ActedAt | None = None
     text: NoteText
     assignment_id: UUID | None = None
 

@@ -138,6 +138,9 @@ class LifecycleConfig(_Strict):
     def _hotline_always(cls, value: list[Source]) -> list[Source]:
         return value if Source.HOTLINE_12345 in value else [Source.HOTLINE_12345, *value]
 
+    # How old an acted time sent by an offline phone may be (seconds before the hub receives it).
+    offline_window_s: Annotated[float, Field(ge=60, le=30 * 86400)] = 86400.0
+
 
 class Names(_Strict):
     zh: Annotated[str, Field(min_length=1, max_length=50)]
@@ -187,6 +190,11 @@ class Config(_Strict):
             if value is not None:
                 return timedelta(seconds=value)
         return timedelta(seconds=getattr(self.sla.within[Priority(priority)], str(kind)))
+
+    def rung_after(self, kind: DeadlineKind, level: int) -> timedelta:
+        """How long after its deadline escalation ``level`` (1-based) of ``kind`` falls due."""
+        ladder = self.sla.ladder[kind]
+        return timedelta(seconds=ladder[min(level, len(ladder)) - 1].after_s)
 
     def route(self, category: str) -> list[str]:
         cat = self.categories.get(category)

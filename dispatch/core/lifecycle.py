@@ -38,7 +38,7 @@ from dispatch.core.commands import (
 )
 from dispatch.core.domain import DEPARTMENT_KINDS, Actor, DeadlineKind, Priority, Source
 from dispatch.core.records import Assignment, Call, Event, _dt, _uuid
-from dispatch.core.sla_policy import stopped_at
+from dispatch.core.sla_policy import deadline_of, stopped_at
 from dispatch.core.transitions import (
     ASSIGNMENT_FINAL,
     ASSIGNMENT_INITIAL,
@@ -76,6 +76,10 @@ class DecideContext:
     next_number: Callable[[], str]
     transfer_review: timedelta = timedelta(minutes=30)  # sla.transfer_review_s
     close_reason_sources: frozenset[str] = frozenset({Source.HOTLINE_12345.value})  # lifecycle.close_…
+    # How far back a liaison's acted time may reach (configuration: lifecycle.offline_window_s).
+    offline_window: timedelta = timedelta(hours=24)
+    # The ladder: how long after its deadline each escalation level falls due (None: every level at 0).
+    rung_after: Callable[[DeadlineKind, int], timedelta] | None = None
 
 
 # ------------------------------------------------------------------------------------------ evolve
@@ -147,13 +151,18 @@ def _evolve_assignment(call: Call, event: Event) -> Assignment:
                        arrive_due=_dt(b["arrive_due"]) or old.arrive_due,
                        resolve_due=_dt(b["resolve_due"]) or old.resolve_due, declined_at=None, review_due=None,
                        decline_reason=None, suggested_target=None)
-    new = replace(old, state=_ASSIGNMENT_EVENT_STATE[event.type], updated_at=at)
+    # A liaison's action counts from when the person acted (body.acted_at, already bounded by decide).
+    acted = _dt(b.get("acted_at")) or at
+    levels = dict(old.levels)
+    for kind, voided in (b.get("voids_escalations") or {}).items():
+        levels[kind] = min(levels.get(kind, 0), min(voided) - 1)
+    new = replace(old, state=_ASSIGNMENT_EVENT_STATE[event.type], updated_at=at, state_since=acted, levels=levels)
     if event.type == "assignment.acknowledged":
-        return replace(new, acknowledged_at=at)
+        return replace(new, acknowledged_at=acted)
     if event.type == "assignment.arrived":
-        return replace(new, on_scene_at=at)
+        return replace(new, on_scene_at=acted)
     if event.type == "assignment.reported":
-        return replace(new, reported_at=at, result=b["result"])
+        return replace(new, reported_at=acted, result=b["result"])
     if event.type == "assignment.declined":
         # the operator's review clock starts (a fresh ladder for every request)
         levels = {k: v for k, v in old.levels.items() if k != DeadlineKind.REVIEW.value}
@@ -316,20 +325,21 @@ def _assignment_command(b: _Builder, cmd: Command, a: Assignment, ctx: DecideCon
     if isinstance(cmd, RejectTransfer):
         _reject_transfer(b, cmd, a)
         return
-    _step(a, kind)
+    after = _step(a, kind)
     if isinstance(cmd, Acknowledge):
-        b.emit("assignment.acknowledged", call.id, {}, a.id)
+        b.emit("assignment.acknowledged", call.id, _acted(b, cmd, a, after, ctx), a.id)
     elif isinstance(cmd, Arrive):
-        b.emit("assignment.arrived", call.id, {"lat": cmd.lat, "lon": cmd.lon}, a.id)
+        b.emit("assignment.arrived", call.id,
+               {"lat": cmd.lat, "lon": cmd.lon, **_acted(b, cmd, a, after, ctx)}, a.id)
     elif isinstance(cmd, ReportResult):
-        b.emit("assignment.reported", call.id, {"result": cmd.result}, a.id)
+        b.emit("assignment.reported", call.id, {"result": cmd.result, **_acted(b, cmd, a, after, ctx)}, a.id)
     elif isinstance(cmd, Decline):
         if cmd.suggested_target is not None and cmd.suggested_target not in ctx.known_targets:
             raise ValidationFailed(f"suggested_target: unknown target {cmd.suggested_target!r}",
                                    field="suggested_target")
         b.emit("assignment.declined", call.id,
                {"reason": cmd.reason, "suggested_target": cmd.suggested_target, "from_state": a.state.value,
-                "review_due": (b.at + ctx.transfer_review).isoformat()}, a.id)
+                "review_due": (b.at + ctx.transfer_review).isoformat(), **_acted(b, cmd, a, after, ctx)}, a.id)
     elif isinstance(cmd, Reroute):
         if cmd.target == a.target:
             raise ValidationFailed(f"target: the assignment is already {a.target}'s; to keep it there, "
@@ -345,6 +355,72 @@ def _assignment_command(b: _Builder, cmd: Command, a: Assignment, ctx: DecideCon
             "waited_ms": _ms(b.at - a.declined_at) if requested and a.declined_at else None}, a.id)
     elif isinstance(cmd, Withdraw):
         b.emit("assignment.withdrawn", call.id, {"reason": cmd.reason}, a.id)
+
+
+# Why a claimed acted time was moved to the nearest bound (body.acted_at_reason).
+ACTED_BEFORE_PREVIOUS = "before_previous_event"
+ACTED_AFTER_RECEIPT = "after_receipt"
+ACTED_OUTSIDE_WINDOW = "outside_offline_window"
+
+
+def bound_acted_at(claimed: datetime, earliest: datetime, received: datetime,
+                   window: timedelta) -> tuple[datetime, str | None]:
+    """The acted time the hub uses for a claimed one, and why it was moved (None: taken as claimed).
+
+    Bounds: not before ``earliest`` (the event the action answers), not after ``received`` (the hub's
+    clock when the command is written), not older than ``window`` before receipt. Outside them the
+    claim is clamped to the nearest bound."""
+    if claimed > received:
+        return received, ACTED_AFTER_RECEIPT
+    oldest = received - window
+    if claimed < earliest and earliest >= oldest:
+        return earliest, ACTED_BEFORE_PREVIOUS
+    if claimed < oldest:
+        return max(oldest, earliest), ACTED_OUTSIDE_WINDOW
+    return claimed, None
+
+
+def _acted_fields(b: _Builder, claimed: datetime | None, earliest: datetime,
+                  ctx: DecideContext) -> tuple[datetime, dict[str, Any]]:
+    if claimed is None:
+        return b.at, {}
+    acted, reason = bound_acted_at(claimed, min(earliest, b.at), b.at, ctx.offline_window)
+    body: dict[str, Any] = {"acted_at": acted.isoformat(), "received_at": b.at.isoformat()}
+    if reason is not None:
+        body.update(acted_at_adjusted=True, acted_at_reason=reason, acted_at_claimed=claimed.isoformat())
+    return acted, body
+
+
+def _answered_at(a: Assignment) -> datetime:
+    """When the assignment entered its current state (for old documents: its latest clock stamp)."""
+    if a.state_since is not None:
+        return a.state_since
+    return max(t for t in (a.dispatched_at, a.acknowledged_at, a.on_scene_at, a.reported_at) if t is not None)
+
+
+def _acted(b: _Builder, cmd: Acknowledge | Arrive | ReportResult | Decline, a: Assignment,
+           after: AssignmentState, ctx: DecideContext) -> dict[str, Any]:
+    """The acted-time fields of a liaison's action, and the escalations its acted time voids.
+
+    An escalation of a clock this action stops is void when its rung fell due at or after the acted time:
+    the department met that rung, only the hub heard of it later (the same rule as ``record_missed``)."""
+    acted, body = _acted_fields(b, cmd.acted_at, _answered_at(a), ctx)
+    if cmd.acted_at is None:
+        return body
+    voids: dict[str, list[int]] = {}
+    for kind in DeadlineKind:
+        if a.state not in WAITING_FOR[kind] or after in WAITING_FOR[kind]:
+            continue  # not a clock this action stops
+        deadline = deadline_of(a, kind)
+        if deadline is None:  # the operator's review clock: never the department's
+            continue
+        levels = [level for level in range(1, a.levels.get(kind.value, 0) + 1)
+                  if deadline + (ctx.rung_after(kind, level) if ctx.rung_after else timedelta()) >= acted]
+        if levels:
+            voids[kind.value] = levels
+    if voids:
+        body["voids_escalations"] = voids
+    return body
 
 
 def _ms(span: timedelta) -> int:
@@ -459,7 +535,9 @@ def _call_command(b: _Builder, cmd: Command, ctx: DecideContext) -> None:
     elif isinstance(cmd, Note):
         if cmd.assignment_id is not None and cmd.assignment_id not in call.assignments:
             raise NotFound("assignment_id: no such assignment on this call", field="assignment_id")
-        b.emit("call.noted", call.id, {"text": cmd.text, "assignment_id": _str(cmd.assignment_id)})
+        earliest = call.created_at if cmd.assignment_id is None else call.assignments[cmd.assignment_id].dispatched_at
+        _, acted = _acted_fields(b, cmd.acted_at, earliest, ctx)
+        b.emit("call.noted", call.id, {"text": cmd.text, "assignment_id": _str(cmd.assignment_id), **acted})
     if b.current.state != expected:
         raise InternalError(f"{cmd.kind} left the call {b.current.state}, the table says {expected}")
 

@@ -58,9 +58,12 @@ class Assignment:
     lead: bool = False  # 主办 (the others on the call are 协办)
     visit: dict[str, Any] | None = None  # the latest return visit of this department: resolved, satisfaction
     reopened: int = 0  # times reopened after an unresolved or unsatisfied return visit (重办)
+    # When it entered its current state (the acted time for a liaison's action): the earliest moment an
+    # acted time for its next action may claim. None in documents written before it was kept.
+    state_since: datetime | None = None
 
     _TIMES = ("dispatched_at", "ack_due", "arrive_due", "resolve_due", "updated_at", "acknowledged_at",
-              "on_scene_at", "reported_at", "accepted_at", "closed_at", "declined_at", "review_due")
+              "on_scene_at", "reported_at", "accepted_at", "closed_at", "declined_at", "review_due", "state_since")
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -151,6 +151,8 @@ class Store:
             **self._lifecycle_rules,
             new_id=uuid.uuid4, sla=self.cfg, known_targets=self._targets[township_id],
             categories=self._categories, township_id=township_id, next_number=next_number,
+            offline_window=timedelta(seconds=self.cfg.lifecycle.offline_window_s),
+            rung_after=self.cfg.rung_after,
         )
 
     async def execute(self, actor: Actor, cmd: Command) -> Outcome:

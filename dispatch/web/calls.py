@@ -11,7 +11,8 @@ from starlette.responses import Response
 
 from dispatch.core import phone_search, policy
 from dispatch.core.commands import COMMANDS, parse_command
-from dispatch.core.domain import Actor, Role
+from dispatch.core.domain import Actor, DeadlineKind, Role
+from dispatch.core.transitions import WAITING_FOR
 from dispatch.store.pool import Conn
 from dispatch.web.routing import Req, ZhJSONResponse, endpoint
 from dispatch.web.schemas import CallDetailOut, CallListOut, CommandResultOut
@@ -47,6 +48,13 @@ PHONE_SHAPES = {
     phone_search.Shape.SHOWS_SUFFIX: "length(c.reporter_digits) >= 8",
 }
 OPEN_STATES = ("intake", "dispatched", "in_progress", "review", "accepted", "visited")
+# An assignment whose clock of some kind is still running (WAITING_FOR) past that kind's deadline.
+OVERDUE_ASSIGNMENT = "(" + " or ".join(
+    f"(a.state = any('{{{','.join(sorted(s.value for s in states))}}}'::text[]) and a.{kind.value}_due < :now)"
+    for kind, states in WAITING_FOR.items() if kind is not DeadlineKind.REVIEW) + ")"  # review: the operator's clock
+# An assignment escalated at some level that still counts (levels voided by an acted time are lowered).
+ESCALATED_ASSIGNMENT = ("exists (select 1 from jsonb_each_text(a.doc->'levels') l"
+                        " where l.key <> 'review' and l.value::int > 0)")
 
 
 class CallQuery(BaseModel):
@@ -66,6 +74,10 @@ class CallQuery(BaseModel):
         if value is not None and not 1970 <= value.year <= 2200:
             raise ValueError("year must be between 1970 and 2200")
         return value
+    overdue: bool | None = Field(default=None, description="true: only calls with an assignment still past a "
+                                 "deadline of a running clock (now, on the hub's clock); false: none")
+    escalated: bool | None = Field(default=None, description="true: only calls with an escalated assignment "
+                                   "(督办, voided levels excluded); false: none")
     q: Annotated[str | None, Field(max_length=100, description="text in number, title, address or description")] = None
     phone: Annotated[str | None, Field(
         max_length=40, description="reporter phone (repeat callers): the full number, its masked form as shown"
@@ -80,7 +92,7 @@ class CallQuery(BaseModel):
     offset: Annotated[int, Field(ge=0, le=100_000)] = 0
 
 
-def _scope(actor: Actor, query: CallQuery, where: list[str], args: list[Any]) -> None:
+def _scope(actor: Actor, query: CallQuery, where: list[str], args: list[Any], now: datetime) -> None:
     def arg(value: Any) -> str:
         args.append(value)
         return f"${len(args)}"
@@ -112,6 +124,15 @@ def _scope(actor: Actor, query: CallQuery, where: list[str], args: list[Any]) ->
         full_view = actor.township_id is not None and policy.sees_reporter(actor, actor.township_id)
         match = phone_search.phone_match(query.phone, full_view=full_view)
         where.append(f"(c.reporter_digits like {arg(match.like)} and {PHONE_SHAPES[match.shape]})")
+    wants = query.overdue is not None or query.escalated is not None
+    mine = f" and a.target = {arg(actor.target)}" if wants and actor.role == Role.LIAISON else ""
+    if query.overdue is not None:
+        cond = OVERDUE_ASSIGNMENT.replace(":now", arg(now))
+        where.append(f"{'' if query.overdue else 'not '}exists (select 1 from assignments a"
+                     f" where a.call_id = c.id{mine} and {cond})")
+    if query.escalated is not None:
+        where.append(f"{'' if query.escalated else 'not '}exists (select 1 from assignments a"
+                     f" where a.call_id = c.id{mine} and {ESCALATED_ASSIGNMENT})")
     if query.q:
         pattern = "%" + query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         p = arg(pattern)
@@ -135,7 +156,7 @@ async def list_calls(call: Req) -> dict[str, Any]:
     query: CallQuery = call.query
     where: list[str] = ["true"]
     args: list[Any] = []
-    _scope(call.actor, query, where, args)
+    _scope(call.actor, query, where, args, call.hub.clock.now())
     args += [query.limit, query.offset]
     sql = LIST_CALLS.format(where=" and ".join(where), limit=len(args) - 1, offset=len(args))
     rows = await call.hub.pool.fetch(sql, *args)
