@@ -55,7 +55,7 @@ class RealtimeConfig(_Strict):
     outbox_frames: Annotated[int, Field(ge=10, le=1_000_000)] = 2000
     replay_batch: Annotated[int, Field(ge=10, le=100_000)] = 500
     replay_limit: Annotated[int, Field(ge=100, le=100_000_000)] = 100_000
-    max_sockets_per_user: Annotated[int, Field(ge=1, le=1000)] = 5
+    max_sockets_per_user: Annotated[int, Field(ge=1, le=1_000_000)] = 5
 
 
 class Within(_Strict):
