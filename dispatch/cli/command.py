@@ -285,8 +285,8 @@ def user() -> None:
 @click.argument("username")
 @click.option("--name", "display_name", required=True, help="Display name.")
 @click.option("--role", type=click.Choice([r.value for r in Role if r is not Role.SYSTEM]), required=True)
-@click.option("--township", help="Township code (operators and liaisons).")
-@click.option("--department", help="Department code (liaisons of a county department).")
+@click.option("--township", help="Township code (operators, liaisons and township leaders).")
+@click.option("--department", help="Department code (its liaisons, and a department head).")
 @click.option("--team-lead", is_flag=True)
 @click.password_option(help="Password (asked for when not given).")
 def user_add(data_dir: Path | None, username: str, display_name: str, role: str, township: str | None,

@@ -11,6 +11,8 @@ class Role(StrEnum):
     LIAISON = "liaison"
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
+    LEADER = "leader"  # 镇街领导: reads the evaluation (and the record) of one township
+    DEPARTMENT_HEAD = "department_head"  # 部门负责人: one county department across every township
     SYSTEM = "system"  # the SLA engine; never a login
 
 
@@ -56,7 +58,7 @@ class Actor:
     user_id: int | None
     role: Role
     township_id: int | None = None
-    department: str | None = None  # liaisons of a county department
+    department: str | None = None  # liaisons and the head of a county department
     unit_id: int | None = None  # liaisons of a township unit ("N")
     team_lead: bool = False
     name: str = ""

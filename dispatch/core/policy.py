@@ -20,7 +20,9 @@ OPERATOR_COMMANDS = frozenset({
 })
 LIAISON_COMMANDS = frozenset({"acknowledge", "arrive", "report_result", "decline"})
 SYSTEM_COMMANDS = frozenset({"escalate"})
-READ_ONLY_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
+READ_ONLY_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN, Role.LEADER, Role.DEPARTMENT_HEAD})
+# Roles that read the record of one target (a department code or ``unit:<id>``) only.
+TARGET_SCOPED_ROLES = frozenset({Role.LIAISON, Role.DEPARTMENT_HEAD})
 
 
 def authorize_kind(actor: Actor, kind: str) -> None:
@@ -41,6 +43,19 @@ def township_scope(actor: Actor) -> int | None:
     if actor.role == Role.SYSTEM:
         return None
     return actor.township_id
+
+
+def target_scope(actor: Actor) -> str | None:
+    """The one target whose part in calls ``actor`` may read (a liaison's or a department head's), or None
+    for every target. An account of such a role without a target reads nothing (``""`` matches none)."""
+    if actor.role in TARGET_SCOPED_ROLES:
+        return actor.target or ""
+    return None
+
+
+def is_read_only(actor: Actor) -> bool:
+    """Whether ``actor`` may only read (never send a command)."""
+    return actor.role in READ_ONLY_ROLES
 
 
 def not_found(cmd: Command, call: Call) -> NotFound:
@@ -106,6 +121,8 @@ def visible_to(actor: Actor, township_id: int, audience: Collection[str]) -> boo
     scope = township_scope(actor)
     if scope is not None and scope != township_id:
         return False
+    if actor.role == Role.DEPARTMENT_HEAD:
+        return actor.target is not None and actor.target in audience
     if actor.role in READ_ONLY_ROLES:
         return True
     if actor.township_id is None:

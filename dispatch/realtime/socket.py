@@ -160,7 +160,7 @@ class Socket:
         self.session.send_welcome(
             user=User(id=a.user_id or 0, name=a.name, role=a.role.value),
             scope=Scope(role=a.role.value, township_ids=self.townships, target=a.target,
-                        read_only=a.role in (Role.SUPERVISOR, Role.ADMIN)),
+                        read_only=policy.is_read_only(a)),
             heads=sorted(heads.items()), epoch=self.hub.epoch, server_time=to_ms(self.hub.clock.now()),
         )
         liaison_seat = a.target if a.role == Role.LIAISON and a.township_id is not None else None
@@ -347,7 +347,7 @@ class Socket:
     async def _replay(self, sub: Subscriber) -> None:
         fanout = self.rt.fanout
         batch = self.hub.cfg.realtime.replay_batch
-        target = self.actor.target if self.actor.role == Role.LIAISON else None
+        target = policy.target_scope(self.actor)
         while True:
             behind = [tid for tid, cur in sub.cursors.items() if cur < fanout.delivered.get(tid, 0)]
             if not behind:

@@ -219,6 +219,15 @@ class Auth:
 
 # -- account management (CLI and admin) ---------------------------------------------------------
 
+# What each role needs, by the name of the constraint that enforces it (migration 0004).
+ROLE_REQUIREMENTS = {
+    "users_township_required": "operators, liaisons and township leaders need a township",
+    "users_liaison_target": "a liaison needs exactly one of a department or a township unit",
+    "users_department_head_target": "a department head needs a department and no township or unit",
+    "users_no_target": "only liaisons and department heads have a department or unit",
+    "users_username_check": "the username must be 2-64 of a-z 0-9 _ . -",
+}
+
 
 async def add_user(conn: Conn, *, username: str, display_name: str, password: str,
                    role: Role, township_id: int | None = None, department: str | None = None,
@@ -231,8 +240,8 @@ async def add_user(conn: Conn, *, username: str, display_name: str, password: st
     except asyncpg.UniqueViolationError:
         raise Conflict(f"user {username!r} already exists", field="username") from None
     except asyncpg.CheckViolationError as exc:
-        raise ValidationFailed(f"user {username!r} is not valid for role {role}: {exc.constraint_name}",
-                               field="role") from None
+        why = ROLE_REQUIREMENTS.get(exc.constraint_name or "", exc.constraint_name)
+        raise ValidationFailed(f"user {username!r} is not valid for role {role}: {why}", field="role") from None
     except asyncpg.ForeignKeyViolationError as exc:
         raise ValidationFailed(f"unknown township, department or unit: {exc.detail}", field="township") from None
     return user_id

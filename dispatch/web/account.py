@@ -28,7 +28,7 @@ def user_json(session: Session) -> dict[str, Any]:
         "township_id": a.township_id, "department": a.department, "unit_id": a.unit_id,
         "target": a.target, "team_lead": a.team_lead,
         "scope": {"township_ids": "all" if (tid := policy.township_scope(a)) is None else [tid],
-                  "target": a.target, "read_only": a.role.value in ("supervisor", "admin")},
+                  "target": a.target, "read_only": policy.is_read_only(a)},
     }
 
 

@@ -98,13 +98,14 @@ def _scope(actor: Actor, query: CallQuery, where: list[str], args: list[Any], no
         return f"${len(args)}"
 
     scope = policy.township_scope(actor)  # the same rule as the WebSocket's
+    target = policy.target_scope(actor)
     if actor.role in (Role.OPERATOR, Role.LIAISON) or scope is not None:
         # An operator or liaison without a township sees nothing: `township_id = null` matches no row.
         where.append(f"c.township_id = {arg(scope)}")
     if query.township_id is not None:
         where.append(f"c.township_id = {arg(query.township_id)}")
-    if actor.role == Role.LIAISON:
-        where.append(f"exists (select 1 from assignments a where a.call_id = c.id and a.target = {arg(actor.target)})")
+    if target is not None:
+        where.append(f"exists (select 1 from assignments a where a.call_id = c.id and a.target = {arg(target)})")
     if query.state:
         where.append(f"c.state = any({arg(query.state)}::text[])")
     if query.open:
@@ -125,7 +126,7 @@ def _scope(actor: Actor, query: CallQuery, where: list[str], args: list[Any], no
         match = phone_search.phone_match(query.phone, full_view=full_view)
         where.append(f"(c.reporter_digits like {arg(match.like)} and {PHONE_SHAPES[match.shape]})")
     wants = query.overdue is not None or query.escalated is not None
-    mine = f" and a.target = {arg(actor.target)}" if wants and actor.role == Role.LIAISON else ""
+    mine = f" and a.target = {arg(target)}" if wants and target is not None else ""
     if query.overdue is not None:
         cond = OVERDUE_ASSIGNMENT.replace(":now", arg(now))
         where.append(f"{'' if query.overdue else 'not '}exists (select 1 from assignments a"
@@ -142,7 +143,7 @@ def _scope(actor: Actor, query: CallQuery, where: list[str], args: list[Any], no
 
 def call_json(actor: Actor, township_id: int, doc: dict[str, Any], last_seq: int) -> dict[str, Any]:
     out = policy.redact(doc, actor, township_id)
-    if actor.role == Role.LIAISON:
+    if policy.target_scope(actor) is not None:
         # A liaison sees its own part in full and only who else is working on the call, not their work.
         out["assignments"] = [a if a["target"] == actor.target else
                               {"id": a["id"], "call_id": a["call_id"], "target": a["target"], "state": a["state"]}
