@@ -36,7 +36,10 @@ def test_deadline_lookup_prefers_category_then_department(tmp_path: Path) -> Non
     (("ack = 120", "ack = -1"), "sla.within.urgent.ack: Input should be greater than 0"),
     (("sweep_s = 30.0", "sweep_s = 30.0\nsweeep = 1"), "sla.sweeep: unknown key"),
     (("route = [\"market\"]", "route = [\"markets\"]"), "categories.food_safety.route: unknown department 'markets'"),
-    (("satisfaction = 0.2", "satisfaction = 0.3"), "evaluation: weights must add up to 1.0"),
+    (("satisfaction_rate = 0.35", "satisfaction_rate = 0.45"),
+     "evaluation.presets.three_rates: weights must add up to 1.0, they add up to 1.1"),
+    (("preset = \"three_rates\"", "preset = \"fastest\""), "evaluation: preset: 'fastest' is not one of the presets"),
+    (("result_rate = 0.30", "result_rate = 0.30\nspeed = 0.1"), "evaluation.presets.timeliness.speed: unknown key"),
     (("[departments.fire]\nzh = \"消防\"\nen = \"Fire and rescue\"\n", ""), "departments: must be exactly"),
     (("ack = 120", "ack = \"soon\""), "sla.within.urgent.ack: Input should be a valid number"),
 ])

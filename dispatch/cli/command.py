@@ -94,9 +94,13 @@ async def _township_id(conn: Conn, code: str) -> int:
 
 
 async def _migrate(dsn: str) -> list[int]:
+    from dispatch.store import facts
+
     conn = await db.connect(dsn)
     try:
-        return await db.migrate(conn)
+        done = await db.migrate(conn)
+        await facts.ensure_current(conn)  # the evaluation's projection, rebuilt if its rules changed
+        return done
     finally:
         await conn.close()
 

@@ -54,6 +54,8 @@ def demo_logins() -> list[tuple[str, str]]:
         ("police1.yiqiao", "义桥镇 公安 联络员 (team lead) liaison"),
         ("enforcement2.yiqiao", "义桥镇 综合执法 联络员 liaison"),
         ("supervisor", "县级督查 county supervisor"),
+        ("leader.yiqiao", "义桥镇领导 township leader (考核)"),
+        ("head.police", "县公安局 部门负责人 department head"),
         ("admin", "管理员 admin"),
     ]
 
@@ -82,6 +84,8 @@ async def add_township(conn: Conn, code: str, name_zh: str, name_en: str,
                             township_id=tid, unit_id=uid, team_lead=True)
     for g in range(1, GRIDS_PER_TOWNSHIP + 1):
         await conn.execute(INSERT_GRID, tid, f"第{g}网格")
+    await auth.add_user(conn, username=f"leader.{code}", display_name=f"{name_zh}领导", password="",
+                        password_hash=password_hash, role=Role.LEADER, township_id=tid)
     return tid
 
 
@@ -100,6 +104,10 @@ async def seed_demo(conn: Conn) -> bool:
                             password_hash=password_hash, role=Role.SUPERVISOR)
         await auth.add_user(conn, username="admin", display_name="系统管理员", password="",
                             password_hash=password_hash, role=Role.ADMIN)
+        dep_names = {r["code"]: r["name_zh"] for r in await conn.fetch("select code, name_zh from departments")}
+        for dep in DEPARTMENTS:
+            await auth.add_user(conn, username=f"head.{dep}", display_name=f"县{dep_names.get(dep, dep)}负责人",
+                                password="", password_hash=password_hash, role=Role.DEPARTMENT_HEAD, department=dep)
         await conn.execute(MARK_SEEDED)
     return True
 

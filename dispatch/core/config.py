@@ -115,18 +115,45 @@ class SlaConfig(_Strict):
         return self
 
 
-class EvaluationConfig(_Strict):
-    ack_on_time: Annotated[float, Field(ge=0, le=1)] = 0.3
-    arrive_on_time: Annotated[float, Field(ge=0, le=1)] = 0.2
-    resolve_on_time: Annotated[float, Field(ge=0, le=1)] = 0.3
-    satisfaction: Annotated[float, Field(ge=0, le=1)] = 0.2
+Weight = Annotated[float, Field(ge=0, le=1)]
+
+
+class Weights(_Strict):
+    """Weights of the composite score 综合得分 over the named rates (docs/EVALUATION.md); they add up to 1."""
+
+    response_rate: Weight = 0.0  # 响应率
+    arrive_rate: Weight = 0.0  # 到场及时率
+    result_rate: Weight = 0.0  # 办结及时率
+    resolution_rate: Weight = 0.0  # 解决率
+    satisfaction_rate: Weight = 0.0  # 满意率
 
     @model_validator(mode="after")
-    def _sum(self) -> EvaluationConfig:
-        total = self.ack_on_time + self.arrive_on_time + self.resolve_on_time + self.satisfaction
+    def _sum(self) -> Weights:
+        total = sum(self.model_dump().values())
         if not math.isclose(total, 1.0, abs_tol=1e-9):
             raise ValueError(f"weights must add up to 1.0, they add up to {total:g}")
         return self
+
+
+DEFAULT_PRESETS = {
+    "three_rates": Weights(response_rate=0.3, resolution_rate=0.35, satisfaction_rate=0.35),
+    "timeliness": Weights(response_rate=0.3, arrive_rate=0.2, result_rate=0.3, satisfaction_rate=0.2),
+    "outcome": Weights(response_rate=0.2, resolution_rate=0.4, satisfaction_rate=0.4),
+}
+
+
+class EvaluationConfig(_Strict):
+    preset: Annotated[str, Field(min_length=1, max_length=50)] = "three_rates"
+    presets: Annotated[dict[str, Weights], Field(min_length=1, max_length=20)] = DEFAULT_PRESETS
+
+    @model_validator(mode="after")
+    def _known(self) -> EvaluationConfig:
+        if self.preset not in self.presets:
+            raise ValueError(f"preset: {self.preset!r} is not one of the presets ({', '.join(self.presets)})")
+        return self
+
+    def weights(self, preset: str | None = None) -> dict[str, float]:
+        return self.presets[preset or self.preset].model_dump()
 
 
 class LifecycleConfig(_Strict):

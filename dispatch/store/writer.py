@@ -23,7 +23,9 @@ from dispatch.core.lifecycle import DecideContext, decide, evolve
 from dispatch.core.numbering import format_number, numbering_year
 from dispatch.core.records import Call, Event
 from dispatch.core.sla_policy import next_escalation
+from dispatch.evaluation.facts import touches
 from dispatch.store import eventlog
+from dispatch.store import facts as evaluation_facts
 from dispatch.store.eventlog import EventRecord
 from dispatch.store.pool import Conn, unavailable, unreachable
 from protocols.errors import ClientError, CommandIdReused, Forbidden, InternalError, NotFound
@@ -208,14 +210,22 @@ class Store:
             now = self.clock.now()
             ctx = await self._context(conn, township_id, cmd, now)
             events = decide(call, cmd, actor, now, ctx)
+            existing = call_id is not None
+            steps: list[Call] = []
             for ev in events:
                 call = evolve(call, ev)
+                steps.append(call)
             assert call is not None
             records = [self._record(township_id, actor, cmd, ev) for ev in events]
             for rec in records:
                 _check_deliverable(rec)
             stored = await eventlog.append(conn, township_id, head, records)
             await self._project(conn, call, events, stored[-1].seq)
+            if touches(events):  # the evaluation's facts, in the same transaction as their events
+                known = await evaluation_facts.load(conn, call.id) if existing else {}
+                rows = evaluation_facts.changed(known, list(zip(steps, events, (r.seq for r in stored),
+                                                                strict=True)))
+                await evaluation_facts.save(conn, rows.values())
             result = {
                 "command_id": str(cmd.command_id), "call_id": str(call.id), "number": call.number,
                 "call_state": call.state.value,
