@@ -24,6 +24,7 @@ import uvicorn
 from dispatch.cli.demo import DEMO_PASSWORD, seed_demo
 from dispatch.core.clock import ManualClock
 from dispatch.core.config import Config, load_config
+from dispatch.store import facts
 from dispatch.store import pool as db
 from dispatch.store.pool import with_database
 from dispatch.store.reference import sync_reference
@@ -79,6 +80,7 @@ async def seeded_database(admin_dsn: str, cfg: Config, name: str) -> str:
     conn = await db.connect(dsn)
     try:
         await db.migrate(conn)
+        await facts.ensure_current(conn)  # as every start does: the evaluation projection is current
         await sync_reference(conn, cfg)
         await seed_demo(conn)
     finally:

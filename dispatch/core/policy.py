@@ -192,3 +192,29 @@ def redact(body_or_call_dict: dict[str, Any], actor: Actor, township_id: int) ->
     else:
         result = _masked(body_or_call_dict)
     return result
+
+
+EVALUATION_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN, Role.LEADER, Role.DEPARTMENT_HEAD})
+
+
+def evaluation_scope(actor: Actor, township_id: int | None, target: str | None) -> tuple[int | None, str | None]:
+    """The township and target an evaluation request of ``actor`` covers (None: all), or ``Forbidden``.
+
+    Scorecards, drill-downs, trends and their exports share this rule: a county supervisor and an admin see
+    every township; a township leader (or a supervisor attached to a township) only theirs; a department
+    head only their department, in every township. Operators and liaisons are evaluated, they do not read
+    the evaluation."""
+    if actor.role not in EVALUATION_ROLES:
+        raise Forbidden(f"a {actor.role.value} cannot read the evaluation (supervisors, township leaders and "
+                        "department heads can)")
+    own_township = township_scope(actor)
+    if own_township is not None:
+        if township_id is not None and township_id != own_township:
+            raise Forbidden(f"township_id: your evaluation scope is township {own_township}", field="township_id")
+        township_id = own_township
+    own_target = target_scope(actor)
+    if own_target is not None:
+        if target is not None and target != own_target:
+            raise Forbidden(f"target: your evaluation scope is {own_target or 'no department'}", field="target")
+        target = own_target
+    return township_id, target

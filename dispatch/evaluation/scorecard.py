@@ -9,11 +9,16 @@ import math
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from dispatch.evaluation import facts as F
 
-Row = Mapping[str, Any]
+
+class Row(Protocol):
+    """A facts row: ``Facts.to_row()`` or a database record with the same names."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
 
 # Verdicts of one clock of one assignment.
 ON_TIME = "on_time"  # the department stopped the clock by its deadline (to the microsecond, inclusive)
@@ -25,6 +30,9 @@ VERDICTS = (ON_TIME, LATE, MISSED, PENDING, EXCLUDED)
 CLOCKS = {"response": ("ack_due", "responded_at"), "arrive": ("arrive_due", "arrived_at"),
           "result": ("resolve_due", "reported_at")}
 CLOCK_KIND = {"response": "ack", "arrive": "arrive", "result": "resolve"}
+CLOCK_OF_KIND = {kind: clock for clock, kind in CLOCK_KIND.items()}
+# Escalations count only on a clock whose deadline was missed (docs/EVALUATION.md, escalations).
+MISSED_DEADLINE = frozenset({LATE, MISSED})
 DURATION: dict[str, Callable[[F.Facts], int | None]] = {
     "response": F.response_ms, "arrive": F.arrive_ms, "result": F.result_ms}
 
@@ -109,8 +117,10 @@ class Tally:
             self.open += 1
         self.lead += bool(row["lead"])
         f: F.Facts | None = None
+        judged: dict[str, str] = {}
         for clock, c in self.clocks.items():
-            c.counts[verdict(row, clock, as_of)] += 1
+            judged[clock] = verdict(row, clock, as_of)
+            c.counts[judged[clock]] += 1
             f = f or (row if isinstance(row, F.Facts) else _facts_view(row))
             ms = DURATION[clock](f)
             if ms is not None:
@@ -122,6 +132,8 @@ class Tally:
         self.reopened += row["reopened"]
         self.adjusted += row["adjusted"]
         for kind in F.KINDS:
+            if judged[CLOCK_OF_KIND[kind]] not in MISSED_DEADLINE:
+                continue  # a rung written at the very instant the clock was stopped in time: not a miss
             bucket = self.escalations[kind]
             for level in row[f"esc_{kind}"] or ():
                 bucket[level] = bucket.get(level, 0) + 1
@@ -257,6 +269,8 @@ def members(row: Row, figure: str, as_of: datetime) -> bool:
         return bool(row[head])
     if head == "escalations":
         kind, _, level = tail.partition(".")
+        if verdict(row, CLOCK_OF_KIND[kind], as_of) not in MISSED_DEADLINE:
+            return False
         return int(level) in (row[f"esc_{kind}"] or ()) if level else bool(row[f"esc_{kind}"])
     if head == "visits":
         if row["visited_at"] is None:

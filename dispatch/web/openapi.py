@@ -46,10 +46,12 @@ def openapi_document(version: str) -> dict[str, Any]:
                    "schema": {"type": "string", "format": "uuid"} if conv == "uuid" else {"type": "string"}}
                   for p, conv in re.findall(r"{(\w+)(?::(\w+))?}", ep.path)]
         if ep.query is not None:
+            properties = ep.query.model_json_schema()["properties"]
             for name, f in ep.query.model_fields.items():
-                params.append({"name": name, "in": "query", "required": f.is_required(),
+                wire = f.alias or name  # `from` is `from_` in Python
+                params.append({"name": wire, "in": "query", "required": f.is_required(),
                                "description": f.description or "",
-                               "schema": ep.query.model_json_schema()["properties"].get(name, {})})
+                               "schema": properties.get(wire, {})})
         if params:
             op["parameters"] = params
         if ep.body is not None:
@@ -58,6 +60,8 @@ def openapi_document(version: str) -> dict[str, Any]:
         ok: dict[str, Any] = {"description": "OK"}
         if ep.response is not None:
             ok["content"] = {"application/json": {"schema": _schema(ep.response, components)}}
+        elif ep.media is not None:
+            ok["content"] = {ep.media.split(";")[0]: {"schema": {"type": "string", "format": "binary"}}}
         op["responses"] = {str(ep.status): ok, "400": _err("malformed request"),
                            "422": _err("a field is invalid (`field` names it)"),
                            "503": _err("the database is unreachable; retry after `Retry-After` seconds",

@@ -103,6 +103,7 @@ class Endpoint:
     public: bool = False
     status: int = 200
     extra: dict[str, Any] = field(default_factory=dict)
+    media: str | None = None  # a response that is a file of this type, not JSON (exports)
 
 
 REGISTRY: list[Endpoint] = []
@@ -111,10 +112,10 @@ REGISTRY: list[Endpoint] = []
 def endpoint(method: str, path: str, *, summary: str, tags: Sequence[str] = ("calls",),
              body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
              response: type[BaseModel] | None = None, roles: Sequence[Role] | None = None,
-             public: bool = False, status: int = 200) -> Callable[[Handler], Handler]:
+             public: bool = False, status: int = 200, media: str | None = None) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         REGISTRY.append(Endpoint(method, path, fn, summary, tags, body, query, response,
-                                 frozenset(roles) if roles else None, public, status))
+                                 frozenset(roles) if roles else None, public, status, media=media))
         return fn
     return register
 

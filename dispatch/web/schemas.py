@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Out(BaseModel):
@@ -148,3 +148,145 @@ class CommandResultOut(_Out):
     call_state: str
     events: list[EventRefOut]
     replayed: bool
+
+
+# -- evaluation (docs/EVALUATION.md) ------------------------------------------------------------
+
+class PeriodOut(_Out):
+    from_: str = Field(alias="from")
+    to: str
+    month: str | None
+    label: str
+    start: str
+    end: str
+
+
+class EvalScopeOut(_Out):
+    township_id: int | None
+    target: str | None
+
+
+class TownshipNameOut(_Out):
+    township_id: int
+    code: str
+    name_zh: str
+    name_en: str
+
+
+class ClockOut(_Out):
+    on_time: int
+    late: int
+    missed: int
+    pending: int
+    excluded: int
+    due: int
+    rate: float | None
+    timed: int
+    p50_ms: int | None
+    p90_ms: int | None
+    box_ms: list[int | None] | None
+
+
+class ComponentOut(_Out):
+    rate: str
+    weight: float
+    effective_weight: float
+    value: float | None
+    points: float | None
+
+
+class ScoreOut(_Out):
+    value: float | None
+    components: list[ComponentOut]
+    formula: str
+
+
+class ScorecardRowOut(BaseModel):
+    model_config = ConfigDict(extra="allow")  # the row's label: a target's or a township's names
+    key: EvalScopeOut
+    name_zh: str
+    name_en: str
+    received: int
+    open: int
+    lead: int
+    response: ClockOut
+    arrive: ClockOut
+    result: ClockOut
+    excluded: int
+    transfers: dict[str, int]
+    send_backs: int
+    reopened: int
+    adjusted_times: int
+    escalations: dict[str, dict[str, int]]
+    visits: dict[str, int]
+    rates: dict[str, float | None]
+    score: ScoreOut
+    rank: int | None
+    previous: dict[str, Any]
+    change: dict[str, float | int | None]
+
+
+class ScorecardsOut(_Out):
+    period: PeriodOut
+    previous_period: PeriodOut
+    as_of: str
+    group: Literal["target", "township"]
+    scope: EvalScopeOut
+    township: TownshipNameOut | None
+    preset: str
+    weights: dict[str, float]
+    presets: list[str]
+    figures: list[str]
+    rows: list[ScorecardRowOut]
+
+
+class DrillAssignmentOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    assignment_id: str
+    call_id: str
+    number: str
+    township_id: int
+    target: str
+    dispatched_at: str
+    clocks: dict[str, dict[str, Any]]
+    ended: dict[str, Any] | None
+    escalations: dict[str, list[int]]
+    visit: dict[str, Any] | None
+
+
+class DrillDownOut(_Out):
+    period: PeriodOut
+    as_of: str
+    figure: str
+    scope: EvalScopeOut
+    total: int
+    limit: int
+    offset: int
+    assignments: list[DrillAssignmentOut]
+
+
+class ScoreSeriesOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    target: str
+    name_zh: str
+    name_en: str
+    scores: list[float | None]
+
+
+class ScoreTrendOut(_Out):
+    months: list[str]
+    as_of: str
+    preset: str
+    scope: EvalScopeOut
+    series: list[ScoreSeriesOut]
+
+
+class TrendsOut(_Out):
+    months: list[str]
+    as_of: str
+    scope: EvalScopeOut
+    last_month: str
+    categories: list[dict[str, Any]]
+    townships: list[dict[str, Any]]
+    grids: list[dict[str, Any]]
+    places: list[dict[str, Any]]
