@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -147,7 +147,8 @@ def _with_levels(f: Facts, kind: str, levels: tuple[int, ...]) -> Facts:
 
 
 def _ms(a: datetime, b: datetime) -> int:
-    return max(0, int((a - b).total_seconds() * 1000))
+    """Whole milliseconds from ``b`` to ``a`` (floored), never below 0."""
+    return max(0, (a - b) // timedelta(milliseconds=1))
 
 
 def _assignment_event(f: Facts, a: Assignment, event: Event) -> Facts:

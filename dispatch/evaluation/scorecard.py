@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from dispatch.evaluation import facts as F
@@ -31,38 +31,47 @@ CLOCKS = {"response": ("ack_due", "responded_at"), "arrive": ("arrive_due", "arr
           "result": ("resolve_due", "reported_at")}
 CLOCK_KIND = {"response": "ack", "arrive": "arrive", "result": "resolve"}
 CLOCK_OF_KIND = {kind: clock for clock, kind in CLOCK_KIND.items()}
+ESC_COLUMN = {kind: f"esc_{kind}" for kind in F.KINDS}
 # Escalations count only on a clock whose deadline was missed (docs/EVALUATION.md, escalations).
 MISSED_DEADLINE = frozenset({LATE, MISSED})
 DURATION: dict[str, Callable[[F.Facts], int | None]] = {
     "response": F.response_ms, "arrive": F.arrive_ms, "result": F.result_ms}
 
 # The named rates a composite score may weigh (configuration: [evaluation.presets.*]).
+MS = timedelta(milliseconds=1)
 RATES = ("response_rate", "arrive_rate", "result_rate", "resolution_rate", "satisfaction_rate")
 RATE_OF_CLOCK = {"response": "response_rate", "arrive": "arrive_rate", "result": "result_rate"}
 
 
-def verdict(row: Row, clock: str, as_of: datetime) -> str:
-    """The verdict on one clock (``response``, ``arrive`` or ``result``) of one assignment at ``as_of``."""
-    due_name, stop_name = CLOCKS[clock]
-    due: datetime = row[due_name]
-    stop: datetime | None = row[stop_name]
-    if clock == "result" and row["late_cycles"]:
-        return LATE  # an earlier result cycle was late: a send-back does not cure it
+def judge(due: datetime, stop: datetime | None, requested: datetime | None, ended: datetime | None,
+          as_of: datetime, response: bool) -> str:
+    """Rules 2-5 of docs/EVALUATION.md (Verdicts) on one clock's times."""
     if stop is not None:
         return ON_TIME if stop <= due else LATE
-    requested: datetime | None = row["requested_at"]
     if requested is not None:  # a transfer request waits for the operator: the clock is paused
         if requested <= due:
             return PENDING
-        return LATE if clock == "response" else MISSED
-    ended: datetime | None = row["ended_at"]
+        return LATE if response else MISSED
     if ended is not None:
         return EXCLUDED if ended <= due else MISSED
     return MISSED if as_of > due else PENDING
 
 
+def verdict(row: Row, clock: str, as_of: datetime) -> str:
+    """The verdict on one clock (``response``, ``arrive`` or ``result``) of one assignment at ``as_of``."""
+    due_name, stop_name = CLOCKS[clock]
+    if clock == "result" and row["late_cycles"]:
+        return LATE  # rule 1: an earlier result cycle was late; a send-back does not cure it
+    return judge(row[due_name], row[stop_name], row["requested_at"], row["ended_at"], as_of, clock == "response")
+
+
 def verdicts(row: Row, as_of: datetime) -> dict[str, str]:
     return {clock: verdict(row, clock, as_of) for clock in CLOCKS}
+
+
+def _net_ms(stop: datetime, start: datetime, paused_ms: int) -> int:
+    """``stop − start − paused`` in whole milliseconds, never below 0 (``facts.response_ms`` and friends)."""
+    return max(0, (stop - start) // MS - paused_ms)
 
 
 def percentile(sorted_values: Sequence[int], p: float) -> int | None:
@@ -112,35 +121,51 @@ class Tally:
     lead: int = 0
 
     def add(self, row: Row, as_of: datetime) -> None:
+        """Add one assignment (the hot loop of a year's scorecards: every field is read once)."""
         self.received += 1
-        if row["ended_how"] is None and row["state"] not in ("accepted",):
+        ended, state = row["ended_at"], row["state"]
+        how = row["ended_how"]
+        if how is None and state != "accepted":
             self.open += 1
-        self.lead += bool(row["lead"])
-        f: F.Facts | None = None
-        judged: dict[str, str] = {}
-        for clock, c in self.clocks.items():
-            judged[clock] = verdict(row, clock, as_of)
-            c.counts[judged[clock]] += 1
-            f = f or (row if isinstance(row, F.Facts) else _facts_view(row))
-            ms = DURATION[clock](f)
-            if ms is not None:
-                c.times.append(ms)
+        if row["lead"]:
+            self.lead += 1
+        requested, dispatched = row["requested_at"], row["dispatched_at"]
+        responded, arrived, reported = row["responded_at"], row["arrived_at"], row["reported_at"]
+        response = judge(row["ack_due"], responded, requested, ended, as_of, True)
+        arrive = judge(row["arrive_due"], arrived, requested, ended, as_of, False)
+        result = LATE if row["late_cycles"] else judge(row["resolve_due"], reported, requested, ended, as_of, False)
+        clocks = self.clocks
+        clocks["response"].counts[response] += 1
+        clocks["arrive"].counts[arrive] += 1
+        clocks["result"].counts[result] += 1
+        if responded is not None:
+            clocks["response"].times.append(_net_ms(responded, dispatched, row["paused_ack_ms"]))
+        if arrived is not None:
+            clocks["arrive"].times.append(_net_ms(arrived, dispatched, row["paused_arrive_ms"]))
+        first = row["first_reported_at"]
+        if first is not None:
+            clocks["result"].times.append(_net_ms(first, dispatched, row["paused_resolve_ms"]))
         self.requests_approved += row["requests_approved"]
         self.requests_rejected += row["requests_rejected"]
-        self.not_our_remit += row["ended_how"] == F.NOT_OUR_REMIT
+        if how == F.NOT_OUR_REMIT:
+            self.not_our_remit += 1
         self.send_backs += row["send_backs"]
         self.reopened += row["reopened"]
         self.adjusted += row["adjusted"]
-        for kind in F.KINDS:
-            if judged[CLOCK_OF_KIND[kind]] not in MISSED_DEADLINE:
+        for kind, judged in (("ack", response), ("arrive", arrive), ("resolve", result)):
+            if judged not in MISSED_DEADLINE:
                 continue  # a rung written at the very instant the clock was stopped in time: not a miss
-            bucket = self.escalations[kind]
-            for level in row[f"esc_{kind}"] or ():
-                bucket[level] = bucket.get(level, 0) + 1
+            levels = row[ESC_COLUMN[kind]]
+            if levels:
+                bucket = self.escalations[kind]
+                for level in levels:
+                    bucket[level] = bucket.get(level, 0) + 1
         if row["visited_at"] is not None:
             self.visited += 1
-            self.resolved += bool(row["visit_resolved"])
-            self.satisfied += (row["visit_satisfaction"] or 0) >= 4
+            if row["visit_resolved"]:
+                self.resolved += 1
+            if (row["visit_satisfaction"] or 0) >= 4:
+                self.satisfied += 1
 
     def rates(self) -> dict[str, float | None]:
         out: dict[str, float | None] = {}
