@@ -58,7 +58,7 @@ ACTORS: dict[str, Actor] = {
 # The rule, written independently of dispatch/policy.py.
 ALLOWED: dict[str, set[str]] = {
     "operator_own_township": {"create_call", "dispatch", "reroute", "withdraw", "accept", "send_back",
-                              "return_visit", "close", "cancel", "note", "reject_transfer", "set_lead"},
+                              "return_visit", "close", "cancel", "note", "reject_transfer", "set_lead", "nudge"},
     "liaison_own_department": {"acknowledge", "arrive", "report_result", "decline", "note"},
     "liaison_other_department_on_call": {"note"},
     "system": {"escalate"},
@@ -138,6 +138,7 @@ def scenario(kind: str) -> tuple[Call | None, dict[str, Any]]:
         "withdraw": {"assignment_id": aid, "reason": "派错"},
         "cancel": {"call_id": str(call.id), "reason": "重复"},
         "note": {"call_id": str(call.id), "text": "备注"},
+        "nudge": {"assignment_id": aid, "text": "请尽快响应"},
         "escalate": {"assignment_id": aid, "deadline_kind": "ack", "level": 1,
                      "deadline": T0.isoformat(), "fired_at": T0.isoformat()},
     }

@@ -300,6 +300,14 @@ class Note(_Base):
     assignment_id: UUID | None = None
 
 
+class Nudge(_Base):
+    """催办: the operator presses a department on one assignment; it is told through every channel."""
+
+    kind: Literal["nudge"] = "nudge"
+    assignment_id: UUID
+    text: NoteText | None = None
+
+
 class Escalate(_Base):
     kind: Literal["escalate"] = "escalate"
     assignment_id: UUID
@@ -328,7 +336,8 @@ Command = Annotated[
     | Note
     | Escalate
     | RejectTransfer
-    | SetLead,
+    | SetLead
+    | Nudge,
     Field(discriminator="kind"),
 ]
 
@@ -350,6 +359,7 @@ COMMANDS: dict[str, type[BaseModel]] = {
     "escalate": Escalate,
     "reject_transfer": RejectTransfer,
     "set_lead": SetLead,
+    "nudge": Nudge,
 }
 
 _COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)

@@ -18,7 +18,11 @@ from protocols.errors import ConfigError
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default.toml")
 
 Seconds = Annotated[float, Field(gt=0, le=366 * 86400)]
-Audience = Literal["liaisons", "team_lead", "operators", "county"]
+# Who is told (docs/NOTIFICATIONS.md): the assigned department's liaisons in the township, their team lead,
+# the department head (county), the township's operators, its leader, the county supervisors; "county" is
+# the department head, the township leader and the county supervisors together.
+Audience = Literal["liaisons", "team_lead", "department_head", "operators", "leader", "supervisor", "county"]
+Channel = Literal["webpush", "sms", "wecom", "dingtalk", "webhook"]
 
 
 class _Strict(BaseModel):
@@ -79,6 +83,9 @@ class PartialWithin(_Strict):
 class Rung(_Strict):
     after_s: Annotated[float, Field(ge=0, le=30 * 86400)]
     notify: Annotated[list[Audience], Field(min_length=1)]
+    # Tell them again every repeat_every_s, up to repeat_count more times, while the clock still runs.
+    repeat_every_s: Annotated[float, Field(ge=10, le=86400)] = 300.0
+    repeat_count: Annotated[int, Field(ge=0, le=20)] = 0
 
 
 class SlaConfig(_Strict):
@@ -156,6 +163,62 @@ class EvaluationConfig(_Strict):
         return self.presets[preset or self.preset].model_dump()
 
 
+class SmsGateway(_Strict):
+    """An HTTP SMS gateway: one request per message, the template filled with the number and the text."""
+
+    url: Annotated[str, Field(pattern=r"^https?://", max_length=2000)]
+    method: Literal["POST", "GET"] = "POST"
+    headers: dict[str, str] = {}
+    # JSON body (POST) with {phone} and {text} placeholders, or query parameters (GET) likewise.
+    template: Annotated[str, Field(max_length=4000)] = '{"phone": "{phone}", "text": "{text}"}'
+    ok_statuses: list[int] = [200, 201, 202, 204]
+
+
+class Robot(_Strict):
+    """A WeCom (企业微信) or DingTalk (钉钉) group robot, or a generic signed webhook."""
+
+    kind: Literal["wecom", "dingtalk", "webhook"]
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    url: Annotated[str, Field(pattern=r"^https?://", max_length=2000)]
+    # DingTalk "加签" secret (timestamp+sign query), or the webhook's HMAC-SHA256 key.
+    secret: Annotated[str, Field(max_length=500)] = ""
+    townships: list[str] = []  # township codes; empty: every township
+    departments: list[str] = []  # targets (department codes); empty: every target
+    reasons: list[str] = []  # notice reasons it carries; empty: every reason
+
+
+class WebPushConfig(_Strict):
+    subject: Annotated[str, Field(pattern=r"^(mailto:|https://)", max_length=500)] = "mailto:ops@xianghu.invalid"
+    # Base64url VAPID private key; empty: generated once and kept in the data directory (.xianghu/vapid).
+    private_key: Annotated[str, Field(max_length=500)] = ""
+    ttl_s: Annotated[int, Field(ge=0, le=2419200)] = 3600
+
+
+class NotifyConfig(_Strict):
+    channels: list[Channel] = []  # besides the consoles' WebSocket, which is always on
+    on_dispatch: list[Audience] = ["liaisons"]
+    on_nudge: list[Audience] = ["liaisons", "team_lead"]
+    # A send-back, withdrawal, cancellation or rejected transfer request reaches the department with its reason.
+    on_return: list[Audience] = ["liaisons"]
+    retry_initial_s: Annotated[float, Field(ge=0.05, le=3600)] = 2.0
+    retry_max_s: Annotated[float, Field(ge=0.05, le=86400)] = 300.0
+    give_up_after_s: Annotated[float, Field(ge=1, le=30 * 86400)] = 86400.0
+    timeout_s: Annotated[float, Field(ge=0.1, le=120)] = 10.0
+    sweep_s: Annotated[float, Field(ge=0.05, le=3600)] = 5.0
+    sms: SmsGateway | None = None
+    robots: Annotated[list[Robot], Field(max_length=100)] = []
+    webpush: WebPushConfig = WebPushConfig()
+
+    @model_validator(mode="after")
+    def _configured(self) -> NotifyConfig:
+        if "sms" in self.channels and self.sms is None:
+            raise ValueError("channels: sms is on but [notify.sms] is missing")
+        for kind in ("wecom", "dingtalk", "webhook"):
+            if kind in self.channels and not any(r.kind == kind for r in self.robots):
+                raise ValueError(f"channels: {kind} is on but no [[notify.robots]] of kind {kind!r}")
+        return self
+
+
 class LifecycleConfig(_Strict):
     # Intake sources whose calls need a reason to close without a return visit (12345 always does).
     close_without_visit_reason: list[Source] = [Source.HOTLINE_12345]
@@ -184,6 +247,7 @@ class Config(_Strict):
     sla: SlaConfig
     evaluation: EvaluationConfig = EvaluationConfig()
     lifecycle: LifecycleConfig = LifecycleConfig()
+    notify: NotifyConfig = NotifyConfig()
     departments: dict[str, Names]
     categories: Annotated[dict[str, Category], Field(min_length=1)]
 

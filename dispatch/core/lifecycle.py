@@ -26,6 +26,7 @@ from dispatch.core.commands import (
     Dispatch,
     Escalate,
     Note,
+    Nudge,
     Rating,
     RejectTransfer,
     ReportResult,
@@ -37,7 +38,7 @@ from dispatch.core.commands import (
     command_assignment_id,
 )
 from dispatch.core.domain import DEPARTMENT_KINDS, Actor, DeadlineKind, Priority, Source
-from dispatch.core.records import Assignment, Call, Event, _dt, _uuid
+from dispatch.core.records import NOTICE_EVENT_PREFIX, Assignment, Call, Event, _dt, _uuid
 from dispatch.core.sla_policy import deadline_of, stopped_at
 from dispatch.core.transitions import (
     ASSIGNMENT_FINAL,
@@ -145,6 +146,8 @@ def _evolve_assignment(call: Call, event: Event) -> Assignment:
     old = call.assignments[event.assignment_id]
     if event.type == "assignment.escalated":
         return replace(old, levels={**old.levels, b["deadline_kind"]: int(b["level"])}, updated_at=at)
+    if event.type == "assignment.nudged":
+        return replace(old, updated_at=at)
     if event.type == "assignment.transfer_rejected":
         # 驳回: back to the state it was declined from, each running deadline moved by the time waited
         return replace(old, state=A(b["resumed_state"]), updated_at=at, ack_due=_dt(b["ack_due"]) or old.ack_due,
@@ -189,6 +192,8 @@ def evolve(call: Call | None, event: Event) -> Call:
         return _created(event)
     if call is None:
         raise InternalError(f"{event.type} before call.created")
+    if event.type.startswith(NOTICE_EVENT_PREFIX):
+        return call  # a delivery record: who was told, how; the call does not change
     at, b = event.at, event.body
     if event.type.startswith("assignment."):
         updated = _evolve_assignment(call, event)
@@ -228,7 +233,7 @@ _VERBS = {
     "withdraw": "withdraw", "accept": "accept", "send_back": "send back",
     "return_visit": "record a return visit on", "close": "close", "cancel": "cancel",
     "note": "add a note to", "escalate": "escalate", "reject_transfer": "reject the transfer request of",
-    "set_lead": "change the lead of", "reopen": "reopen",
+    "set_lead": "change the lead of", "reopen": "reopen", "nudge": "nudge",
 }
 
 
@@ -355,6 +360,8 @@ def _assignment_command(b: _Builder, cmd: Command, a: Assignment, ctx: DecideCon
             "waited_ms": _ms(b.at - a.declined_at) if requested and a.declined_at else None}, a.id)
     elif isinstance(cmd, Withdraw):
         b.emit("assignment.withdrawn", call.id, {"reason": cmd.reason}, a.id)
+    elif isinstance(cmd, Nudge):
+        b.emit("assignment.nudged", call.id, {"text": cmd.text, "state": a.state.value}, a.id)
 
 
 # Why a claimed acted time was moved to the nearest bound (body.acted_at_reason).
@@ -620,7 +627,7 @@ def _set_lead(b: _Builder, cmd: SetLead) -> None:
 
 
 _ASSIGNMENT_COMMANDS = frozenset({"acknowledge", "arrive", "report_result", "decline", "reroute", "withdraw",
-                                  "escalate", "reject_transfer"})
+                                  "escalate", "reject_transfer", "nudge"})
 
 
 def decide(call: Call | None, cmd: Command, actor: Actor, now: datetime, ctx: DecideContext) -> list[Event]:

@@ -168,8 +168,11 @@ EVENT_TYPES = (
     "call.noted", "assignment.dispatched", "assignment.acknowledged", "assignment.arrived",
     "assignment.reported", "assignment.declined", "assignment.transferred", "assignment.withdrawn",
     "assignment.accepted", "assignment.reopened", "assignment.escalated",
-    "assignment.transfer_rejected", "call.lead_changed", "call.reopened",
+    "assignment.transfer_rejected", "call.lead_changed", "call.reopened", "assignment.nudged",
+    # Delivery records of the notification outbox (docs/NOTIFICATIONS.md): on the timeline, not lifecycle steps.
+    "notice.sent", "notice.failed",
 )
+NOTICE_EVENT_PREFIX = "notice."
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,7 @@ ASSIGNMENT_TRANSITIONS: dict[tuple[AssignmentState, str], AssignmentState] = {
     **{(s, "cancel"): A.WITHDRAWN
        for s in (A.DISPATCHED, A.ACKNOWLEDGED, A.ON_SCENE, A.REPORTED, A.DECLINED)},
     **{(s, "escalate"): s for s in (A.DISPATCHED, A.ACKNOWLEDGED, A.ON_SCENE, A.DECLINED)},
+    **{(s, "nudge"): s for s in (A.DISPATCHED, A.ACKNOWLEDGED, A.ON_SCENE)},
     **{(s, RECORD_MISSED): s for s in (A.ACKNOWLEDGED, A.ON_SCENE, A.REPORTED, A.DECLINED)},
 }
 

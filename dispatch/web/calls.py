@@ -257,5 +257,6 @@ for _kind, _summary in (
     ("reroute", "Approve a transfer request: re-route to another department, with a reason"),
     ("withdraw", "Withdraw the assignment"),
     ("reject_transfer", "Reject a transfer request with a reason (驳回); the department's clocks resume"),
+    ("nudge", "Nudge the department on this assignment (催办): told through every channel, logged"),
 ):
     _command_endpoint(_kind, f"/api/v1/assignments/{{assignment_id:uuid}}/{_kind}", "assignment_id", _summary)
