@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
@@ -20,13 +20,15 @@ import pytest
 from dispatch.cli.demo import DEMO_PASSWORD
 from dispatch.core.clock import ManualClock
 from dispatch.core.domain import Role
-from dispatch.evaluation.period import MAX_RANGE_DAYS
+from dispatch.evaluation.period import MAX_RANGE_DAYS, date_range
+from dispatch.store import export as export_store
 from dispatch.store import logfile
 from dispatch.store.accounts import add_user
 from dispatch.store.eventlog import EventRecord
 from dispatch.web.app import VERSION
 from dispatch.web.openapi import openapi_document
 from dispatch.web.schemas import ExportedEventOut
+from protocols.errors import InternalError
 from tests.conftest import ROOT, Hub
 from tests.helpers import assignment_of, new_call, post
 
@@ -155,6 +157,26 @@ async def test_the_file_is_contiguous_even_when_at_steps_back(hub: Hub, conn: as
     assert any(d["at"] >= "2026-11-02T16:00:00" for d in day2)
     assert day3[0]["at"] == "2026-11-02T16:00:00.000000Z" and day3[-1]["seq"] == late_seq
     assert logfile.verify_lines(file2).ok and logfile.verify_lines(file3).ok
+
+
+async def test_batches_join_into_the_same_file_and_a_log_cut_short_is_an_error(hub: Hub,
+                                                                               conn: asyncpg.Connection) -> None:
+    s = await seed(hub, conn)
+    found = await export_store.fetch_township(conn, code="yiqiao")
+    assert found is not None and found.id == s.yiqiao
+    rng = await export_store.fetch_range(conn, found, date_range(date(2026, 11, 2), date(2026, 11, 3)))
+    whole = [chunk async for chunk in export_store.iter_lines(conn, rng)]
+    small = [chunk async for chunk in export_store.iter_lines(conn, rng, batch=2)]
+    assert len(whole) == 1 and len(small) == (rng.count + 1) // 2
+    assert b"".join(small) == whole[0] and whole[0].count(b"\n") == rng.count
+    # A superuser deletes the newest event behind the append-only guard after the range was fixed: the export
+    # fails loudly (the HTTP stream is aborted) instead of ending the file short.
+    await conn.execute("set session_replication_role = replica")
+    await conn.execute("delete from events where township_id = $1 and seq = $2", s.yiqiao, rng.last_seq)
+    await conn.execute("set session_replication_role = origin")
+    with pytest.raises(InternalError, match=f"ends at seq {rng.last_seq - 1}"):
+        async for _ in export_store.iter_lines(conn, rng, batch=2):
+            pass
 
 
 # -- offline verification ---------------------------------------------------------------------------
