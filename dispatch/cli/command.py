@@ -10,8 +10,9 @@ import signal
 import sys
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import click
 
@@ -337,9 +338,20 @@ def user_disable(data_dir: Path | None, username: str) -> None:
 @main.command("verify-log")
 @data_option
 @click.option("--township", help="Township code (default: every township).")
-def verify_log(data_dir: Path | None, township: str | None) -> None:
-    """Recompute the event log's hash chains; report the first broken link or OK with the count."""
+@click.option("--file", "file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Verify an exported file (export-log, GET /api/v1/export/events.jsonl) offline, without "
+                   "the database.")
+def verify_log(data_dir: Path | None, township: str | None, file: Path | None) -> None:
+    """Recompute the event log's hash chains; report the first broken link or OK with the count.
+
+    With --file, check an exported file alone: its lines, its township, consecutive seq and every hash."""
     from dispatch.store import eventlog
+
+    if file is not None:
+        if township is not None:
+            raise click.UsageError("--file and --township are exclusive: a file holds one township's events")
+        _verify_file(file)
+        return
 
     async def go(conn: Conn) -> eventlog.VerifyReport:
         return await eventlog.verify(conn, await _township_id(conn, township) if township else None)
@@ -351,6 +363,82 @@ def verify_log(data_dir: Path | None, township: str | None) -> None:
     click.echo(f"BROKEN: township {report.township_id}, event seq {report.seq}: {report.reason} "
                f"({report.count} events verified before it)", err=True)
     sys.exit(1)
+
+
+def _verify_file(path: Path) -> None:
+    from dispatch.store import logfile
+
+    with path.open("rb") as lines:
+        report = logfile.verify_lines(lines)
+    if report.ok:
+        before = report.first_prev_hash.hex() or "(empty: the file starts at the township's first event)"
+        click.echo(f"OK: {path}: township {report.township_id}, seq {report.first_seq}..{report.last_seq}, "
+                   f"{report.count} events, every hash intact\n"
+                   f"first prev_hash {before}\n"
+                   f"last hash       {report.last_hash.hex()}")
+        return
+    if report.empty:
+        click.echo(f"EMPTY: {path}: {report.reason}; nothing to verify", err=True)
+        sys.exit(1)
+    seq = "?" if report.seq is None else report.seq
+    click.echo(f"BROKEN: {path} line {report.line} (seq {seq}): {report.reason} "
+               f"({report.count} lines verified before it)", err=True)
+    sys.exit(1)
+
+
+@main.command("export-log")
+@data_option
+@click.option("--township", required=True, help="Township code.")
+@click.option("--from", "first", required=True, type=click.DateTime(["%Y-%m-%d"]),
+              help="First day, YYYY-MM-DD (from 00:00 Asia/Shanghai).")
+@click.option("--to", "last", required=True, type=click.DateTime(["%Y-%m-%d"]),
+              help="Last day, inclusive, YYYY-MM-DD (until 24:00 Asia/Shanghai).")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True, path_type=Path), default=None,
+              help="File to write (default: standard output).")
+def export_log(data_dir: Path | None, township: str, first: datetime, last: datetime, out: Path | None) -> None:
+    """Export one township's raw event log for a period as JSON Lines (docs/EXPORT.md).
+
+    The file holds reporters' names and phones (the hash covers them): keep it as you keep the database."""
+    from dispatch.evaluation.period import date_range
+    from dispatch.store import export
+
+    try:
+        period = date_range(first.date(), last.date())
+    except XianghuError as exc:
+        _fail(exc.message)
+        raise  # unreachable
+    # Into a side file renamed at the end: an export that fails leaves no file that looks complete.
+    part = None if out is None else out.with_name(out.name + ".part")
+    sink: BinaryIO = sys.stdout.buffer
+    if part is not None:
+        sink = open(part, "wb")
+
+    async def go(conn: Conn) -> export.ExportRange:
+        found = await export.fetch_township(conn, code=township)
+        if found is None:
+            raise click.BadParameter(f"unknown township {township!r}", param_hint="--township")
+        rng = await export.fetch_range(conn, found, period)
+        async for chunk in export.iter_lines(conn, rng):
+            sink.write(chunk)
+        return rng
+
+    try:
+        rng = _with_conn(data_dir, go)
+        sink.flush()
+    except BaseException:
+        if part is not None:
+            sink.close()
+            part.unlink(missing_ok=True)
+        raise
+    if part is not None and out is not None:
+        sink.close()
+        part.replace(out)
+    where = "standard output" if out is None else str(out)
+    if rng.count == 0:
+        click.echo(f"no events of {township} in {period.label}: wrote an empty file to {where}", err=True)
+    else:
+        click.echo(f"exported {rng.count} events of {township} (seq {rng.first_seq}..{rng.last_seq}) for "
+                   f"{period.label} to {where}", err=True)
 
 
 @main.command()

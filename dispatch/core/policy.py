@@ -23,6 +23,10 @@ SYSTEM_COMMANDS = frozenset({"escalate"})
 READ_ONLY_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN, Role.LEADER, Role.DEPARTMENT_HEAD})
 # Roles that read the record of one target (a department code or ``unit:<id>``) only.
 TARGET_SCOPED_ROLES = frozenset({Role.LIAISON, Role.DEPARTMENT_HEAD})
+# Roles that may export a township's raw event log (within their township scope). The raw log is every
+# event unfiltered, reporters' names and phones included (the hash covers them); a part filtered for a
+# department head would not verify, and operators and liaisons work calls, they do not audit them.
+LOG_EXPORT_ROLES = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.LEADER})
 
 
 def authorize_kind(actor: Actor, kind: str) -> None:
@@ -56,6 +60,16 @@ def target_scope(actor: Actor) -> str | None:
 def is_read_only(actor: Actor) -> bool:
     """Whether ``actor`` may only read (never send a command)."""
     return actor.role in READ_ONLY_ROLES
+
+
+def authorize_log_export(actor: Actor, township_id: int) -> None:
+    """Raise ``Forbidden`` unless ``actor``'s role may export raw logs; ``NotFound`` for a township outside
+    its scope (as for a call there: an export never confirms that a township it may not read exists)."""
+    if actor.role not in LOG_EXPORT_ROLES:
+        raise Forbidden(f"a {actor.role.value} may not export the raw event log")
+    scope = township_scope(actor)
+    if scope is not None and scope != township_id:
+        raise NotFound(f"no township {township_id}", field="township_id")
 
 
 def not_found(cmd: Command, call: Call) -> NotFound:

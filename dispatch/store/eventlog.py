@@ -43,6 +43,13 @@ select {EVENT_COLUMNS}
  limit $3
 """
 SELECT_TOWNSHIPS = "select id, code from townships order by id"
+# The one form of an event's time, in the hash and in exported files (docs/EXPORT.md).
+AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def canonical_json(doc: dict[str, Any]) -> bytes:
+    """Sorted keys at every depth, no whitespace, non-ASCII characters as themselves, UTF-8."""
+    return json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,17 +73,20 @@ class EventRecord:
     prev_hash: bytes = b""
     hash: bytes = b""
 
-    def canonical(self) -> bytes:
-        """The bytes the hash covers: sorted-key compact JSON, times as UTC ISO-8601 with microseconds."""
-        doc = {
+    def canonical_doc(self) -> dict[str, Any]:
+        """The fields the hash covers, as JSON values (every column but ``prev_hash`` and ``hash``)."""
+        return {
             "township_id": self.township_id, "seq": self.seq,
             "call_id": _s(self.call_id), "assignment_id": _s(self.assignment_id), "type": self.type,
             "actor_id": self.actor_id, "actor_role": self.actor_role, "actor_name": self.actor_name,
-            "at": self.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "body": self.body,
+            "at": self.at.astimezone(UTC).strftime(AT_FORMAT), "body": self.body,
             "audience": list(self.audience), "call_state": self.call_state,
             "assignment_state": self.assignment_state, "command_id": _s(self.command_id),
         }
-        return json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+    def canonical(self) -> bytes:
+        """The bytes the hash covers: sorted-key compact JSON, times as UTC ISO-8601 with microseconds."""
+        return canonical_json(self.canonical_doc())
 
     def chained(self, prev_hash: bytes) -> EventRecord:
         digest = hashlib.sha256(prev_hash + self.canonical()).digest()

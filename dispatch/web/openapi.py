@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from dispatch.web.routing import REGISTRY
+from dispatch.web.routing import LINES_MEDIA_TYPES, REGISTRY
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -58,10 +58,21 @@ def openapi_document(version: str) -> dict[str, Any]:
             op["requestBody"] = {"required": True,
                                  "content": {"application/json": {"schema": _schema(ep.body, components)}}}
         ok: dict[str, Any] = {"description": "OK"}
-        if ep.response is not None:
+        media = None if ep.media is None else ep.media.split(";")[0]
+        if media in LINES_MEDIA_TYPES and ep.response is not None:
+            # OpenAPI 3.1 has no schema for the items of a stream: the body is text, and each line is one
+            # `response` object (its schema under `x-item-schema`, as `itemSchema` in OpenAPI 3.2).
+            ok["content"] = {media: {
+                "schema": {"type": "string", "description": f"JSON Lines (UTF-8): one {ep.response.__name__} "
+                                                           "object per line, each line ending in a newline"},
+                "x-item-schema": _schema(ep.response, components)}}
+        elif ep.response is not None:
             ok["content"] = {"application/json": {"schema": _schema(ep.response, components)}}
-        elif ep.media is not None:
-            ok["content"] = {ep.media.split(";")[0]: {"schema": {"type": "string", "format": "binary"}}}
+        elif media is not None:
+            ok["content"] = {media: {"schema": {"type": "string", "format": "binary"}}}
+        if ep.headers:
+            ok["headers"] = {name: {"schema": {"type": "string"}, "description": text}
+                             for name, text in ep.headers.items()}
         op["responses"] = {str(ep.status): ok, "400": _err("malformed request"),
                            "422": _err("a field is invalid (`field` names it)"),
                            "503": _err("the database is unreachable; retry after `Retry-After` seconds",
@@ -81,6 +92,8 @@ def openapi_document(version: str) -> dict[str, Any]:
             op["responses"]["404"] = _err("no such call or assignment, or outside your scope")
         if ep.tags and ep.tags[0] == "commands":
             op["responses"]["409"] = _err("illegal in the current state, or command_id reused")
+        for status, text in ep.errors.items():
+            op["responses"][str(status)] = _err(text)
         path = re.sub(r"{(\w+):\w+}", r"{\1}", ep.path)
         paths.setdefault(path, {})[ep.method.lower()] = op
     return {

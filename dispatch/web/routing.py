@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,19 +103,27 @@ class Endpoint:
     public: bool = False
     status: int = 200
     extra: dict[str, Any] = field(default_factory=dict)
-    media: str | None = None  # a response that is a file of this type, not JSON (exports)
+    # A response that is a file of this type, not JSON (exports), returned by the handler as its own Response.
+    # A JSON Lines type (``LINES_MEDIA_TYPES``) with a ``response`` model is a stream of such objects, one a line.
+    media: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)  # response header -> description (OpenAPI)
+    errors: Mapping[int, str] = field(default_factory=dict)  # further error statuses -> when (OpenAPI)
 
 
+LINES_MEDIA_TYPES = frozenset({"application/x-ndjson", "application/jsonl"})
 REGISTRY: list[Endpoint] = []
 
 
 def endpoint(method: str, path: str, *, summary: str, tags: Sequence[str] = ("calls",),
              body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
-             response: type[BaseModel] | None = None, roles: Sequence[Role] | None = None,
-             public: bool = False, status: int = 200, media: str | None = None) -> Callable[[Handler], Handler]:
+             response: type[BaseModel] | None = None, roles: Collection[Role] | None = None,
+             public: bool = False, status: int = 200, media: str | None = None,
+             headers: Mapping[str, str] | None = None,
+             errors: Mapping[int, str] | None = None) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         REGISTRY.append(Endpoint(method, path, fn, summary, tags, body, query, response,
-                                 frozenset(roles) if roles else None, public, status, media=media))
+                                 frozenset(roles) if roles else None, public, status, media=media,
+                                 headers=dict(headers or {}), errors=dict(errors or {})))
         return fn
     return register
 

@@ -290,3 +290,27 @@ class TrendsOut(_Out):
     townships: list[dict[str, Any]]
     grids: list[dict[str, Any]]
     places: list[dict[str, Any]]
+
+
+# -- the exported event log (docs/EXPORT.md) ----------------------------------------------------
+
+class ExportedEventOut(_Out):
+    """One line of an exported event log (docs/EXPORT.md): every column of the event, as hashed. Bodies
+    carry reporters' names and phones unmasked, because the hash covers them."""
+
+    township_id: int
+    seq: int
+    call_id: str | None
+    assignment_id: str | None
+    type: str
+    actor_id: int | None
+    actor_role: str
+    actor_name: str
+    at: str  # UTC, YYYY-MM-DDTHH:MM:SS.ffffffZ
+    body: dict[str, Any]  # carries reporters' names and phones unmasked: the hash covers them
+    audience: list[str]
+    call_state: str | None
+    assignment_state: str | None
+    command_id: str | None
+    prev_hash: str  # lowercase hex; "" for the township's first event
+    hash: str  # lowercase hex SHA-256 of the raw prev_hash bytes followed by the canonical encoding
