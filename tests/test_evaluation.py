@@ -21,6 +21,7 @@ from dispatch.core.transitions import AssignmentState, CallState
 from dispatch.evaluation import facts as F
 from dispatch.evaluation import scorecard as S
 from dispatch.store import facts as facts_store
+from dispatch.store.logfile import decode_line, verify_lines
 from dispatch.web.schemas import DrillDownOut, ScorecardsOut, ScoreTrendOut, TrendsOut
 from tests.conftest import Hub
 from tests.helpers import assignment_of, new_call, post
@@ -268,19 +269,29 @@ async def test_exports_read_back(hub: Hub, logged: Script) -> None:
         assert sum(1 for r in listed if isinstance(r[0], str) and r[0].startswith("YIQIAO-")) == 4
 
 
-async def export_log(conn: asyncpg.Connection) -> list[tuple[int, Event]]:
-    rows = await conn.fetch("select * from events where call_id is not null order by township_id, seq")
-    return [(r["seq"], Event(type=r["type"], call_id=r["call_id"], assignment_id=r["assignment_id"], at=r["at"],
-                             body=r["body"], audience=tuple(r["audience"]), call_state=CallState(r["call_state"]),
-                             assignment_state=None if r["assignment_state"] is None
-                             else AssignmentState(r["assignment_state"]))) for r in rows]
+async def export_log(hub: Hub) -> list[tuple[int, Event]]:
+    """The township's raw log as a supervisor downloads it (JSON Lines), read back as events."""
+    async with await hub.login("supervisor") as sup:
+        res = await sup.get("/api/v1/export/events.jsonl?township_id=10&from=2026-10-01&to=2026-11-30")
+    assert res.status_code == 200, res.text
+    assert verify_lines(res.content.splitlines()).ok
+    out = []
+    for line in res.content.splitlines():
+        r = decode_line(line)
+        if r.call_id is None:
+            continue
+        out.append((r.seq, Event(type=r.type, call_id=r.call_id, assignment_id=r.assignment_id, at=r.at, body=r.body,
+                                 audience=r.audience, call_state=CallState(r.call_state),
+                                 assignment_state=None if r.assignment_state is None
+                                 else AssignmentState(r.assignment_state))))
+    return out
 
 
 async def test_the_log_folded_offline_gives_the_same_facts_and_scorecards(hub: Hub, logged: Script,
                                                                           conn: asyncpg.Connection) -> None:
     stored = {r["assignment_id"]: F.Facts.from_row(dict(r.items()))
               for r in await conn.fetch("select * from assignment_facts")}
-    folded = F.fold(await export_log(conn))
+    folded = F.fold(await export_log(hub))
     assert folded == stored
     as_of = hub.clock.now()
     rows = [f.to_row() for f in folded.values() if f.dispatched_at < datetime(2026, 10, 31, 16, tzinfo=UTC)]
