@@ -81,6 +81,7 @@ def args_for(kind: str, call: Call | None, data: st.DataObject, now: datetime) -
         "cancel": {"call_id": call_id, **reason},
         "note": {"call_id": call_id, "text": "备注"},
         "nudge": {"assignment_id": aid, "text": "请尽快响应"},
+        "handle_alarm": {"assignment_id": aid, "deadline_kind": "ack", "level": data.draw(st.integers(1, 2))},
         "escalate": {"assignment_id": aid, "deadline_kind": data.draw(st.sampled_from(list(DeadlineKind))),
                      "level": data.draw(st.integers(1, 3)), "deadline": deadline, "fired_at": now},
     }

@@ -58,7 +58,8 @@ ACTORS: dict[str, Actor] = {
 # The rule, written independently of dispatch/policy.py.
 ALLOWED: dict[str, set[str]] = {
     "operator_own_township": {"create_call", "dispatch", "reroute", "withdraw", "accept", "send_back",
-                              "return_visit", "close", "cancel", "note", "reject_transfer", "set_lead", "nudge"},
+                              "return_visit", "close", "cancel", "note", "reject_transfer", "set_lead", "nudge",
+                              "handle_alarm"},
     "liaison_own_department": {"acknowledge", "arrive", "report_result", "decline", "note"},
     "liaison_other_department_on_call": {"note"},
     "system": {"escalate"},
@@ -121,6 +122,11 @@ def scenario(kind: str) -> tuple[Call | None, dict[str, Any]]:
         call = dispatched()
         call = run(call, "decline", POLICE, assignment_id=str(police_of(call)), reason="不归我管")
         return call, {"assignment_id": str(police_of(call)), "reason": "属本部门职责"}
+    if kind == "handle_alarm":
+        call = dispatched()
+        call = run(call, "escalate", SYSTEM_ACTOR, assignment_id=str(police_of(call)), deadline_kind="ack",
+                   level=1, deadline=T0.isoformat(), fired_at=T0.isoformat())
+        return call, {"assignment_id": str(police_of(call)), "deadline_kind": "ack", "level": 1}
     if kind == "set_lead":
         call = dispatched()
         return call, {"call_id": str(call.id), "assignment_id": str(fire_of(call)), "reason": "以消防为主"}
@@ -139,6 +145,7 @@ def scenario(kind: str) -> tuple[Call | None, dict[str, Any]]:
         "cancel": {"call_id": str(call.id), "reason": "重复"},
         "note": {"call_id": str(call.id), "text": "备注"},
         "nudge": {"assignment_id": aid, "text": "请尽快响应"},
+        "handle_alarm": {"assignment_id": aid, "deadline_kind": "ack", "level": 1},
         "escalate": {"assignment_id": aid, "deadline_kind": "ack", "level": 1,
                      "deadline": T0.isoformat(), "fired_at": T0.isoformat()},
     }

@@ -308,6 +308,15 @@ class Nudge(_Base):
     text: NoteText | None = None
 
 
+class HandleAlarm(_Base):
+    """An operator takes an escalation alarm: it stops sounding on the other operators' consoles."""
+
+    kind: Literal["handle_alarm"] = "handle_alarm"
+    assignment_id: UUID
+    deadline_kind: DeadlineKind
+    level: Annotated[int, Field(ge=1, le=100)]
+
+
 class Escalate(_Base):
     kind: Literal["escalate"] = "escalate"
     assignment_id: UUID
@@ -337,7 +346,8 @@ Command = Annotated[
     | Escalate
     | RejectTransfer
     | SetLead
-    | Nudge,
+    | Nudge
+    | HandleAlarm,
     Field(discriminator="kind"),
 ]
 
@@ -360,6 +370,7 @@ COMMANDS: dict[str, type[BaseModel]] = {
     "reject_transfer": RejectTransfer,
     "set_lead": SetLead,
     "nudge": Nudge,
+    "handle_alarm": HandleAlarm,
 }
 
 _COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)

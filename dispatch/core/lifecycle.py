@@ -25,6 +25,7 @@ from dispatch.core.commands import (
     Decline,
     Dispatch,
     Escalate,
+    HandleAlarm,
     Note,
     Nudge,
     Rating,
@@ -146,7 +147,7 @@ def _evolve_assignment(call: Call, event: Event) -> Assignment:
     old = call.assignments[event.assignment_id]
     if event.type == "assignment.escalated":
         return replace(old, levels={**old.levels, b["deadline_kind"]: int(b["level"])}, updated_at=at)
-    if event.type == "assignment.nudged":
+    if event.type in ("assignment.nudged", "assignment.alarm_handled"):
         return replace(old, updated_at=at)
     if event.type == "assignment.transfer_rejected":
         # 驳回: back to the state it was declined from, each running deadline moved by the time waited
@@ -234,6 +235,7 @@ _VERBS = {
     "return_visit": "record a return visit on", "close": "close", "cancel": "cancel",
     "note": "add a note to", "escalate": "escalate", "reject_transfer": "reject the transfer request of",
     "set_lead": "change the lead of", "reopen": "reopen", "nudge": "nudge",
+    "handle_alarm": "take the alarm of",
 }
 
 
@@ -362,6 +364,12 @@ def _assignment_command(b: _Builder, cmd: Command, a: Assignment, ctx: DecideCon
         b.emit("assignment.withdrawn", call.id, {"reason": cmd.reason}, a.id)
     elif isinstance(cmd, Nudge):
         b.emit("assignment.nudged", call.id, {"text": cmd.text, "state": a.state.value}, a.id)
+    elif isinstance(cmd, HandleAlarm):
+        if a.levels.get(cmd.deadline_kind.value, 0) < cmd.level:
+            raise ValidationFailed(f"level: {cmd.deadline_kind.value} has not reached level {cmd.level}",
+                                   field="level")
+        b.emit("assignment.alarm_handled", call.id,
+               {"deadline_kind": cmd.deadline_kind.value, "level": cmd.level}, a.id)
 
 
 # Why a claimed acted time was moved to the nearest bound (body.acted_at_reason).
@@ -627,7 +635,7 @@ def _set_lead(b: _Builder, cmd: SetLead) -> None:
 
 
 _ASSIGNMENT_COMMANDS = frozenset({"acknowledge", "arrive", "report_result", "decline", "reroute", "withdraw",
-                                  "escalate", "reject_transfer", "nudge"})
+                                  "escalate", "reject_transfer", "nudge", "handle_alarm"})
 
 
 def decide(call: Call | None, cmd: Command, actor: Actor, now: datetime, ctx: DecideContext) -> list[Event]:

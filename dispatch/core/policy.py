@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 OPERATOR_COMMANDS = frozenset({
     "create_call", "dispatch", "reroute", "withdraw", "accept", "send_back", "return_visit", "close",
     "cancel", "note", "reject_transfer", "set_lead", "nudge",
+    "handle_alarm",
 })
 LIAISON_COMMANDS = frozenset({"acknowledge", "arrive", "report_result", "decline"})
 SYSTEM_COMMANDS = frozenset({"escalate"})

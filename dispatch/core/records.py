@@ -169,6 +169,7 @@ EVENT_TYPES = (
     "assignment.reported", "assignment.declined", "assignment.transferred", "assignment.withdrawn",
     "assignment.accepted", "assignment.reopened", "assignment.escalated",
     "assignment.transfer_rejected", "call.lead_changed", "call.reopened", "assignment.nudged",
+    "assignment.alarm_handled",
     # Delivery records of the notification outbox (docs/NOTIFICATIONS.md): on the timeline, not lifecycle steps.
     "notice.sent", "notice.failed",
 )

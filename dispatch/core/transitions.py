@@ -52,6 +52,7 @@ REJECT_TRANSFER_TO: dict[AssignmentState, str] = {
 }
 
 ASSIGNMENT_INITIAL = A.DISPATCHED
+ASSIGNMENT_TERMINAL_STATES = (A.TRANSFERRED, A.WITHDRAWN)
 # Closed: no longer open work (the call's state ignores them). Accepted work is closed but not terminal:
 # an unresolved or unsatisfied return visit reopens it (重办).
 ASSIGNMENT_FINAL = frozenset({A.ACCEPTED, A.TRANSFERRED, A.WITHDRAWN})
@@ -73,6 +74,8 @@ ASSIGNMENT_TRANSITIONS: dict[tuple[AssignmentState, str], AssignmentState] = {
        for s in (A.DISPATCHED, A.ACKNOWLEDGED, A.ON_SCENE, A.REPORTED, A.DECLINED)},
     **{(s, "escalate"): s for s in (A.DISPATCHED, A.ACKNOWLEDGED, A.ON_SCENE, A.DECLINED)},
     **{(s, "nudge"): s for s in (A.DISPATCHED, A.ACKNOWLEDGED, A.ON_SCENE)},
+    # an operator takes an escalation alarm (any state: the alarm may outlive the clock by a moment)
+    **{(s, "handle_alarm"): s for s in A if s not in ASSIGNMENT_TERMINAL_STATES},
     **{(s, RECORD_MISSED): s for s in (A.ACKNOWLEDGED, A.ON_SCENE, A.REPORTED, A.DECLINED)},
 }
 

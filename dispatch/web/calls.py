@@ -258,5 +258,6 @@ for _kind, _summary in (
     ("withdraw", "Withdraw the assignment"),
     ("reject_transfer", "Reject a transfer request with a reason (驳回); the department's clocks resume"),
     ("nudge", "Nudge the department on this assignment (催办): told through every channel, logged"),
+    ("handle_alarm", "Take an escalation alarm: it stops sounding on the other operators' consoles"),
 ):
     _command_endpoint(_kind, f"/api/v1/assignments/{{assignment_id:uuid}}/{_kind}", "assignment_id", _summary)
