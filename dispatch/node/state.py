@@ -37,4 +37,5 @@ class HubState:
     store: Store | None = None
     realtime: Service | None = None
     sla: Service | None = None
+    notify: Service | None = None
     extras: dict[str, Any] = field(default_factory=dict)

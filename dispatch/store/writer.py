@@ -18,13 +18,14 @@ import asyncpg
 from dispatch.core.clock import Clock
 from dispatch.core.commands import Command, command_assignment_id, command_call_id
 from dispatch.core.config import Config
-from dispatch.core.domain import Actor
+from dispatch.core.domain import SYSTEM_ACTOR, Actor
 from dispatch.core.lifecycle import DecideContext, decide, evolve
+from dispatch.core.notices import notices_for
 from dispatch.core.numbering import format_number, numbering_year
 from dispatch.core.records import Call, Event
 from dispatch.core.sla_policy import next_escalation
 from dispatch.evaluation.facts import touches
-from dispatch.store import eventlog
+from dispatch.store import eventlog, outbox
 from dispatch.store import facts as evaluation_facts
 from dispatch.store.eventlog import EventRecord
 from dispatch.store.pool import Conn, unavailable, unreachable
@@ -80,6 +81,7 @@ on conflict (id) do update
        resolve_due = excluded.resolve_due, next_due = excluded.next_due, next_kind = excluded.next_kind,
        next_level = excluded.next_level, updated_at = excluded.updated_at, doc = excluded.doc
 """
+UPDATE_CALL_LAST_SEQ = "update calls set last_seq = $2 where id = $1"
 INSERT_COMMAND = """
 insert into commands (command_id, user_id, kind, payload_hash, township_id, result, created_at)
 values ($1, $2, $3, $4, $5, $6, $7)
@@ -226,6 +228,9 @@ class Store:
                 rows = evaluation_facts.changed(known, list(zip(steps, events, (r.seq for r in stored),
                                                                 strict=True)))
                 await evaluation_facts.save(conn, rows.values())
+            # who must be told, in the same transaction as what they are told about (docs/NOTIFICATIONS.md)
+            await outbox.enqueue(conn, self.cfg, notices_for(events, steps, self.cfg), [r.seq for r in stored],
+                                 call, now)
             result = {
                 "command_id": str(cmd.command_id), "call_id": str(call.id), "number": call.number,
                 "call_state": call.state.value,
@@ -240,6 +245,30 @@ class Store:
                 raise CommandIdReused(f"command_id {cmd.command_id} was already used for a different command",
                                       field="command_id") from None
         return Outcome(result, replayed=False, records=tuple(stored))
+
+    async def record_notice(self, conn: Conn, township_id: int, call_id: UUID, assignment_id: UUID | None,
+                            type_: str, body: dict[str, Any]) -> EventRecord:
+        """Append a delivery record (``notice.sent`` / ``notice.failed``) to the call's timeline, under the
+        township's lock like every event, inside the caller's transaction (the outbox row's new state
+        commits with it); it changes no state (``evolve`` passes it through)."""
+        locked = await conn.fetchrow(LOCK_HEAD_AND_COMMAND, township_id, None)
+        if locked is None:
+            raise NotFound(f"township {township_id} has no event log", field="township_id")
+        doc = await conn.fetchval(SELECT_CALL_DOC, call_id)
+        if doc is None:
+            raise NotFound(f"no call {call_id}", field="call_id")
+        call = Call.from_dict(doc)
+        a = call.assignments.get(assignment_id) if assignment_id is not None else None
+        rec = EventRecord(
+            township_id=township_id, seq=0, call_id=call_id, assignment_id=assignment_id, type=type_,
+            actor_id=None, actor_role=SYSTEM_ACTOR.role.value, actor_name=SYSTEM_ACTOR.name,
+            at=max(self.clock.now(), call.updated_at), body=body,
+            audience=(a.target,) if a is not None else call.targets(), call_state=call.state.value,
+            assignment_state=None if a is None else a.state.value, command_id=None)
+        _check_deliverable(rec)
+        (stored,) = await eventlog.append(conn, township_id, (locked["seq"], bytes(locked["hash"])), [rec])
+        await conn.execute(UPDATE_CALL_LAST_SEQ, call_id, stored.seq)
+        return stored
 
     def _record(self, township_id: int, actor: Actor, cmd: Command, ev: Event) -> EventRecord:
         return EventRecord(

@@ -1,10 +1,11 @@
-"""Start and stop a node's long-lived parts (store, real-time fan-out, SLA timers) in order."""
+"""Start and stop a node's long-lived parts (store, real-time fan-out, SLA timers, notification sender) in order."""
 
 from __future__ import annotations
 
 import asyncio
 
 from dispatch.node.state import HubState
+from dispatch.notify.sender import Sender
 from dispatch.realtime.hub import Realtime
 from dispatch.store.writer import Store
 from dispatch.timers.engine import SlaEngine
@@ -18,10 +19,15 @@ async def start_services(hub: HubState) -> None:
     # Every node hears of every committed event through its fan-out and re-arms the deadlines it touches.
     realtime.fanout.on_records.append(sla.on_events)
     await sla.start()
+    sender = hub.notify = Sender(hub.pool, hub.store, hub.cfg, hub.clock, hub.node_id)
+    realtime.fanout.on_records.append(sender.on_events)  # any node's new notices wake every sender
+    await sender.start()
 
 
 async def stop_services(hub: HubState) -> None:
     # Shielded: a cancelled shutdown must still let escalations being written finish before the pool closes.
+    if hub.notify is not None:
+        await asyncio.shield(hub.notify.stop())
     if hub.sla is not None:
         await asyncio.shield(hub.sla.stop())
     if hub.realtime is not None:
