@@ -150,7 +150,9 @@ async def enqueue(conn: Conn, cfg: Config, notices: Sequence[Notice], seqs: Sequ
     for notice in notices:
         payload = notice.payload(call)
         for who in await recipients(conn, cfg, notice, code):
-            for repeat, delay in enumerate((None, *notice.repeats)):
+            # repeats wake a person; a group robot is told once
+            delays = (None, *notice.repeats) if who.user_id is not None else (None,)
+            for repeat, delay in enumerate(delays):
                 due = now if delay is None else now + delay
                 rows.append((notice.township_id, notice.call_id, notice.assignment_id, seqs[notice.event_index],
                              notice.reason, notice.deadline_kind, notice.level, who.audience, who.user_id, who.name,
