@@ -26,7 +26,7 @@ PROTOCOL_VERSION = 1
 COMMAND_NAMES: tuple[str, ...] = (
     "create_call", "dispatch", "acknowledge", "arrive", "report_result", "decline", "reroute",
     "withdraw", "accept", "send_back", "return_visit", "close", "cancel", "note", "escalate",
-    "reject_transfer", "set_lead",
+    "reject_transfer", "set_lead", "nudge", "handle_alarm",
 )  # fmt: skip
 
 # Event types the hub emits today (clients must tolerate new ones; bodies in docs/LIFECYCLE.md).
@@ -35,7 +35,8 @@ EVENT_TYPES: tuple[str, ...] = (
     "call.cancelled", "call.noted", "assignment.dispatched", "assignment.acknowledged",
     "assignment.arrived", "assignment.reported", "assignment.declined", "assignment.transferred",
     "assignment.withdrawn", "assignment.accepted", "assignment.reopened", "assignment.escalated",
-    "assignment.transfer_rejected", "call.lead_changed", "call.reopened",
+    "assignment.transfer_rejected", "call.lead_changed", "call.reopened", "assignment.nudged",
+    "assignment.alarm_handled", "notice.sent", "notice.failed",
 )  # fmt: skip
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

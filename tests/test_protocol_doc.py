@@ -176,3 +176,12 @@ def test_every_path_the_doc_names_is_served(doc: str) -> None:
 
 if __name__ == "__main__":
     print(render_examples())
+
+
+def test_the_wire_lists_match_the_core() -> None:
+    """Every command the core knows can be sent over the WebSocket, and every event type it emits is listed."""
+    from dispatch.core.commands import COMMANDS
+    from dispatch.core.records import EVENT_TYPES
+
+    assert set(m.COMMAND_NAMES) == set(COMMANDS)
+    assert set(m.EVENT_TYPES) == set(EVENT_TYPES)
