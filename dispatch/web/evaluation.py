@@ -12,13 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import Response
 
 from dispatch.core import policy
+from dispatch.core.config import Config
 from dispatch.core.domain import DEPARTMENTS
 from dispatch.evaluation import period as P
 from dispatch.evaluation import scorecard as S
 from dispatch.evaluation import sheets
 from dispatch.store import facts as facts_store
 from dispatch.store import trends as trends_store
-from dispatch.store.pool import Conn
+from dispatch.store.pool import Conn, Pool
 from dispatch.web.routing import Req, endpoint
 from dispatch.web.schemas import (
     DrillDownOut,
@@ -96,9 +97,13 @@ class Names:
 
 
 async def _names(call: Req, conn: Conn) -> Names:
+    return await load_names(call.hub.cfg, conn)
+
+
+async def load_names(cfg: Config, conn: Conn) -> Names:
     row = await conn.fetchrow(SELECT_NAMES)
     assert row is not None
-    return Names(call.hub.cfg.departments, dict(row.items()))
+    return Names(cfg.departments, dict(row.items()))
 
 
 def _period(q: PeriodQuery, now: datetime) -> P.Period:
@@ -135,31 +140,39 @@ def _keys(group: str, township_id: int | None, target: str | None, names: Names,
 async def scorecards_of(call: Req, q: ScorecardQuery) -> dict[str, Any]:
     now = call.hub.clock.now()
     township_id, target = policy.evaluation_scope(call.actor, q.township_id, q.target)
-    period = _period(q, now)
-    before = P.previous(period)
     preset, weights = _weights(call, q.preset)
-    key = _key_fn(q.group)
-    async with call.hub.pool.acquire() as conn:
-        names = await _names(call, conn)
+    return await compute_scorecards(call.hub.pool, call.hub.cfg, now, _period(q, now), township_id, target,
+                                    q.group, preset, weights)
+
+
+async def compute_scorecards(pool: Pool, cfg: Config, now: datetime, period: P.Period, township_id: int | None,
+                             target: str | None, group: str, preset: str,
+                             weights: Mapping[str, float]) -> dict[str, Any]:
+    """The scorecards answer (what the endpoint returns, and what ``scripts/bench`` times): a period's facts
+    and the previous period's, judged as of ``now``, ranked, labelled."""
+    before = P.previous(period)
+    key = _key_fn(group)
+    async with pool.acquire() as conn:
+        names = await load_names(cfg, conn)
         rows = await facts_store.period_rows(conn, period.start, period.end, township_id, target)
         prev_rows = await facts_store.period_rows(conn, before.start, before.end, township_id, target)
     tallies = S.tally(rows, now, key)
     cards = {k: S.card(t, weights) for k, t in tallies.items()}
     previous = {k: S.card(t, weights) for k, t in S.tally(prev_rows, now, key).items()}
-    for k in _keys(q.group, township_id, target, names, set(cards)):
+    for k in _keys(group, township_id, target, names, set(cards)):
         cards.setdefault(k, S.card(S.Tally(), weights))
     S.with_ranks(cards, previous)
     out_rows = []
     for k, c in cards.items():
-        label = names.township(int(str(k))) if q.group == "township" else names.target(str(k))
-        out_rows.append({"key": {"township_id": k if q.group == "township" else township_id,
-                                 "target": target if q.group == "township" else k}, **label, **c})
+        label = names.township(int(str(k))) if group == "township" else names.target(str(k))
+        out_rows.append({"key": {"township_id": k if group == "township" else township_id,
+                                 "target": target if group == "township" else k}, **label, **c})
     out_rows.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0, str(r["key"]["target"] or r["key"]["township_id"])))
     return {
         "period": period.to_dict(), "previous_period": before.to_dict(), "as_of": now.isoformat(),
-        "group": q.group, "scope": {"township_id": township_id, "target": target},
+        "group": group, "scope": {"township_id": township_id, "target": target},
         "township": None if township_id is None else names.township(township_id),
-        "preset": preset, "weights": weights, "presets": sorted(call.hub.cfg.evaluation.presets),
+        "preset": preset, "weights": dict(weights), "presets": sorted(cfg.evaluation.presets),
         "figures": list(S.FIGURES), "rows": out_rows,
     }
 
