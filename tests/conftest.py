@@ -156,9 +156,10 @@ class Hub:
             return token
 
 
-async def start_hub(cfg: Config, dsn: str, clock: ManualClock) -> tuple[Hub, uvicorn.Server, asyncio.Task[None]]:
-    port = free_port()
-    app = create_app(cfg, dsn, clock=clock)
+async def start_hub(cfg: Config, dsn: str, clock: ManualClock, *, port: int | None = None,
+                    demo: bool = False) -> tuple[Hub, uvicorn.Server, asyncio.Task[None]]:
+    port = port or free_port()
+    app = create_app(cfg, dsn, clock=clock, demo=demo)
     server = uvicorn.Server(server_config(app, cfg, "127.0.0.1", port, production=False))
     server.install_signal_handlers = lambda: None  # type: ignore[attr-defined,method-assign]
     task = asyncio.create_task(server.serve())

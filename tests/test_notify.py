@@ -248,3 +248,43 @@ async def test_two_nodes_send_each_message_once(cfg: Config, dsn: str, clock: Ma
     keys = [m["key"] for m in receiver.got["sms"]]
     assert len(keys) == 20 and len(set(keys)) == 20
     assert len(receiver.got["wecom"]) == 10
+
+
+async def test_the_demo_gateway_shows_each_phone_and_can_be_taken_down(cfg: Config, dsn: str,
+                                                                       clock: ManualClock) -> None:
+    """`xianghu demo`: SMS goes to the hub's own demo gateway; its switch makes it refuse, and the messages
+    go out once it is back."""
+    from dispatch.cli.demo import DEMO_PHONES
+    from dispatch.web.demo_sms import with_demo_sms
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(DEMO_PHONES)
+    finally:
+        await conn.close()
+    port = free_port()
+    hub, server, task = await start_hub(with_demo_sms(cfg, port), dsn, clock, port=port, demo=True)
+    try:
+        async with hub.client() as anon, await hub.login("op1.yiqiao") as op:
+            assert (await anon.get("/demo/phones/")).status_code == 200
+            assert (await anon.post("/demo/sms/state", json={"down": True})).json() == {"down": True}
+            await post(op, "/api/v1/calls", new_call(targets=["police"], title="演示短信"), expect=201)
+            await hub.state.notify.settled()
+            shown = (await anon.get("/demo/sms/messages")).json()
+            assert shown["messages"] == [] and shown["refused"] == 2
+            await anon.post("/demo/sms/state", json={"down": False})
+            hub.clock.advance(10)
+            await hub.state.notify.settled()
+            shown = (await anon.get("/demo/sms/messages")).json()
+        assert len(shown["messages"]) == 2 and all("演示短信" in m["text"] for m in shown["messages"])
+        assert all(m["phone"].startswith("1390537") for m in shown["messages"])
+    finally:
+        server.should_exit = True
+        await task
+    plain, server, task = await start_hub(cfg, dsn, clock)  # `serve` has no demo gateway
+    try:
+        async with plain.client() as anon:
+            assert (await anon.get("/demo/sms/messages")).status_code == 404
+    finally:
+        server.should_exit = True
+        await task

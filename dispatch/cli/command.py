@@ -192,7 +192,7 @@ def _tls(cert: Path | None, key: Path | None) -> tuple[str, str] | None:
 
 
 def _serve(cfg: Config, dsn: str, host: str, port: int, banner: Callable[[], None] | None = None,
-           tls: tuple[str, str] | None = None) -> None:
+           tls: tuple[str, str] | None = None, demo: bool = False) -> None:
     import uvicorn
 
     from dispatch.core.clock import OffsetClock, SystemClock
@@ -200,7 +200,7 @@ def _serve(cfg: Config, dsn: str, host: str, port: int, banner: Callable[[], Non
 
     # A test harness may push a served hub's clock forward (never on by default).
     clock = OffsetClock() if os.environ.get("XIANGHU_TEST_CLOCK") == "1" else SystemClock()
-    app = create_app(cfg, dsn, clock=clock)
+    app = create_app(cfg, dsn, clock=clock, demo=demo)
     server = uvicorn.Server(server_config(app, cfg, host, port, tls=tls))
     if banner is not None:
         original = server.startup
@@ -257,8 +257,9 @@ def serve(config_path: Path | None, data_dir: Path | None, host: str, port: int,
 def demo(config_path: Path | None, data_dir: Path | None, host: str, port: int) -> None:
     """Migrate, seed the demo county on first start, and serve (what ./scripts/run calls)."""
     from dispatch.cli.demo import DEMO_PASSWORD, demo_logins
+    from dispatch.web.demo_sms import with_demo_sms
 
-    cfg = _config(config_path)
+    cfg = with_demo_sms(_config(config_path), port)  # SMS goes to the demo gateway unless configured
     with database(data_dir) as dsn:
         _run(lambda: _migrate(dsn))
         _run(lambda: _seed(dsn, cfg))
@@ -269,7 +270,8 @@ def demo(config_path: Path | None, data_dir: Path | None, host: str, port: int) 
                 "", "乡呼 Xianghu is running.",
                 f"  操作员控制台 operator console : {base}/operator/",
                 f"  联络员手机页 liaison mobile    : {base}/liaison/",
-                f"  督查 supervisor review         : {base}/supervisor/",
+                f"  督查考核 supervisor, evaluation : {base}/supervisor/",
+                f"  演示短信网关 demo SMS gateway  : {base}/demo/phones/",
                 f"  登录 login                     : {base}/login",
                 f"  API (OpenAPI)                  : {base}/openapi.json",
                 "", f"Demo logins (password for all: {DEMO_PASSWORD}):",
@@ -277,7 +279,7 @@ def demo(config_path: Path | None, data_dir: Path | None, host: str, port: int) 
                 "", "Ctrl-C stops the hub and its embedded PostgreSQL.", "",
             ]
             click.echo("\n".join(lines))
-        _serve(cfg, dsn, host, port, banner)
+        _serve(cfg, dsn, host, port, banner, demo=True)
 
 
 @main.group()

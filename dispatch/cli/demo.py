@@ -45,6 +45,10 @@ INSERT_GRID = "insert into grids (township_id, name) values ($1, $2)"
 INSERT_HEAD = "insert into township_heads (township_id) values ($1)"
 SELECT_SEEDED = "select value from meta where key = 'demo_seeded'"
 MARK_SEEDED = "insert into meta (key, value) values ('demo_seeded', now()::text)"
+DEMO_PHONES = """
+update users set phone = '1390537' || lpad(id::text, 4, '0')
+ where role in ('liaison', 'department_head', 'leader', 'operator') and phone is null
+"""
 
 
 def demo_logins() -> list[tuple[str, str]]:
@@ -108,6 +112,8 @@ async def seed_demo(conn: Conn) -> bool:
         for dep in DEPARTMENTS:
             await auth.add_user(conn, username=f"head.{dep}", display_name=f"县{dep_names.get(dep, dep)}负责人",
                                 password="", password_hash=password_hash, role=Role.DEPARTMENT_HEAD, department=dep)
+        # Demo phone numbers (1390537xxxx), so the demo SMS gateway shows whose phone rang.
+        await conn.execute(DEMO_PHONES)
         await conn.execute(MARK_SEEDED)
     return True
 

@@ -28,6 +28,7 @@ from dispatch.store.accounts import Auth
 from dispatch.store.reference import sync_reference
 from dispatch.web import account, calls, evaluation, export  # noqa: F401 - api modules register their endpoints
 from dispatch.web import routing as web
+from dispatch.web.demo_sms import DemoGateway
 from dispatch.web.middleware import BodyLimit, ProxyHeaders, SecurityHeaders
 from dispatch.web.openapi import openapi_document
 from dispatch.web.services import start_services, stop_services
@@ -35,7 +36,7 @@ from dispatch.web.services import start_services, stop_services
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
 CONSOLE_DIR = Path(__file__).resolve().parents[2] / "console"
-ASSET_FOLDERS = ("shared", "operator", "liaison", "supervisor")
+ASSET_FOLDERS = ("shared", "operator", "liaison", "supervisor", "demo")
 
 SELECT_META = "select value from meta where key = $1"
 INSERT_META = "insert into meta (key, value) values ($1, $2) on conflict (key) do nothing"
@@ -112,7 +113,9 @@ def server_config(app: Starlette, cfg: Config, host: str, port: int, *, producti
     )
 
 
-def create_app(cfg: Config, dsn: str, *, clock: Clock | None = None, pool_size: int = 10) -> Starlette:
+def create_app(cfg: Config, dsn: str, *, clock: Clock | None = None, pool_size: int = 10,
+               demo: bool = False) -> Starlette:
+    """The hub's ASGI app. ``demo`` adds the demo SMS gateway and its page (``xianghu demo`` only)."""
     clock = clock or SystemClock()
 
     @contextlib.asynccontextmanager
@@ -151,6 +154,8 @@ def create_app(cfg: Config, dsn: str, *, clock: Clock | None = None, pool_size: 
         *web.routes(),
         WebSocketRoute("/ws", websocket_endpoint),
     ]
+    if demo:
+        routes += [*DemoGateway().routes(), Route("/demo/phones/", _page("demo/index.html"))]
     # Only the console's asset folders are served, never package.json or the whole node_modules.
     vendor = CONSOLE_DIR / "node_modules" / "@msgpack" / "msgpack" / "dist.esm"
     routes.append(Mount("/vendor/msgpack", StaticFiles(directory=vendor, check_dir=False)))
