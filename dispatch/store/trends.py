@@ -28,7 +28,7 @@ select to_char(c.created_at at time zone 'Asia/Shanghai', 'YYYY-MM') as month, c
 TOP_GRIDS = """
 select g.id as grid_id, g.township_id, g.name, count(*) as n
   from calls c
-  join grids g on g.id = (c.doc->>'grid_id')::integer
+  join grids g on g.id = (c.doc->>'grid_id')::bigint
  where c.created_at >= $1 and c.created_at < $2
    and ($3::integer is null or c.township_id = $3)
    and ($4::text is null or exists (select 1 from assignments a where a.call_id = c.id and a.target = $4))
@@ -37,9 +37,9 @@ select g.id as grid_id, g.township_id, g.name, count(*) as n
  limit $5
 """
 GRID_COUNTS = f"""
-select (c.doc->>'grid_id')::integer as grid_id, count(*) as n
+select (c.doc->>'grid_id')::bigint as grid_id, count(*) as n
 {_CALLS_IN_SCOPE}
-   and (c.doc->>'grid_id')::integer = any($5::integer[])
+   and (c.doc->>'grid_id')::bigint = any($5::bigint[])
  group by 1
 """
 TOP_PLACES = f"""

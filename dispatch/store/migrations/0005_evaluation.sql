@@ -11,7 +11,7 @@ create table assignment_facts (
     category           text        not null,
     priority           text        not null,
     source             text        not null,
-    grid_id            integer,
+    grid_id            bigint,
     lead               boolean     not null,
     state              text        not null,
     dispatched_at      timestamptz not null,
