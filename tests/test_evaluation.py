@@ -106,7 +106,7 @@ async def build_log(hub: Hub) -> Script:
     # E1's phone was offline: it acknowledged at T+225, before its deadline (T+230); both levels are void
     await s.liaison("enforcement", "E1", "acknowledge", {"acted_at": (T + timedelta(seconds=225)).isoformat()})
     await s.op_call("P4", "cancel", {"reason": "报警人撤回"})  # after its response deadline: missed
-    await s.at(1201)
+    await s.at(1201, settle=True)  # the arrival rung (T+1200) is written before P1 arrives: no race
     await s.liaison("police", "P1", "arrive")  # a second after its deadline: late
     await s.at(1300)
     await s.liaison("police", "P1", "report_result", {"result": "已劝离"})
