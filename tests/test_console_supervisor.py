@@ -3,6 +3,7 @@ detail with its assignments and timeline, and nothing to act with."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 from collections.abc import AsyncIterator
@@ -395,3 +396,33 @@ async def test_echarts_is_served_by_the_hub_from_its_dist_folder_only(hub: Hub) 
     assert module.status_code == 200 and "javascript" in module.headers["content-type"]
     assert "getInstanceByDom" in module.text
     assert outside.status_code == 404 and sources.status_code == 404
+
+
+async def test_evaluation_panels_show_loading_empty_and_failed_states(hub: Hub, browser: Any) -> None:
+    page = await browser_login(browser, hub, "supervisor")  # no call at all: every panel is empty
+    held = asyncio.Event()
+
+    async def hold(route: Any) -> None:
+        await held.wait()
+        await route.continue_()
+
+    await page.route("**/api/v1/evaluation/trends?*", hold)
+    await page.wait_for_selector("[data-panel='rank'][data-state='empty']")
+    assert await page.locator("#rank-state").inner_text() == "所选期间没有派单"
+    assert await page.locator("#rank-body tr.rank-row").count() == 7  # the seven departments, all zero
+    await page.wait_for_selector("[data-panel='ch-cat'][data-state='loading']")
+    assert "加载中" in await page.locator("#ch-cat-state").inner_text()
+    held.set()
+    for panel in ("ch-box", "ch-score", "ch-cat", "ch-top"):
+        await page.wait_for_selector(f"[data-panel='{panel}'][data-state='empty']")
+    await page.unroute("**/api/v1/evaluation/trends?*")
+    # the hub unreachable: the panel says so and offers to retry
+    await page.route("**/api/v1/evaluation/scorecards?*", lambda route: route.abort())
+    await page.select_option("#ev-preset", "outcome")
+    await page.wait_for_selector("[data-panel='rank'][data-state='failed']")
+    assert "无法连接到指挥平台" in await page.locator("#rank-state").inner_text()
+    await page.screenshot(path=artifact("supervisor-failed-1366.png"))
+    await page.unroute("**/api/v1/evaluation/scorecards?*")
+    await page.click("#rank-state button.retry")
+    await page.wait_for_selector("[data-panel='rank'][data-state='empty']")
+    await page.context.close()

@@ -84,7 +84,7 @@ function syncControls() {
   if (E.data) {
     const presetName = (p) => (tt(`preset.${p}`) === `preset.${p}` ? p : tt(`preset.${p}`));
     $("ev-preset").replaceChildren(...E.data.presets.map((p) => h("option", { value: p }, presetName(p))));
-    $("ev-preset").value = E.data.preset;
+    $("ev-preset").value = P.preset || E.data.preset;
   }
 }
 
