@@ -130,6 +130,15 @@ async def test_supervisor_reads_overdue_time_and_filters_overdue_and_escalated(h
     await marks.first.wait_for(state="visible")  # the response clock; arrival and result are not due yet
     assert await page.locator(f"#detail tr[data-assignment='{late_a}'] .mark-overdue:visible").count() == 1
     await page.screenshot(path=artifact("supervisor-overdue.png"), full_page=True)
+    # the operator's 催办 and taking the alarm are on the timeline, in Chinese
+    async with await hub.login("op1.yiqiao") as op:
+        await post(op, f"/api/v1/assignments/{late_a}/nudge", {"text": "请尽快响应"})
+        await post(op, f"/api/v1/assignments/{late_a}/handle_alarm", {"deadline_kind": "ack", "level": 2})
+    taken = page.locator("#detail .timeline li[data-type='assignment.alarm_handled']")
+    await taken.wait_for(timeout=10_000)
+    assert "值班员已处理督办告警" in await taken.inner_text() and "二级督办" in await taken.inner_text()
+    nudged = await page.locator("#detail .timeline li[data-type='assignment.nudged']").inner_text()
+    assert "催办" in nudged and "请尽快响应" in nudged
 
     # the phone had acknowledged offline before the deadline: both escalations are voided, the timeline shows
     # the acted and the received time, and the call leaves the escalated filter

@@ -89,7 +89,11 @@ function timelineText(e, townshipId) {
     case "call.visited":
       return [tt("sv.visit", { resolved: tt(b.resolved ? "sv.resolved" : "sv.unresolved"), s: b.satisfaction }), b.comment]
         .filter(Boolean).join(" · ");
-    case "call.noted": return b.text || "";
+    case "call.noted": case "assignment.nudged": return b.text || "";
+    case "assignment.alarm_handled": return `${tt(`sv.k.${b.deadline_kind}`)} ${escalationText(b.level)}`;
+    case "notice.sent": case "notice.failed":
+      return [tt(`chan.${b.channel}`), b.recipient, b.level ? escalationText(b.level) : "",
+        e.type === "notice.failed" && !b.final ? tt("sv.noticeRetry") : ""].filter(Boolean).join(" · ");
     default: return b.reason || "";
   }
 }
