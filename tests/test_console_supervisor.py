@@ -1,10 +1,12 @@
-"""The supervisor's read-only county view in real Chromium: calls of every township, filters, a call's
-detail with its assignments and timeline, and nothing to act with."""
+"""The supervisor's read-only county view in real Chromium: the call log (呼叫记录) of every township, filters,
+a call's detail with its assignments and timeline, live updates that keep paging and scroll, and nothing to act
+with. The evaluation view of the same page: tests/test_console_evaluation.py."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -14,6 +16,7 @@ from tests.helpers import assignment_of, new_call, post
 pytestmark = pytest.mark.browser
 
 ACTION_WORDS = ("派单", "审核通过", "退回", "撤销", "回访", "响应", "报到", "办结", "转派", "新建", "登记诉求")
+PAGE = 50  # console/supervisor/log.js
 
 
 async def test_supervisor_sees_two_townships_read_only(hub: Hub, browser: Any) -> None:
@@ -29,8 +32,9 @@ async def test_supervisor_sees_two_townships_read_only(hub: Hub, browser: Any) -
         await post(police, f"/api/v1/assignments/{assignment_of(detail, 'police')['id']}/acknowledge")
 
     page = await browser_login(browser, hub, "supervisor")
-    assert page.url.endswith("/supervisor/")
+    assert urlsplit(page.url).path == "/supervisor/"  # the page then writes its view into the query
     await page.wait_for_selector("body[data-ready='1']")
+    await page.click("#tab-log")  # the evaluation comes first; the call log is the second tab
     rows = page.locator("#rows tr")
     await page.wait_for_selector(f"#rows tr[data-call='{a['call_id']}']")
     await page.wait_for_selector(f"#rows tr[data-call='{b['call_id']}']")
@@ -85,6 +89,7 @@ async def test_supervisor_reads_overdue_time_and_filters_overdue_and_escalated(h
 
     page = await browser_login(browser, hub, "supervisor")
     await page.wait_for_selector("body[data-ready='1']")
+    await page.click("#tab-log")
     await page.wait_for_selector("#conn[data-status='live']")  # the welcome brings the hub's clock
     row = page.locator(f"#rows tr[data-call='{late['call_id']}']")
     await row.locator(".mark-overdue").wait_for(state="visible")
@@ -114,6 +119,15 @@ async def test_supervisor_reads_overdue_time_and_filters_overdue_and_escalated(h
     await marks.first.wait_for(state="visible")  # the response clock; arrival and result are not due yet
     assert await page.locator(f"#detail tr[data-assignment='{late_a}'] .mark-overdue:visible").count() == 1
     await page.screenshot(path=artifact("supervisor-overdue.png"), full_page=True)
+    # the operator's 催办 and taking the alarm are on the timeline, in Chinese
+    async with await hub.login("op1.yiqiao") as op:
+        await post(op, f"/api/v1/assignments/{late_a}/nudge", {"text": "请尽快响应"})
+        await post(op, f"/api/v1/assignments/{late_a}/handle_alarm", {"deadline_kind": "ack", "level": 2})
+    taken = page.locator("#detail .timeline li[data-type='assignment.alarm_handled']")
+    await taken.wait_for(timeout=10_000)
+    assert "值班员已处理督办告警" in await taken.inner_text() and "二级督办" in await taken.inner_text()
+    nudged = await page.locator("#detail .timeline li[data-type='assignment.nudged']").inner_text()
+    assert "催办" in nudged and "请尽快响应" in nudged
 
     # the phone had acknowledged offline before the deadline: both escalations are voided, the timeline shows
     # the acted and the received time, and the call leaves the escalated filter
@@ -128,4 +142,24 @@ async def test_supervisor_reads_overdue_time_and_filters_overdue_and_escalated(h
     await page.screenshot(path=artifact("supervisor-acted.png"), full_page=True)
     await page.select_option("#f-flag", "escalated")
     await page.wait_for_selector("#empty:not([hidden])")
+    await page.context.close()
+
+
+async def test_live_updates_keep_the_log_paging_and_scroll(hub: Hub, browser: Any) -> None:
+    async with await hub.login("op1.yiqiao") as op:
+        for i in range(PAGE + 2):
+            await post(op, "/api/v1/calls", new_call(title=f"第{i}号", targets=["police"]), expect=201)
+        page = await browser_login(browser, hub, "supervisor")
+        await page.goto(f"{hub.url}/supervisor/?tab=log")
+        await page.wait_for_selector("#conn[data-status='live']")
+        await page.wait_for_function(f"() => document.querySelectorAll('#rows tr').length === {PAGE}")
+        await page.click("#more")
+        await page.wait_for_function(f"() => document.querySelectorAll('#rows tr').length === {PAGE + 2}")
+        await page.evaluate("() => window.scrollTo(0, document.body.scrollHeight)")
+        before = await page.evaluate("() => window.scrollY")
+        assert before > 500
+        new = await post(op, "/api/v1/calls", new_call(title="新来的呼叫", targets=["police"]), expect=201)
+    await page.wait_for_selector(f"#rows tr[data-call='{new['call_id']}']", state="attached", timeout=10_000)
+    assert await page.locator("#rows tr").count() == PAGE + 3  # the second page is still there
+    assert await page.evaluate("() => window.scrollY") == pytest.approx(before, abs=60)
     await page.context.close()

@@ -2,7 +2,8 @@
 import { applyI18n, t, lang, setLang } from "/shared/i18n.js";
 applyI18n();
 document.getElementById("lang").onclick = () => setLang(lang() === "en" ? "zh-CN" : "en");
-const LANDING = { operator: "/operator/", liaison: "/liaison/", supervisor: "/supervisor/", admin: "/supervisor/" };
+const LANDING = { operator: "/operator/", liaison: "/liaison/", supervisor: "/supervisor/", admin: "/supervisor/",
+                  leader: "/supervisor/", department_head: "/supervisor/" };
 
 // Where to go after logging in: `next` only when it is a path on this very origin. A backslash
 // (`/\host`) or a tab/newline (`/\t/host`, dropped by the URL parser) would otherwise turn

@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 VERSION = "0.1.0"
 CONSOLE_DIR = Path(__file__).resolve().parents[2] / "console"
 ASSET_FOLDERS = ("shared", "operator", "liaison", "supervisor", "demo")
+# npm packages the consoles load, each by its built folder only (/vendor/<name>/...): the msgpack codec
+# (ES modules) and Apache ECharts (echarts.esm.min.mjs, one self-contained module) for the supervisor's charts.
+VENDOR_FOLDERS = {"msgpack": "@msgpack/msgpack/dist.esm", "echarts": "echarts/dist"}
 
 SELECT_META = "select value from meta where key = $1"
 INSERT_META = "insert into meta (key, value) values ($1, $2) on conflict (key) do nothing"
@@ -157,8 +160,9 @@ def create_app(cfg: Config, dsn: str, *, clock: Clock | None = None, pool_size: 
     if demo:
         routes += [*DemoGateway().routes(), Route("/demo/phones/", _page("demo/index.html"))]
     # Only the console's asset folders are served, never package.json or the whole node_modules.
-    vendor = CONSOLE_DIR / "node_modules" / "@msgpack" / "msgpack" / "dist.esm"
-    routes.append(Mount("/vendor/msgpack", StaticFiles(directory=vendor, check_dir=False)))
+    for prefix, folder in VENDOR_FOLDERS.items():
+        routes.append(Mount(f"/vendor/{prefix}", StaticFiles(directory=CONSOLE_DIR / "node_modules" / folder,
+                                                             check_dir=False)))
     for folder in ASSET_FOLDERS:
         routes.append(Mount(f"/{folder}", StaticFiles(directory=CONSOLE_DIR / folder, check_dir=False)))
     middleware = [
