@@ -295,16 +295,18 @@ def user() -> None:
 @click.option("--township", help="Township code (operators, liaisons and township leaders).")
 @click.option("--department", help="Department code (its liaisons, and a department head).")
 @click.option("--team-lead", is_flag=True)
+@click.option("--phone", help="Mobile number for SMS notifications (docs/NOTIFICATIONS.md).")
 @click.password_option(help="Password (asked for when not given).")
 def user_add(data_dir: Path | None, username: str, display_name: str, role: str, township: str | None,
-             department: str | None, team_lead: bool, password: str) -> None:
+             department: str | None, team_lead: bool, phone: str | None, password: str) -> None:
     """Create an account."""
     from dispatch.store import accounts as auth
 
     async def go(conn: Conn) -> int:
         tid = await _township_id(conn, township) if township else None
         return await auth.add_user(conn, username=username, display_name=display_name, password=password,
-                                   role=Role(role), township_id=tid, department=department, team_lead=team_lead)
+                                   role=Role(role), township_id=tid, department=department, team_lead=team_lead,
+                                   phone=phone)
 
     uid = _with_conn(data_dir, go)
     click.echo(f"user {username} created (id {uid})")

@@ -67,8 +67,9 @@ INSERT_FAILURE = "insert into login_failures (username, address, at) values ($1,
 # A success forgets only this address's failures: it must not wipe the count of a guesser elsewhere.
 CLEAR_FAILURES = "delete from login_failures where username = $1 and (address = $2 or at <= $3)"
 INSERT_USER = """
-insert into users (username, display_name, password_hash, role, township_id, department, unit_id, team_lead)
-values ($1, $2, $3, $4, $5, $6, $7, $8)
+insert into users (username, display_name, password_hash, role, township_id, department, unit_id, team_lead,
+                   phone)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 returning id
 """
 UPDATE_PASSWORD = "update users set password_hash = $2 where username = $1 returning id"
@@ -226,17 +227,18 @@ ROLE_REQUIREMENTS = {
     "users_department_head_target": "a department head needs a department and no township or unit",
     "users_no_target": "only liaisons and department heads have a department or unit",
     "users_username_check": "the username must be 2-64 of a-z 0-9 _ . -",
+    "users_phone_check": "the phone must be 5-20 of 0-9 + - and spaces",
 }
 
 
 async def add_user(conn: Conn, *, username: str, display_name: str, password: str,
                    role: Role, township_id: int | None = None, department: str | None = None,
                    unit_id: int | None = None, team_lead: bool = False,
-                   password_hash: str | None = None) -> int:
+                   password_hash: str | None = None, phone: str | None = None) -> int:
     try:
         user_id: int = await conn.fetchval(
             INSERT_USER, username, display_name, password_hash or hash_password(password), role.value,
-            township_id, department, unit_id, team_lead)
+            township_id, department, unit_id, team_lead, phone)
     except asyncpg.UniqueViolationError:
         raise Conflict(f"user {username!r} already exists", field="username") from None
     except asyncpg.CheckViolationError as exc:
