@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import math
 import os
@@ -188,10 +190,26 @@ class Robot(_Strict):
 
 
 class WebPushConfig(_Strict):
-    subject: Annotated[str, Field(pattern=r"^(mailto:|https://)", max_length=500)] = "mailto:ops@xianghu.invalid"
-    # Base64url VAPID private key; empty: generated once and kept in the data directory (.xianghu/vapid).
+    # Who runs this hub, for the push services (the VAPID `sub` claim): mailto:address or an https URL.
+    subject: Annotated[str, Field(pattern=r"^(mailto:[^@\s]+@[^@\s]+|https://[^\s/]+)$", max_length=500)] = (
+        "mailto:ops@xianghu.invalid")
+    # The VAPID private key: the raw P-256 scalar, 32 bytes in base64url. Empty: generated once and kept in
+    # the database (every node signs with the same key, or the push services refuse the other nodes' pushes).
     private_key: Annotated[str, Field(max_length=500)] = ""
-    ttl_s: Annotated[int, Field(ge=0, le=2419200)] = 3600
+    ttl_s: Annotated[int, Field(ge=0, le=2419200)] = 3600  # how long a push service keeps an undelivered message
+
+    @field_validator("private_key")
+    @classmethod
+    def _raw_p256(cls, value: str) -> str:
+        if not value:
+            return value
+        try:
+            raw = base64.urlsafe_b64decode(value.strip() + "=" * (-len(value.strip()) % 4))
+        except (ValueError, binascii.Error):
+            raise ValueError("must be base64url (the raw 32-byte P-256 private key)") from None
+        if len(raw) != 32:
+            raise ValueError(f"must be the raw 32-byte P-256 private key in base64url, not {len(raw)} bytes")
+        return value.strip()
 
 
 class NotifyConfig(_Strict):

@@ -38,4 +38,6 @@ class HubState:
     realtime: Service | None = None
     sla: Service | None = None
     notify: Service | None = None
+    # The VAPID public key (base64url) browsers subscribe with; None while Web Push is off.
+    vapid_public_key: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)

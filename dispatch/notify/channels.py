@@ -28,6 +28,7 @@ class Message:
     phone: str | None
     payload: dict[str, Any]
     attempt: int  # 1 for the first try
+    assignment_state: str | None = None  # the assignment's state as the message leaves
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from dispatch.core.config import Config
 from dispatch.core.domain import DEPARTMENT_KINDS, DeadlineKind
 from dispatch.core.transitions import WAITING_FOR, AssignmentState
 from dispatch.notify.channels import Channel, Delivery, Message, RobotChannel, SmsChannel
+from dispatch.notify.webpush import VapidKeys, WebPushChannel
 from dispatch.store import outbox
 from dispatch.store.eventlog import EventRecord
 from dispatch.store.pool import unreachable
@@ -53,8 +54,9 @@ def still_wanted(row: Mapping[str, Any]) -> bool:
 
 class Sender:
     def __init__(self, pool: asyncpg.Pool, store: Store, cfg: Config, clock: Clock, node_id: str,
-                 channels: Mapping[str, Channel] | None = None) -> None:
+                 channels: Mapping[str, Channel] | None = None, vapid: VapidKeys | None = None) -> None:
         self.pool, self.store, self.cfg, self.clock, self.node_id = pool, store, cfg, clock, node_id
+        self.vapid = vapid
         self._client = httpx.AsyncClient(timeout=cfg.notify.timeout_s, trust_env=False)
         self.channels: dict[str, Channel] = dict(channels) if channels is not None else self._default_channels()
         self._wake = asyncio.Event()
@@ -71,6 +73,8 @@ class Sender:
         for kind in ("wecom", "dingtalk", "webhook"):
             if kind in n.channels:
                 out[kind] = RobotChannel(kind, n.robots, self._client)
+        if "webpush" in n.channels and self.vapid is not None:
+            out["webpush"] = WebPushChannel(self.pool, n.webpush, self._client, self.vapid, self.clock)
         return out
 
     # -- life cycle -----------------------------------------------------------------------------
@@ -144,7 +148,7 @@ class Sender:
         attempt = row["attempts"] + 1
         channel = self.channels.get(row["channel"])
         msg = Message(row["id"], row["channel"], row["destination"], row["user_id"], row["recipient"], row["phone"],
-                      dict(row["payload"]), attempt)
+                      dict(row["payload"]), attempt, row["assignment_state"])
         if channel is None:
             result = Delivery(False, None, f"channel {row['channel']} is not configured on this hub", permanent=True)
         else:

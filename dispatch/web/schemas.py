@@ -314,3 +314,20 @@ class ExportedEventOut(_Out):
     command_id: str | None
     prev_hash: str  # lowercase hex; "" for the township's first event
     hash: str  # lowercase hex SHA-256 of the raw prev_hash bytes followed by the canonical encoding
+
+
+class PushKeyOut(_Out):
+    enabled: bool  # this hub sends Web Push and this account wants it: the page may offer to subscribe
+    public_key: str | None  # the VAPID public key (base64url): PushManager.subscribe's applicationServerKey
+    reason: Literal["off", "not_for_this_account"] | None  # why not, when not enabled
+
+
+class PushSubscribedOut(_Out):
+    ok: bool
+    id: int
+    created: bool  # false: the same endpoint was stored already (now bound to this account)
+
+
+class PushUnsubscribedOut(_Out):
+    ok: bool
+    removed: bool  # false: this account had no such subscription

@@ -6,12 +6,16 @@ import asyncio
 
 from dispatch.node.state import HubState
 from dispatch.notify.sender import Sender
+from dispatch.notify.webpush import load_keys
 from dispatch.realtime.hub import Realtime
 from dispatch.store.writer import Store
 from dispatch.timers.engine import SlaEngine
 
 
 async def start_services(hub: HubState) -> None:
+    # First: a configured key that is no key stops the start before anything runs.
+    vapid = await load_keys(hub.pool, hub.cfg.notify.webpush) if "webpush" in hub.cfg.notify.channels else None
+    hub.vapid_public_key = vapid.public if vapid is not None else None
     hub.store = Store(hub.pool, hub.cfg, hub.clock)
     realtime = hub.realtime = Realtime(hub)
     await realtime.start()
@@ -19,7 +23,7 @@ async def start_services(hub: HubState) -> None:
     # Every node hears of every committed event through its fan-out and re-arms the deadlines it touches.
     realtime.fanout.on_records.append(sla.on_events)
     await sla.start()
-    sender = hub.notify = Sender(hub.pool, hub.store, hub.cfg, hub.clock, hub.node_id)
+    sender = hub.notify = Sender(hub.pool, hub.store, hub.cfg, hub.clock, hub.node_id, vapid=vapid)
     realtime.fanout.on_records.append(sender.on_events)  # any node's new notices wake every sender
     await sender.start()
 

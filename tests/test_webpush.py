@@ -1,0 +1,358 @@
+"""Web Push to the installed liaison app (issue #15): a push service started by the test checks each request's
+VAPID signature and decrypts its aes128gcm body with the subscription's own keys; a liaison subscribed over
+REST is told of a new call and of its escalation, a gone subscription fails loudly on the call's timeline,
+and a push service that was down gets every message once, in order, when it is back."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import http_ece
+import pytest
+import uvicorn
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from dispatch.core.clock import ManualClock
+from dispatch.core.config import Config
+from dispatch.core.domain import Priority
+from dispatch.notify.sender import backoff
+from tests.conftest import Hub, free_port, start_hub
+from tests.helpers import assignment_of, new_call, post
+
+SUBJECT = "mailto:ops@yiqiao.example.cn"
+
+
+def b64d(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def b64e(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@dataclass
+class Browser:
+    """What a browser holds for one subscription: its key pair and auth secret (RFC 8291)."""
+
+    path: str
+    key: ec.EllipticCurvePrivateKey = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
+    auth: bytes = field(default_factory=lambda: os.urandom(16))
+
+    def subscription(self, base: str) -> dict[str, Any]:
+        point = self.key.public_key().public_bytes(serialization.Encoding.X962,
+                                                   serialization.PublicFormat.UncompressedPoint)
+        return {"endpoint": f"{base}{self.path}", "expirationTime": None,
+                "keys": {"p256dh": b64e(point), "auth": b64e(self.auth)}}
+
+
+def verify_vapid(header: str, public_key: str, audience: str) -> dict[str, Any]:
+    """RFC 8292 by hand: ``vapid t=<JWT>, k=<key>``, the key the hub serves, an ES256 signature over the JWT."""
+    scheme, _, rest = header.partition(" ")
+    assert scheme == "vapid", header
+    params = dict(p.strip().split("=", 1) for p in rest.split(","))
+    assert params["k"] == public_key
+    head, claims, sig = params["t"].split(".")
+    assert json.loads(b64d(head)) == {"typ": "JWT", "alg": "ES256"}
+    raw = b64d(sig)
+    assert len(raw) == 64
+    key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b64d(public_key))
+    key.verify(encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")),
+               f"{head}.{claims}".encode(), ec.ECDSA(hashes.SHA256()))  # raises InvalidSignature
+    doc: dict[str, Any] = json.loads(b64d(claims))
+    assert doc["aud"] == audience, doc
+    assert time.time() < doc["exp"] <= time.time() + 86400, doc
+    assert doc["sub"] == SUBJECT
+    return doc
+
+
+class PushService:
+    """A push service on 127.0.0.1: verifies, decrypts and keeps each message, and answers as the test says."""
+
+    def __init__(self, public_key: str) -> None:
+        self.port = free_port()
+        self.origin = f"http://127.0.0.1:{self.port}"
+        self.public_key = public_key
+        self.browsers: dict[str, Browser] = {}
+        self.messages: list[dict[str, Any]] = []  # decrypted payloads, in arrival order
+        self.headers: list[dict[str, str]] = []
+        self.faults: list[str] = []  # what a real push service would have refused
+        self.answer = 201
+        self.attempts = 0
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def browser(self) -> Browser:
+        b = Browser(f"/push/{len(self.browsers) + 1}")
+        self.browsers[b.path] = b
+        return b
+
+    async def receive(self, request: Request) -> Response:
+        self.attempts += 1
+        body = await request.body()
+        b = self.browsers.get(request.url.path)
+        try:
+            assert b is not None, f"unknown endpoint {request.url.path}"
+            assert request.headers["content-encoding"] == "aes128gcm"
+            assert int(request.headers["ttl"]) > 0
+            verify_vapid(request.headers["authorization"], self.public_key, self.origin)
+            if self.answer in (200, 201, 202):
+                plain = http_ece.decrypt(body, private_key=b.key, auth_secret=b.auth, version="aes128gcm")
+                self.messages.append(json.loads(plain))
+                self.headers.append(dict(request.headers))
+        except Exception as exc:
+            self.faults.append(f"{type(exc).__name__}: {exc}")
+            return Response(status_code=400)
+        return Response(status_code=self.answer)
+
+    async def start(self) -> None:
+        app = Starlette(routes=[Route("/push/{n}", self.receive, methods=["POST"])])
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                     lifespan="off"))
+        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()
+            await asyncio.sleep(0.01)  # polling for readiness, not waiting out time
+
+    async def stop(self) -> None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            await self._task
+            self._server = self._task = None
+
+
+def push_config(cfg: Config, **notify: Any) -> Config:
+    webpush = cfg.notify.webpush.model_copy(update={"subject": SUBJECT})
+    return cfg.model_copy(update={"notify": cfg.notify.model_copy(
+        update={"channels": ["webpush"], "webpush": webpush, **notify})})
+
+
+@pytest.fixture
+async def push_hub(cfg: Config, dsn: str, clock: ManualClock) -> AsyncIterator[Hub]:
+    handle, server, task = await start_hub(push_config(cfg), dsn, clock)
+    try:
+        yield handle
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def service(push_hub: Hub) -> AsyncIterator[PushService]:
+    async with push_hub.client() as anon:
+        await anon.get("/healthz")
+    svc = PushService(push_hub.state.vapid_public_key)
+    await svc.start()
+    try:
+        yield svc
+    finally:
+        await svc.stop()
+
+
+async def subscribe(hub: Hub, username: str, sub: dict[str, Any]) -> dict[str, Any]:
+    async with await hub.login(username) as client:
+        res = await client.post("/api/v1/push/subscriptions", json=sub)
+        assert res.status_code == 200, res.text
+        data: dict[str, Any] = res.json()
+        return data
+
+
+async def notices(hub: Hub, call_id: str) -> list[dict[str, Any]]:
+    async with await hub.login("op1.yiqiao") as op:
+        detail = (await op.get(f"/api/v1/calls/{call_id}")).json()
+    return [e for e in detail["timeline"] if e["type"].startswith("notice.")]
+
+
+async def settle(hub: Hub) -> None:
+    await hub.state.sla.settled()
+    await hub.state.notify.settled()
+
+
+# -- REST ---------------------------------------------------------------------------------------------------
+
+
+async def test_key_is_served_and_subscriptions_are_validated_and_bound_to_the_account(push_hub: Hub) -> None:
+    b = Browser("/push/x")
+    base = "https://push.example.cn"
+    async with await push_hub.login("police1.yiqiao") as police:
+        key = (await police.get("/api/v1/push/key")).json()
+        assert key["enabled"] is True and key["reason"] is None
+        point = b64d(key["public_key"])
+        assert len(point) == 65 and point[0] == 4  # an uncompressed P-256 point: the applicationServerKey
+
+        sub = b.subscription(base)
+        first = (await police.post("/api/v1/push/subscriptions", json=sub)).json()
+        again = (await police.post("/api/v1/push/subscriptions", json=sub)).json()
+        assert first["created"] is True and again == {**first, "created": False}  # idempotent by endpoint
+
+        bad_point = bytearray(b64d(sub["keys"]["p256dh"]))
+        bad_point[40] ^= 1  # no longer on the curve
+        for body, fld in [
+            ({**sub, "endpoint": "http://push.example.cn/x"}, "endpoint"),
+            ({**sub, "endpoint": "ftp://push.example.cn/x"}, "endpoint"),
+            ({**sub, "endpoint": "https://user:pw@push.example.cn/x"}, "endpoint"),
+            ({**sub, "endpoint": "https://push.example.cn/" + "a" * 2100}, "endpoint"),
+            ({**sub, "keys": {**sub["keys"], "p256dh": b64e(b"\x04" + os.urandom(31))}}, "keys.p256dh"),
+            ({**sub, "keys": {**sub["keys"], "p256dh": b64e(bytes(bad_point))}}, "keys.p256dh"),
+            ({**sub, "keys": {**sub["keys"], "p256dh": "not base64!"}}, "keys.p256dh"),
+            ({**sub, "keys": {**sub["keys"], "auth": b64e(os.urandom(15))}}, "keys.auth"),
+            ({**sub, "keys": {"p256dh": sub["keys"]["p256dh"]}}, "keys.auth"),
+            ({**sub, "extra": 1}, "extra"),
+        ]:
+            res = await police.post("/api/v1/push/subscriptions", json=body)
+            assert res.status_code == 422 and res.json()["field"] == fld, (fld, res.text)
+
+        # Another account cannot remove it; the account that holds it can, once.
+        async with await push_hub.login("police2.yiqiao") as other:
+            gone = await other.request("DELETE", "/api/v1/push/subscriptions", json={"endpoint": sub["endpoint"]})
+            assert gone.json() == {"ok": True, "removed": False}
+        for removed in (True, False):
+            res = await police.request("DELETE", "/api/v1/push/subscriptions", json={"endpoint": sub["endpoint"]})
+            assert res.json() == {"ok": True, "removed": removed}
+
+    # The same browser used by another account afterwards (a shared phone): the subscription follows the login.
+    await subscribe(push_hub, "police1.yiqiao", sub)
+    moved = await subscribe(push_hub, "police2.yiqiao", sub)
+    owner = await push_hub.state.pool.fetchval(
+        "select u.username from push_subscriptions p join users u on u.id = p.user_id where p.id = $1", moved["id"])
+    assert owner == "police2.yiqiao"
+
+    async with push_hub.client() as anon:
+        assert (await anon.get("/api/v1/push/key")).status_code == 401
+        assert (await anon.post("/api/v1/push/subscriptions", json=sub)).status_code == 401
+
+
+async def test_key_says_why_push_is_off(hub: Hub, push_hub: Hub) -> None:
+    async with await hub.login("police1.yiqiao") as police:  # the default configuration: no Web Push
+        assert (await police.get("/api/v1/push/key")).json() == {"enabled": False, "public_key": None,
+                                                                 "reason": "off"}
+    await push_hub.state.pool.execute("update users set channels = '{sms}' where username = 'police1.yiqiao'")
+    async with await push_hub.login("police1.yiqiao") as police:
+        key = (await police.get("/api/v1/push/key")).json()
+        assert key["enabled"] is False and key["reason"] == "not_for_this_account" and key["public_key"]
+
+
+async def test_the_vapid_key_is_generated_once_and_shared(cfg: Config, dsn: str, clock: ManualClock) -> None:
+    first, server, task = await start_hub(push_config(cfg), dsn, clock)
+    second, server2, task2 = await start_hub(push_config(cfg), dsn, clock)  # a second node, same database
+    try:
+        assert first.state.vapid_public_key == second.state.vapid_public_key is not None
+    finally:
+        for s in (server, server2):
+            s.should_exit = True
+        await asyncio.gather(task, task2)
+
+
+# -- delivery -----------------------------------------------------------------------------------------------
+
+
+async def test_a_new_call_and_its_escalation_reach_the_subscribed_liaison(push_hub: Hub, service: PushService,
+                                                                         clock: ManualClock) -> None:
+    await subscribe(push_hub, "police1.yiqiao", service.browser().subscription(service.origin))
+    async with await push_hub.login("op1.yiqiao") as op:
+        created = await post(op, "/api/v1/calls", new_call(title="幸福路消防通道被占用"), expect=201)
+        call_id = created["call_id"]
+        await settle(push_hub)
+        assert service.faults == []
+        assert len(service.messages) == 1  # police1 only: police2 and transport have no subscription
+        (msg,) = service.messages
+        detail = (await op.get(f"/api/v1/calls/{call_id}")).json()
+        asg = assignment_of(detail, "police")
+        assert msg["reason"] == "dispatched" and msg["number"] == detail["number"]
+        assert detail["number"] in msg["title"] and "幸福路消防通道被占用" in msg["text"]
+        assert msg["call_id"] == call_id and msg["assignment_id"] == asg["id"]
+        assert msg["url"] == f"/liaison/#/call/{call_id}" and msg["ack"] is True and msg["level"] is None
+        assert service.headers[0]["urgency"] == "high"  # an urgent call
+        assert service.headers[0]["ttl"] == str(push_hub.state.cfg.notify.webpush.ttl_s)
+
+        # Not acknowledged in time: level 1 tells the liaisons again, as a push that wakes the phone.
+        clock.advance(push_hub.state.cfg.sla.within[Priority.URGENT].ack + 1)
+        await settle(push_hub)
+        assert [m["reason"] for m in service.messages] == ["dispatched", "escalated"]
+        esc = service.messages[1]
+        assert esc["level"] == 1 and esc["deadline_kind"] == "ack" and esc["ack"] is True
+        assert service.headers[1]["urgency"] == "high"
+
+        # Acknowledged, then nudged (催办): told, but with nothing left to acknowledge from the notification.
+        async with await push_hub.login("police2.yiqiao") as police:
+            await post(police, f"/api/v1/assignments/{asg['id']}/acknowledge")
+        await post(op, f"/api/v1/assignments/{asg['id']}/nudge", {"text": "请加快处置"})
+        await settle(push_hub)
+        nudge = service.messages[-1]
+        assert nudge["reason"] == "nudged" and "请加快处置" in nudge["text"] and nudge["ack"] is False
+        assert service.faults == [] and len(service.messages) == 3
+
+    sent = [n for n in await notices(push_hub, call_id) if n["type"] == "notice.sent"]
+    assert [(n["body"]["channel"], n["body"]["reason"], n["body"]["status"]) for n in sent] == [
+        ("webpush", "dispatched", 201), ("webpush", "escalated", 201), ("webpush", "nudged", 201)]
+    last_ok = await push_hub.state.pool.fetchval("select last_ok_at from push_subscriptions")
+    assert last_ok == clock.now()
+
+
+async def test_a_gone_subscription_is_retired_and_the_failure_is_on_the_timeline(
+        push_hub: Hub, service: PushService) -> None:
+    await subscribe(push_hub, "police1.yiqiao", service.browser().subscription(service.origin))
+    service.answer = 410
+    async with await push_hub.login("op1.yiqiao") as op:
+        call_id = (await post(op, "/api/v1/calls", new_call(), expect=201))["call_id"]
+        await settle(push_hub)
+        assert service.attempts == 1 and service.faults == []  # tried once: retrying a gone endpoint cannot help
+        (failed,) = await notices(push_hub, call_id)
+        assert failed["type"] == "notice.failed"
+        assert failed["body"]["channel"] == "webpush" and failed["body"]["status"] == 410
+        assert failed["body"]["final"] is True and "410" in failed["body"]["error"]
+        assert service.origin.split("//")[1].split(":")[0] in failed["body"]["error"]  # the host, not the URL
+        assert "/push/1" not in failed["body"]["error"]
+        row = await push_hub.state.pool.fetchrow("select state, attempts from notifications")
+        assert dict(row.items()) == {"state": "failed", "attempts": 1}
+        assert await push_hub.state.pool.fetchval("select gone_at from push_subscriptions") is not None
+
+        # Gone for good: the next call writes no Web Push message for this liaison at all.
+        await post(op, "/api/v1/calls", new_call(), expect=201)
+        await settle(push_hub)
+        assert await push_hub.state.pool.fetchval("select count(*) from notifications") == 1
+        assert service.attempts == 1
+
+
+async def test_a_push_service_that_was_down_gets_every_message_once_in_order(
+        push_hub: Hub, service: PushService, clock: ManualClock) -> None:
+    await subscribe(push_hub, "police1.yiqiao", service.browser().subscription(service.origin))
+    await service.stop()  # connection refused
+    async with await push_hub.login("op1.yiqiao") as op:
+        first = (await post(op, "/api/v1/calls", new_call(title="第一件"), expect=201))["call_id"]
+        await settle(push_hub)
+        (failed,) = await notices(push_hub, first)
+        assert failed["type"] == "notice.failed" and failed["body"]["final"] is False  # visible at once, kept
+        assert failed["body"]["status"] is None and "ConnectError" in failed["body"]["error"]
+        second = (await post(op, "/api/v1/calls", new_call(title="第二件"), expect=201))["call_id"]
+        await settle(push_hub)  # waits behind the first: nothing overtakes it
+
+        # Back, but overloaded (503): still kept, still in order.
+        await service.start()
+        service.answer = 503
+        clock.advance(backoff(push_hub.state.cfg, 1))
+        await settle(push_hub)
+        assert service.messages == [] and service.attempts == 1
+
+        service.answer = 201
+        clock.advance(backoff(push_hub.state.cfg, 2))
+        await settle(push_hub)
+    assert service.faults == [] and service.attempts == 3
+    assert [m["call_id"] for m in service.messages] == [first, second]  # once each, in order
+    states = await push_hub.state.pool.fetch("select state, attempts from notifications order by id")
+    assert [(r["state"], r["attempts"]) for r in states] == [("sent", 3), ("sent", 1)]
+    assert [n["type"] for n in await notices(push_hub, first)] == ["notice.failed", "notice.sent"]
