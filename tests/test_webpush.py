@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import http_ece
@@ -29,8 +30,8 @@ from dispatch.core.clock import ManualClock
 from dispatch.core.config import Config
 from dispatch.core.domain import Priority
 from dispatch.notify.sender import backoff
-from tests.conftest import Hub, free_port, start_hub
-from tests.helpers import assignment_of, new_call, post
+from tests.conftest import Hub, browser_login, free_port, start_hub
+from tests.helpers import assignment_of, new_call, post, until
 
 SUBJECT = "mailto:ops@yiqiao.example.cn"
 
@@ -356,3 +357,164 @@ async def test_a_push_service_that_was_down_gets_every_message_once_in_order(
     states = await push_hub.state.pool.fetch("select state, attempts from notifications order by id")
     assert [(r["state"], r["attempts"]) for r in states] == [("sent", 3), ("sent", 1)]
     assert [n["type"] for n in await notices(push_hub, first)] == ["notice.failed", "notice.sent"]
+
+
+# -- the installed app (real Chromium) -------------------------------------------------------------------------
+
+PHONE = {"width": 360, "height": 740}
+
+
+async def liaison_page(browser: Any, hub: Hub, username: str) -> Any:
+    page = await browser_login(browser, hub, username, viewport=PHONE, permissions=["notifications"])
+    page.on("console", lambda m: print("CONSOLE", m.type, m.text))
+    page.on("pageerror", lambda e: print("PAGEERROR", e))
+    await page.wait_for_selector("body[data-ready='1']")
+    await page.wait_for_selector("#conn[data-status='live']")
+    await page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    return page
+
+
+async def registration_id(page: Any, hub: Hub) -> tuple[Any, str]:
+    """The liaison service worker's registration id, as the DevTools protocol names it."""
+    cdp = await page.context.new_cdp_session(page)
+    found: dict[str, str] = {}
+
+    def seen(event: dict[str, Any]) -> None:
+        for r in event["registrations"]:
+            if r["scopeURL"] == f"{hub.url}/liaison/" and not r["isDeleted"]:
+                found["id"] = r["registrationId"]
+
+    cdp.on("ServiceWorker.workerRegistrationUpdated", seen)
+    await cdp.send("ServiceWorker.enable")
+    await until(lambda: "id" in found, what="the service worker registration")
+    return cdp, found["id"]
+
+
+SHOWN = """async (tag) => {
+    const reg = await navigator.serviceWorker.getRegistration('/liaison/');
+    return (await reg.getNotifications({ tag })).map((n) => ({
+        title: n.title, body: n.body, tag: n.tag, data: n.data, requireInteraction: n.requireInteraction,
+        actions: (n.actions || []).map((a) => ({ action: a.action, title: a.title })) }));
+}"""
+CLICK = """(args) => new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = (e) => resolve(e.data);
+    navigator.serviceWorker.controller.postMessage({ type: 'notification-action', ...args }, [channel.port2]);
+})"""
+
+
+@pytest.mark.browser
+async def test_the_service_worker_shows_the_push_and_acknowledges_from_it(
+        push_hub: Hub, service: PushService, browser: Any, clock: ManualClock) -> None:
+    await subscribe(push_hub, "police1.yiqiao", service.browser().subscription(service.origin))
+    wall_start = time.time()
+    page = await liaison_page(browser, push_hub, "police1.yiqiao")
+    # Headless Chromium has no push service to subscribe with: the page says so, with the browser's reason, and
+    # offers to try again (a phone with one would show 已开启).
+    await page.wait_for_selector("#push-state[data-state='failed']", state="attached")
+    banner = await page.locator("#enable-push").inner_text()
+    assert banner.startswith("锁屏提醒开启失败：") and "Registration failed" in banner, banner
+    cdp, reg_id = await registration_id(page, push_hub)
+
+    async with await push_hub.login("op1.yiqiao") as op:
+        call_id = (await post(op, "/api/v1/calls", new_call(title="幸福路消防通道被占用"), expect=201))["call_id"]
+        await settle(push_hub)
+        (payload,) = service.messages  # exactly what the hub sent, decrypted by the stand-in push service
+        await page.locator("#active .card", has_text="幸福路消防通道被占用").wait_for()
+        tag = f"{call_id}:dispatched"
+        await page.wait_for_function(f"async () => (await ({SHOWN})('{tag}')).length > 0")  # the page's own alert
+
+        await cdp.send("ServiceWorker.deliverPushMessage",
+                       {"origin": push_hub.url, "registrationId": reg_id, "data": json.dumps(payload)})
+        await page.wait_for_function(
+            f"async () => (await ({SHOWN})('{tag}')).some((n) => n.title === {json.dumps(payload['title'])})")
+        (shown,) = await page.evaluate(SHOWN, tag)  # the push replaced the page's alert: one per call and reason
+        assert shown["body"] == payload["text"]
+        assert shown["actions"] == [{"action": "ack", "title": "响应"}]
+        assert shown["data"]["assignment_id"] == payload["assignment_id"] and shown["data"]["call_id"] == call_id
+
+        # 响应 on the notification while the hub's clock is 100 s on (the page learnt it at t0): acknowledged,
+        # counted from the tap, i.e. t0 plus the real time the page has been open, not from the hub's receipt.
+        t0 = clock.now()
+        clock.advance(100)  # still before the deadline (120 s): no escalation
+        result = await page.evaluate(CLICK, {"tag": tag, "action": "ack"})
+        wall_elapsed = time.time() - wall_start
+        assert result["ok"] is True, result
+        detail = (await op.get(f"/api/v1/calls/{call_id}")).json()
+        assert assignment_of(detail, "police")["state"] == "acknowledged"
+        (ack,) = [e for e in detail["timeline"] if e["type"] == "assignment.acknowledged"]
+        assert ack["actor"]["name"] and "acted_at_adjusted" not in ack["body"], ack
+        acted = datetime.fromisoformat(ack["body"]["acted_at"])
+        assert t0 < acted < t0 + timedelta(seconds=min(100, wall_elapsed + 1)), (acted, t0)
+        assert datetime.fromisoformat(ack["body"]["received_at"]) == clock.now()
+        assert await page.evaluate(SHOWN, tag) == []  # answered: the notification is gone
+
+
+@pytest.mark.browser
+async def test_an_escalation_stays_on_screen_and_an_offline_tap_is_sent_by_the_page(
+        push_hub: Hub, service: PushService, browser: Any, clock: ManualClock) -> None:
+    await subscribe(push_hub, "police1.yiqiao", service.browser().subscription(service.origin))
+    page = await liaison_page(browser, push_hub, "police1.yiqiao")
+    async with await push_hub.login("op1.yiqiao") as op:
+        call_id = (await post(op, "/api/v1/calls", new_call(), expect=201))["call_id"]
+        clock.advance(push_hub.state.cfg.sla.within[Priority.URGENT].ack + 1)
+        await settle(push_hub)
+        escalated = service.messages[-1]
+        assert escalated["reason"] == "escalated"
+        wall_start = time.time()
+        await page.reload()  # the page learns the hub's clock again (it jumped), and tells the worker
+        await page.wait_for_selector("#conn[data-status='live']")
+        cdp, reg_id = await registration_id(page, push_hub)
+        await cdp.send("ServiceWorker.deliverPushMessage",
+                       {"origin": push_hub.url, "registrationId": reg_id, "data": json.dumps(escalated)})
+        tag = f"{call_id}:escalated"
+        await page.wait_for_function(f"async () => (await ({SHOWN})('{tag}')).length > 0")
+        (shown,) = await page.evaluate(SHOWN, tag)
+        assert shown["requireInteraction"] is True and "一级督办" in shown["title"]
+        assert shown["actions"] == [{"action": "ack", "title": "响应"}]
+
+        # 响应 tapped with no network: the worker cannot send it, so the page queues it with the same command id.
+        await page.context.set_offline(True)
+        await page.wait_for_selector("#conn[data-status='offline']")
+        tapped = clock.now()
+        clock.advance(100)  # still before level 2 (120 s after the deadline)
+        result = await page.evaluate(CLICK, {"tag": tag, "action": "ack"})
+        wall_elapsed = time.time() - wall_start
+        assert result["ok"] is False and result["handed_to_page"] is True, result
+        await page.locator("#pending [data-name='acknowledge'][data-state='pending']").wait_for(state="attached")
+        await page.wait_for_selector("#detail-view:not([hidden])")  # the page shows the call
+        assert await page.evaluate("location.hash") == f"#/call/{call_id}"
+        await page.context.set_offline(False)
+        await page.wait_for_selector("#pending [data-name='acknowledge']", state="detached")
+        detail = (await op.get(f"/api/v1/calls/{call_id}")).json()
+        assert assignment_of(detail, "police")["state"] == "acknowledged"
+        (ack,) = [e for e in detail["timeline"] if e["type"] == "assignment.acknowledged"]
+        assert "acted_at_adjusted" not in ack["body"], ack
+        acted = datetime.fromisoformat(ack["body"]["acted_at"])
+        assert tapped < acted < tapped + timedelta(seconds=min(100, wall_elapsed + 1)), (acted, tapped)
+        command_id = await push_hub.state.pool.fetchval(
+            "select command_id from events where type = 'assignment.acknowledged'")
+        assert str(command_id) == result["command_id"]
+
+
+@pytest.mark.browser
+async def test_the_page_offers_lock_screen_alerts_and_says_when_they_are_blocked(
+        push_hub: Hub, browser: Any) -> None:
+    page = await browser_login(browser, push_hub, "police1.yiqiao", viewport=PHONE)
+    await page.wait_for_selector("body[data-ready='1']")
+    banner = page.locator("#enable-push[data-state='available']")
+    await banner.wait_for()
+    assert await banner.inner_text() == "开启锁屏提醒：手机锁屏或未打开本页时也能收到派单和督办"
+    cdp = await page.context.new_cdp_session(page)
+    await cdp.send("Browser.setPermission", {"permission": {"name": "notifications"}, "setting": "denied",
+                                             "origin": push_hub.url})
+    await banner.click()
+    await page.wait_for_selector("#enable-push[data-state='blocked']")
+    assert "通知已被阻止" in await page.locator("#enable-push").inner_text()
+
+    # A hub without Web Push offers nothing.
+    await push_hub.state.pool.execute("update users set channels = '{sms}' where username = 'police1.yiqiao'")
+    await page.reload()
+    await page.wait_for_selector("body[data-ready='1']")
+    await page.wait_for_selector("#push-state[data-state='off']", state="attached")
+    assert await page.locator("#enable-push").is_hidden()

@@ -49,15 +49,18 @@ export const Alerts = {
     if (!("Notification" in window) || Notification.permission !== "granted") return;
     const title = tt("li.notifTitle", { prio: tt(`li.prio.${a.call.priority || "normal"}`) });
     const options = {
-      body: [a.call.title, a.call.address].filter(Boolean).join("\n"), tag: a.id, renotify: true,
+      // The tag of the hub's Web Push message about the same dispatch (sw.js): one replaces the other.
+      body: [a.call.title, a.call.address].filter(Boolean).join("\n"), tag: `${a.call_id}:dispatched`, renotify: true,
       requireInteraction: true, icon: "/liaison/icon.svg", badge: "/liaison/icon.svg",
-      vibrate: [500, 200, 500, 200, 900], data: { url: `/liaison/#/call/${a.call_id}` }, lang: lang(),
+      vibrate: [500, 200, 500, 200, 900], lang: lang(),
+      data: { url: `/liaison/#/call/${a.call_id}`, call_id: a.call_id, assignment_id: a.id, reason: "dispatched", ack: true },
+      actions: [{ action: "ack", title: tt("li.act.acknowledge") }],
     };
     try {
       const reg = "serviceWorker" in navigator ? await navigator.serviceWorker.getRegistration("/liaison/") : null;
       if (reg) await reg.showNotification(title, options);
       else new Notification(title, options);
-      window.__xianghuAlerts && window.__xianghuAlerts.push({ kind: "notification", tag: a.id });
+      window.__xianghuAlerts && window.__xianghuAlerts.push({ kind: "notification", tag: options.tag });
     } catch (e) {
       console.warn("notification", e);
     }

@@ -6,13 +6,16 @@
 // on the same origin, and POST /api/v1/logout revokes it server-side.
 //
 // This module starts the page and wires its parts: ./state.js (state, connection), ./sync.js (list and events),
-// ./list.js and ./card.js (the call list), ./detail.js, ./outbox.js (queued commands), ./sheets.js, ./alerts.js.
+// ./list.js and ./card.js (the call list), ./detail.js, ./outbox.js (queued commands), ./sheets.js, ./alerts.js,
+// ./push.js (lock-screen alerts through Web Push; console/liaison/sw.js shows them).
 import { applyI18n, lang, setLang } from "/shared/i18n.js";
 import { Connection } from "/shared/conn.js";
 import { $, CONN_KEY, S, STORE, api, conn, load, save, setConn, targetName, townshipName } from "./state.js";
 import { L, tt } from "./strings.js";
 import { applyEvent, loadList, scheduleListReload } from "./sync.js";
 import { Alerts, enableAlerts, flushAlerts, updateAlertBanner } from "./alerts.js";
+import { Push, dropPush, enablePush, setupPush } from "./push.js";
+import { ackFromNotification } from "./outbox.js";
 import { setupSheets } from "./sheets.js";
 import { tickDue } from "./card.js";
 import { render, renderStatus } from "./list.js";
@@ -51,16 +54,39 @@ function registerServiceWorker() {
     (reg.active || navigator.serviceWorker.controller)?.postMessage({ type: "cache", urls: [...urls, location.pathname] });
   }).catch((e) => console.warn("service worker", e));
   navigator.serviceWorker.addEventListener("message", (e) => {
-    if (e.data && e.data.type === "open" && e.data.url) {
-      const u = new URL(e.data.url, location.href);
+    const d = e.data || {};
+    if (d.type === "open" && d.url) {
+      const u = new URL(d.url, location.href);
       location.hash = u.hash;
+      if (d.ack) ackFromNotification(d.ack); // 响应 on a notification that the worker could not send
+    } else if (d.type === "acked" || d.type === "push") {
+      if (d.type === "acked") Alerts.stop(d.assignment_id);
+      scheduleListReload();
     }
   });
+  navigator.serviceWorker.ready.then(tellClock).catch(() => undefined);
+}
+
+/** The service worker stamps a 响应 tapped on a notification on the hub's clock: it learns the offset here. */
+async function tellClock() {
+  if (!("serviceWorker" in navigator) || !conn) return;
+  const reg = await navigator.serviceWorker.getRegistration("/liaison/").catch(() => null);
+  if (reg && reg.active) reg.active.postMessage({ type: "clock", skew: conn.hubNow() - Date.now() });
+}
+
+/** Opened by the service worker to send a 响应 it could not (``?ack=&cmd=&at=``): queue it once, then forget
+ * the query (a reload must not queue it again; the same command id would have no second effect anyway). */
+function takeOverAck() {
+  const q = new URLSearchParams(location.search);
+  if (!q.get("ack") || !q.get("cmd")) return;
+  ackFromNotification({ assignment_id: q.get("ack"), command_id: q.get("cmd"), clicked_at: Number(q.get("at")) });
+  history.replaceState(null, "", location.pathname + location.hash);
 }
 
 async function logout() {
   const waiting = conn ? conn.pending().filter((p) => p.state === "pending").length : 0;
   if (waiting && !confirm(tt("li.logoutPending", { n: waiting }))) return;
+  await dropPush();
   try { await fetch("/api/v1/logout", { method: "POST", credentials: "same-origin" }); } catch { /* offline */ }
   if (conn) conn.stop();
   for (const k of Object.keys(localStorage)) if (k.startsWith(STORE)) localStorage.removeItem(k);
@@ -97,6 +123,7 @@ async function main() {
     const w = e.detail;
     if (w && typeof w.server_time === "number") S.skew = w.server_time - Date.now();
     S.caughtUp = false;
+    tellClock();
   });
   conn.addEventListener("event", (e) => applyEvent(e.detail));
   conn.addEventListener("caught_up", () => {
@@ -123,7 +150,11 @@ async function main() {
     Alerts.beep();
     Alerts.vibrate();
   });
-  $("enable-alerts").addEventListener("click", enableAlerts);
+  $("enable-alerts").addEventListener("click", async () => {
+    await enableAlerts();
+    if (Push.state === "available") await enablePush(); // the same tap allowed notifications
+  });
+  $("enable-push").addEventListener("click", enablePush);
   $("ringing-stop").addEventListener("click", () => Alerts.stop());
   $("back").addEventListener("click", () => go(null));
   $("detail-refresh").addEventListener("click", () => S.view && loadDetail(S.view));
@@ -138,9 +169,11 @@ async function main() {
 
   render();
   route();
+  takeOverAck();
   await loadList();
   conn.start();
   registerServiceWorker();
+  setupPush();
   document.body.dataset.ready = "1";
 }
 

@@ -30,6 +30,22 @@ export function send(a, name, extra = {}) {
   render();
 }
 
+/** 响应 tapped on a notification that the service worker could not send (offline, hub down): queued here with
+ * the worker's command id (a retry of one it did send has no second effect) and the tap's time. */
+export function ackFromNotification({ assignment_id, command_id, clicked_at }) {
+  if (!conn || !assignment_id || !command_id) return;
+  Alerts.stop(assignment_id);
+  const label = tt("li.actLong.acknowledge");
+  const tapped = Number(clicked_at) || Date.now();
+  conn.command("acknowledge", { assignment_id, acted_at: Math.round(conn.hubNow() - Date.now() + tapped) },
+    { commandId: command_id }).then(
+    () => toast(tt("li.sentToast", { action: label }), "ok"),
+    (err) => toast(tt("li.refusedToast", { action: label, reason: errorText(err) }), "bad"),
+  );
+  if (conn.status !== "live") toast(tt("li.queuedToast"), "warn");
+  render();
+}
+
 export function renderPending() {
   const items = conn ? conn.pending() : [];
   const box = $("pending");

@@ -59,6 +59,12 @@ export const L = {
     "li.chip.r1": "已现场处置完毕", "li.chip.r2": "已劝离并恢复秩序", "li.chip.r3": "已责令限期整改",
     "li.chip.r4": "已调解，双方达成一致",
     "li.chip.d1": "不属于本部门职责", "li.chip.d2": "事发地不在本辖区", "li.chip.d3": "需其他部门牵头处置",
+    "li.push.enable": "开启锁屏提醒：手机锁屏或未打开本页时也能收到派单和督办",
+    "li.push.off": "", "li.push.available": "锁屏提醒：未开启", "li.push.working": "锁屏提醒：正在开启…",
+    "li.push.on": "锁屏提醒：已开启", "li.push.blocked": "锁屏提醒：通知已被阻止，请在浏览器或系统设置中允许本站通知",
+    "li.push.unsupported": "锁屏提醒：此浏览器不支持（iPhone 请先“添加到主屏幕”再从桌面打开）",
+    "li.push.failed": "锁屏提醒开启失败：{reason}（轻触重试）", "li.push.timeout": "推送服务无响应",
+    "li.push.noWorker": "离线应用未就绪",
   },
   en: {
     "li.title": "Xianghu · Liaison", "li.menu": "Menu", "li.alertsTest": "Test call alert", "li.logout": "Log out",
@@ -121,6 +127,13 @@ export const L = {
     "li.chip.r1": "Handled on scene", "li.chip.r2": "Cleared, order restored", "li.chip.r3": "Ordered to fix by a deadline",
     "li.chip.r4": "Mediated, both sides agreed",
     "li.chip.d1": "Not our department's duty", "li.chip.d2": "Not in our area", "li.chip.d3": "Another department must lead",
+    "li.push.enable": "Turn on lock-screen alerts: new calls and escalations reach you with the page closed",
+    "li.push.off": "", "li.push.available": "Lock-screen alerts: off", "li.push.working": "Lock-screen alerts: turning on…",
+    "li.push.on": "Lock-screen alerts: on",
+    "li.push.blocked": "Lock-screen alerts: notifications are blocked; allow them for this site in the browser or phone settings",
+    "li.push.unsupported": "Lock-screen alerts: not supported by this browser (on iPhone, add to Home Screen first)",
+    "li.push.failed": "Lock-screen alerts failed: {reason} (tap to retry)", "li.push.timeout": "the push service did not answer",
+    "li.push.noWorker": "the offline app is not ready",
   },
 };
 export const tt = (key, vars = {}) => t(key, vars, L);
