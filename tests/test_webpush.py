@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import http_ece
@@ -27,9 +28,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dispatch.core.clock import ManualClock
-from dispatch.core.config import Config
+from dispatch.core.config import Config, WebPushConfig
 from dispatch.core.domain import Priority
+from dispatch.notify.channels import Message
 from dispatch.notify.sender import backoff
+from dispatch.notify.webpush import push_payload
 from tests.conftest import Hub, browser_login, free_port, start_hub
 from tests.helpers import assignment_of, new_call, post, until
 
@@ -256,6 +259,16 @@ async def test_the_vapid_key_is_generated_once_and_shared(cfg: Config, dsn: str,
         for s in (server, server2):
             s.should_exit = True
         await asyncio.gather(task, task2)
+
+
+def test_every_payload_field_and_setting_is_documented() -> None:
+    doc = (Path(__file__).parent.parent / "docs" / "NOTIFICATIONS.md").read_text(encoding="utf-8")
+    section = doc[doc.index("## Web Push"):]
+    msg = Message(1, "webpush", "user:1", 1, "张三", None, {"call_id": "c", "reason": "dispatched"}, 1, "dispatched")
+    for name in push_payload(msg):
+        assert f"`{name}`" in section, f"payload field {name} is not documented in docs/NOTIFICATIONS.md"
+    for key in WebPushConfig.model_fields:
+        assert f"`notify.webpush.{key}`" in section, f"notify.webpush.{key} is not documented"
 
 
 # -- delivery -----------------------------------------------------------------------------------------------

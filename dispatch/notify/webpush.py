@@ -210,6 +210,8 @@ class WebPushChannel:
             res = await self.client.post(sub.endpoint, content=body, headers={**headers, "Authorization": auth})
         except httpx.HTTPError as exc:
             return _Outcome("retry", None, _short(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__))
+        except (httpx.InvalidURL, ValueError) as exc:  # stored before this check existed, or a host IDNA refuses
+            return _Outcome("permanent", None, _short(f"{type(exc).__name__}: {exc}"))
         status = res.status_code
         if status in ACCEPTED:
             return _Outcome("ok", status)

@@ -7,6 +7,7 @@ import re
 import urllib.parse
 from typing import Annotated, Any
 
+import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -69,9 +70,13 @@ def _push_endpoint(value: str) -> str:
         raise ValueError("must not have a #fragment")
     if not parts.hostname:
         raise ValueError("must name a host")
-    if parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in HTTP_HOSTS):
-        return value
-    raise ValueError("must be an https:// URL (http:// only to 127.0.0.1)")
+    if not (parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in HTTP_HOSTS)):
+        raise ValueError("must be an https:// URL (http:// only to 127.0.0.1)")
+    try:
+        httpx.URL(value)  # what the sender will post to must parse there too (IDNA hosts, ports)
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise ValueError(f"is not a URL ({exc})") from None
+    return value
 
 
 class SubscriptionBody(BaseModel):
