@@ -59,7 +59,10 @@ export const Alerts = {
     try {
       const reg = "serviceWorker" in navigator ? await navigator.serviceWorker.getRegistration("/liaison/") : null;
       if (reg) await reg.showNotification(title, options);
-      else new Notification(title, options);
+      else { // a page notification cannot carry buttons (only a service worker's can)
+        const { actions, ...plain } = options;
+        new Notification(title, plain);
+      }
       window.__xianghuAlerts && window.__xianghuAlerts.push({ kind: "notification", tag: options.tag });
     } catch (e) {
       console.warn("notification", e);
