@@ -10,7 +10,7 @@ import base64
 import json
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -409,6 +409,22 @@ SHOWN = """async (tag) => {
         title: n.title, body: n.body, tag: n.tag, data: n.data, requireInteraction: n.requireInteraction,
         actions: (n.actions || []).map((a) => ({ action: a.action, title: a.title })) }));
 }"""
+
+
+async def notifications(page: Any, tag: str, want: Callable[[list[dict[str, Any]]], bool],
+                        timeout: float = 10) -> list[dict[str, Any]]:
+    """The notifications shown with ``tag``, once they satisfy ``want`` (polled: the browser sends no event)."""
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                shown: list[dict[str, Any]] = await page.evaluate(SHOWN, tag)
+                if want(shown):
+                    return shown
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(f"notifications {tag}: {await page.evaluate(SHOWN, tag)}") from None
+
+
 CLICK = """(args) => new Promise((resolve) => {
     const channel = new MessageChannel();
     channel.port1.onmessage = (e) => resolve(e.data);
@@ -435,13 +451,12 @@ async def test_the_service_worker_shows_the_push_and_acknowledges_from_it(
         (payload,) = service.messages  # exactly what the hub sent, decrypted by the stand-in push service
         await page.locator("#active .card", has_text="幸福路消防通道被占用").wait_for()
         tag = f"{call_id}:dispatched"
-        await page.wait_for_function(f"async () => (await ({SHOWN})('{tag}')).length > 0")  # the page's own alert
+        await notifications(page, tag, lambda ns: [n["title"] for n in ns] == ["乡呼 · 新派单（紧急）"])  # the page's
 
         await cdp.send("ServiceWorker.deliverPushMessage",
                        {"origin": push_hub.url, "registrationId": reg_id, "data": json.dumps(payload)})
-        await page.wait_for_function(
-            f"async () => (await ({SHOWN})('{tag}')).some((n) => n.title === {json.dumps(payload['title'])})")
-        (shown,) = await page.evaluate(SHOWN, tag)  # the push replaced the page's alert: one per call and reason
+        # The push replaced the page's own alert: one notification per call and reason.
+        (shown,) = await notifications(page, tag, lambda ns: [n["title"] for n in ns] == [payload["title"]])
         assert shown["body"] == payload["text"]
         assert shown["actions"] == [{"action": "ack", "title": "响应"}]
         assert shown["data"]["assignment_id"] == payload["assignment_id"] and shown["data"]["call_id"] == call_id
@@ -481,8 +496,7 @@ async def test_an_escalation_stays_on_screen_and_an_offline_tap_is_sent_by_the_p
         await cdp.send("ServiceWorker.deliverPushMessage",
                        {"origin": push_hub.url, "registrationId": reg_id, "data": json.dumps(escalated)})
         tag = f"{call_id}:escalated"
-        await page.wait_for_function(f"async () => (await ({SHOWN})('{tag}')).length > 0")
-        (shown,) = await page.evaluate(SHOWN, tag)
+        (shown,) = await notifications(page, tag, lambda ns: len(ns) > 0)
         assert shown["requireInteraction"] is True and "一级督办" in shown["title"]
         assert shown["actions"] == [{"action": "ack", "title": "响应"}]
 
