@@ -73,6 +73,33 @@ def authorize_log_export(actor: Actor, township_id: int) -> None:
         raise NotFound(f"no township {township_id}", field="township_id")
 
 
+# Who reads a township's duty roster (who answers for each department, who is online): its operators,
+# who dispatch to them, and supervisors. Liaisons' phones are shown in full to the township's operators only.
+DUTY_ROLES = frozenset({Role.OPERATOR, Role.SUPERVISOR})
+# Who reads whether the notification channels deliver (the operator console's warning): operators for their
+# township, supervisors and admins within their scope.
+NOTIFY_STATUS_ROLES = frozenset({Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN})
+
+
+def township_read(actor: Actor, township_id: int | None, roles: Collection[Role], what: str) -> int | None:
+    """The township a per-township read by ``actor`` covers (None: the whole county): ``Forbidden`` for a
+    role not in ``roles``; ``NotFound`` for a township outside its scope (as an export answers); an account
+    attached to a township reads its own when none is named."""
+    if actor.role not in roles:
+        raise Forbidden(f"a {actor.role.value} may not read {what}")
+    scope = township_scope(actor)
+    if scope is None:
+        return township_id
+    if township_id is not None and township_id != scope:
+        raise NotFound(f"no township {township_id}", field="township_id")
+    return scope
+
+
+def sees_liaison_phones(actor: Actor, township_id: int) -> bool:
+    """Whether ``actor`` sees the phone numbers of ``township_id``'s liaisons in full (its operators)."""
+    return actor.role == Role.OPERATOR and actor.township_id == township_id
+
+
 def not_found(cmd: Command, call: Call) -> NotFound:
     """The error a command gets for something its actor may not see: the same as for one that does
     not exist, so a command never confirms that a foreign call or assignment exists."""

@@ -56,14 +56,18 @@ class Presence:
         return {target: sorted(uid for uid, n in users.items() if n > 0)
                 for target, users in self._local.get(township_id, {}).items() if any(users.values())}
 
-    def online(self, township_id: int) -> dict[str, int]:
+    def people(self, township_id: int) -> dict[str, set[int]]:
+        """Per target, the ids of the liaisons connected to any node (the duty roster's online marks)."""
         people: dict[str, set[int]] = {t: set(u) for t, u in self._people_here(township_id).items()}
         now = time.monotonic()
         for seen, counts in self._remote.values():
             if now - seen <= EXPIRE_S:
                 for target, users in counts.get(township_id, {}).items():
                     people.setdefault(target, set()).update(users)
-        return {t: len(u) for t, u in sorted(people.items()) if u}
+        return {t: u for t, u in people.items() if u}
+
+    def online(self, township_id: int) -> dict[str, int]:
+        return {t: len(u) for t, u in sorted(self.people(township_id).items())}
 
     def joined(self, township_id: int, target: str, user_id: int) -> None:
         self._local.setdefault(township_id, {}).setdefault(target, Counter())[user_id] += 1

@@ -26,7 +26,7 @@ from dispatch.realtime.hub import websocket_endpoint
 from dispatch.store import pool as db
 from dispatch.store.accounts import Auth
 from dispatch.store.reference import sync_reference
-from dispatch.web import account, calls, evaluation, export, push  # noqa: F401 - api modules register their endpoints
+from dispatch.web import account, calls, duty, evaluation, export, notify_status, push  # noqa: F401 - api modules register their endpoints
 from dispatch.web import routing as web
 from dispatch.web.demo_sms import DemoGateway
 from dispatch.web.middleware import BodyLimit, ProxyHeaders, SecurityHeaders

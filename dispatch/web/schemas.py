@@ -331,3 +331,47 @@ class PushSubscribedOut(_Out):
 class PushUnsubscribedOut(_Out):
     ok: bool
     removed: bool  # false: this account had no such subscription
+
+
+# -- who is on duty, and whether the notification channels deliver ------------------------------
+
+class DutyLiaisonOut(_Out):
+    id: int
+    name: str
+    team_lead: bool
+    phone: str | None  # in full for the township's operators, masked (138****5678) for everyone else
+    online: bool  # connected to the hub now (any node)
+
+
+class DutyTargetOut(_Out):
+    target: str  # department code or unit:<id>
+    kind: Literal["department", "unit"]
+    name_zh: str
+    name_en: str
+    online: int  # liaisons connected now
+    liaisons: list[DutyLiaisonOut]
+
+
+class DutyOut(_Out):
+    township_id: int
+    as_of: str
+    phones: Literal["full", "masked"]
+    targets: list[DutyTargetOut]
+
+
+class ChannelStatusOut(_Out):
+    channel: Literal["webpush", "sms", "wecom", "dingtalk", "webhook"]
+    configured: bool  # on in this deployment's [notify].channels
+    pending: int  # waiting to go out (including those retrying)
+    retrying: int  # pending after at least one failed attempt
+    failed: int  # given up since `since`
+    last_error: str | None
+    failing_since: str | None  # when the oldest message still retrying was written
+
+
+class NotifyStatusOut(_Out):
+    township_id: int | None  # null: the whole county
+    as_of: str
+    since: str  # failures given up after this count in `failed`
+    failing: bool  # some channel is retrying or gave up on a message since `since`
+    channels: list[ChannelStatusOut]
