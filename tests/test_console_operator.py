@@ -535,3 +535,185 @@ async def test_operator_sees_overdue_and_escalated_work_and_filters_it(browser: 
     await row.locator(".mark-esc").wait_for(state="detached")
     assert not await row.locator(".mark-overdue").is_visible()  # the arrival deadline (1200 s) is still ahead
     await page.context.close()
+
+
+# -- 值班, the dispatch warning, shared alarms, 催办 and the channels' warning (issue #15) ---------------------
+
+async def live_operator(browser: Any, hub: Hub, username: str) -> Any:
+    page = await browser_login(browser, hub, username)
+    page.on("pageerror", lambda e: print("PAGEERROR", username, e))
+    await wait_live(page)
+    return page
+
+
+async def test_operators_share_an_escalation_alarm_one_takes_it(browser: Any, hub: Hub) -> None:
+    async with await hub.login("op1.yiqiao") as op:
+        created = await post(op, "/api/v1/calls", new_call(address="义桥镇共享告警路1号"), expect=201)
+    call = await get_call(hub, created["call_id"])
+    police, transport = assignment_of(call, "police"), assignment_of(call, "transport")
+    one = await live_operator(browser, hub, "op1.yiqiao")
+    two = await live_operator(browser, hub, "op2.yiqiao")
+    for page in (one, two):
+        await page.locator(f'#rows .row[data-id="{call["id"]}"]').wait_for()
+
+    # both departments miss the response deadline: both consoles of the township sound and show both alarms
+    hub.clock.advance(121)
+    assert await hub.state.sla.settled() == 2
+    for page in (one, two):
+        await page.wait_for_function("() => document.querySelectorAll('#alarms .alarm:not(.handled)').length === 2")
+        assert await page.evaluate("window.xianghu.alarm.sounding && window.xianghu.alarm.rings >= 1")
+
+    # op2 takes the transport alarm: it stops on both consoles, each saying who took it; police still sounds
+    await two.click(f'#alarms .alarm[data-asg="{transport["id"]}"] button.take')
+    for page in (one, two):
+        taken = page.locator(f'#alarms .alarm.handled[data-asg="{transport["id"]}"]')
+        await taken.wait_for()
+        assert "已由 义桥镇操作员2 处理" in await taken.inner_text()
+        assert await page.locator(f'#alarms .alarm:not(.handled)[data-asg="{police["id"]}"]').count() == 1
+        assert await page.evaluate("window.xianghu.alarm.sounding")
+    await one.screenshot(path=artifact("operator-alarm-taken.png"))
+    handled = [e for e in (await get_call(hub, call["id"]))["timeline"] if e["type"] == "assignment.alarm_handled"]
+    assert [(e["assignment_id"], e["actor"]["name"], e["body"]) for e in handled] == [
+        (transport["id"], "义桥镇操作员2", {"deadline_kind": "ack", "level": 1})]
+
+    # the police respond: their alarm has moved on and clears itself everywhere; the sound stops
+    async with await hub.login("police1.yiqiao") as liaison:
+        await post(liaison, f"/api/v1/assignments/{police['id']}/acknowledge")
+    for page in (one, two):
+        await page.locator(f'#alarms .alarm[data-asg="{police["id"]}"]').wait_for(state="detached")
+        await page.wait_for_function("() => !window.xianghu.alarm.sounding")
+    # the taken one goes after a while; the drawer's timeline says who took it
+    await one.locator(f'#rows .row[data-id="{call["id"]}"]').click()
+    ev = one.locator("#timeline li.ev-assignment-alarm_handled")
+    await ev.wait_for()
+    assert "义桥镇操作员2" in await ev.inner_text() and "一级督办" in await ev.inner_text()
+    await one.context.close()
+    await two.context.close()
+
+
+async def test_a_withdrawn_assignment_and_a_cancelled_call_clear_their_alarms(browser: Any, hub: Hub) -> None:
+    async with await hub.login("op1.yiqiao") as op:
+        first = await post(op, "/api/v1/calls", new_call(targets=["police"], address="义桥镇撤回路1号"), expect=201)
+        second = await post(op, "/api/v1/calls", new_call(targets=["market"], address="义桥镇撤销路2号"), expect=201)
+    page = await live_operator(browser, hub, "op1.yiqiao")
+    await page.locator(f'#rows .row[data-id="{second["call_id"]}"]').wait_for()
+    hub.clock.advance(121)
+    assert await hub.state.sla.settled() == 2
+    await page.wait_for_function("() => document.querySelectorAll('#alarms .alarm').length === 2")
+    police = assignment_of(await get_call(hub, first["call_id"]), "police")
+    async with await hub.login("op2.yiqiao") as op2:  # another operator acts on them
+        await post(op2, f"/api/v1/assignments/{police['id']}/withdraw", {"reason": "重复派单"})
+        await page.wait_for_function("() => document.querySelectorAll('#alarms .alarm').length === 1")
+        await post(op2, f"/api/v1/calls/{second['call_id']}/cancel", {"reason": "群众已自行解决"})
+    await page.wait_for_selector("#alarms .alarm", state="detached")
+    assert not await page.evaluate("window.xianghu.alarm.sounding")
+    await page.context.close()
+
+
+async def test_duty_panel_names_each_departments_liaisons_with_phones(browser: Any, hub: Hub, conn: Any) -> None:
+    await conn.execute("update users set phone = '13912340001' where username = 'police1.yiqiao'")
+    page = await live_operator(browser, hub, "op1.yiqiao")
+    police = page.locator('#presence li[data-target="police"]')
+    people = police.locator("li.person")
+    await people.nth(1).wait_for()
+    names = [await people.nth(i).locator(".pn").inner_text() for i in range(2)]
+    assert names == ["义桥镇公安联络员1", "义桥镇公安联络员2"]  # the team lead first
+    assert await people.nth(0).locator(".lead-tag").inner_text() == "带班组长"
+    tel = people.nth(0).locator("a.tel")
+    assert await tel.inner_text() == "13912340001" and await tel.get_attribute("href") == "tel:13912340001"
+    assert await people.nth(1).locator(".tel").count() == 0  # no phone on record
+    # police1 opens the liaison page: the department and the person are online
+    async with HubClient(hub.url, await hub.token("police1.yiqiao")):
+        await police.locator("li.person.on", has_text="义桥镇公安联络员1").wait_for()
+        assert "1 人在线" in await police.locator(".th .n").inner_text()
+        assert await police.locator("li.person.off", has_text="义桥镇公安联络员2").count() == 1
+        await page.screenshot(path=artifact("operator-duty.png"))
+    await police.locator("li.person.off", has_text="义桥镇公安联络员1").wait_for()
+    # the names fold away (remembered), the counts stay
+    await page.click("#duty-fold")
+    await police.locator("li.person").first.wait_for(state="detached")
+    assert await police.locator(".th .n").inner_text() == "无人在线"
+    await page.reload()
+    await wait_live(page)
+    assert await page.locator("#presence li.person").count() == 0
+    await page.context.close()
+
+
+async def test_dispatching_to_a_department_with_nobody_online_warns_first(browser: Any, hub: Hub) -> None:
+    page = await live_operator(browser, hub, "op1.yiqiao")
+    async with HubClient(hub.url, await hub.token("police1.yiqiao")):
+        await page.wait_for_selector("#presence li.on[data-target=police]")
+        await page.click("#new-call")
+        await page.select_option("#c-category", "parking")  # police (online) and transport (nobody)
+        warning = page.locator("#c-offline")
+        await warning.wait_for(state="visible")
+        text = await warning.inner_text()
+        assert text.startswith("交通运输 当前无人在线") and "公安" not in text, text
+        assert "上线后" in text  # no SMS or push on this hub: said as it is
+        await page.screenshot(path=artifact("operator-offline-warning.png"))
+        await page.uncheck('#c-targets input[value="transport"]')
+        await warning.wait_for(state="hidden")
+        await page.check('#c-targets input[value="transport"]')
+        await warning.wait_for(state="visible")
+        # a warning, not a block
+        await page.fill("#c-address", "义桥镇无人在线路1号")
+        await page.click("#create-submit")
+        await page.wait_for_selector("#create", state="hidden")
+        row = page.locator("#rows .row", has_text="义桥镇无人在线路1号")
+        await row.wait_for()
+        # the drawer's 增派部门 warns the same way
+        await row.click()
+        await page.click("#detail button[data-act=dispatch]")
+        await page.check('#action-form input[name=targets][value="fire"]')
+        more = page.locator("#action-form [data-offline]")
+        await more.wait_for(state="visible")
+        assert (await more.inner_text()).startswith("消防 当前无人在线")
+    await page.context.close()
+
+
+async def test_operator_console_says_when_sms_does_not_go_out(browser: Any, cfg: Any, dsn: str, clock: Any,
+                                                               conn: Any) -> None:
+    """With the SMS gateway unreachable the console says so at once (a notice.failed event), the drawer's
+    timeline shows each delivery in plain words, and the warning ends when the messages go out."""
+    from tests.sms_gateway import sms_hub
+
+    for username, phone in (("police1.yiqiao", "13912340001"), ("police2.yiqiao", "13912340002")):
+        await conn.execute("update users set phone = $1 where username = $2", phone, username)
+    async with sms_hub(cfg, dsn, clock) as (hub, gateway):
+        page = await live_operator(browser, hub, "op1.yiqiao")
+        # nobody of the police online: told by SMS, the console says so while dispatching
+        await page.click("#new-call")
+        await page.select_option("#c-category", "parking")
+        await page.uncheck('#c-targets input[value="transport"]')
+        warning = page.locator("#c-offline")
+        await warning.wait_for(state="visible")
+        assert await warning.inner_text() == "公安 当前无人在线，将通过短信通知"
+        await page.fill("#c-address", "义桥镇短信路1号")
+        await page.click("#create-submit")
+        row = page.locator("#rows .row", has_text="义桥镇短信路1号")
+        await row.wait_for()
+        await hub.state.notify.settled()  # the gateway is down: both messages fail once and wait to retry
+
+        banner = page.locator('#notify-status .notify-warn[data-channel="sms"]')
+        await banner.wait_for(timeout=10_000)
+        text = await banner.inner_text()
+        assert "短信通知发送异常" in text and "2 条重试中" in text and "ConnectError" in text, text
+        await row.click()
+        failed = page.locator("#timeline li.ev-notice-failed")
+        await failed.nth(1).wait_for()
+        lines = sorted([await failed.nth(i).locator(".det").inner_text() for i in range(2)])
+        assert lines[0].startswith("公安 短信 发送失败：ConnectError"), lines
+        assert lines[0].endswith("，将重试 · 义桥镇公安联络员1（联络员） 派单"), lines
+        await page.screenshot(path=artifact("operator-sms-failing.png"))
+
+        # the gateway is back: the retries go out, the timeline says so, the warning goes
+        await gateway.start()
+        hub.clock.advance(3)
+        assert await hub.state.notify.settled() == 2
+        sent = page.locator("#timeline li.ev-notice-sent")
+        await sent.nth(1).wait_for()
+        lines = sorted([await sent.nth(i).locator(".det").inner_text() for i in range(2)])
+        assert lines == ["公安 已通过 短信 通知 义桥镇公安联络员1（联络员） 派单",
+                         "公安 已通过 短信 通知 义桥镇公安联络员2（联络员） 派单"], lines
+        await banner.wait_for(state="detached", timeout=10_000)
+        await page.context.close()

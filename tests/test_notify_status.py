@@ -3,9 +3,6 @@ up lately, against a real HTTP SMS gateway stand-in that is down, comes back, an
 
 from __future__ import annotations
 
-import asyncio
-import json
-import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -14,54 +11,20 @@ import asyncpg
 import pytest
 
 from dispatch.core.clock import ManualClock
-from dispatch.core.config import Config, NotifyConfig, SmsGateway
+from dispatch.core.config import Config
 from dispatch.web import schemas
-from tests.conftest import Hub, free_port, start_hub
+from tests.conftest import Hub
 from tests.helpers import assignment_of, new_call, post
+from tests.sms_gateway import Gateway
+from tests.sms_gateway import sms_hub as start_sms_hub
 
 PHONES = {"police1.yiqiao": "13912340001", "police2.yiqiao": "13912340002"}
 
 
-class Gateway:
-    """An HTTP SMS gateway stand-in on a fixed port: answers 200 and keeps every body it was sent."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.received: list[dict[str, Any]] = []
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        m = re.search(rb"content-length:\s*(\d+)", head, re.IGNORECASE)
-        body = await reader.readexactly(int(m.group(1)) if m else 0)
-        self.received.append(json.loads(body))
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
-        await writer.drain()
-        writer.close()
-
-
 @pytest.fixture
 async def sms_hub(cfg: Config, dsn: str, clock: ManualClock) -> AsyncIterator[tuple[Hub, Gateway]]:
-    """A hub whose SMS gateway (not listening yet) is a port of this test's."""
-    gateway = Gateway(free_port())
-    notify = NotifyConfig(channels=["sms"], sms=SmsGateway(url=f"http://127.0.0.1:{gateway.port}/send"),
-                          retry_initial_s=2, give_up_after_s=5, timeout_s=2)
-    handle, server, task = await start_hub(cfg.model_copy(update={"notify": notify}), dsn, clock)
-    try:
-        yield handle, gateway
-    finally:
-        server.should_exit = True
-        await task
-        await gateway.stop()
+    async with start_sms_hub(cfg, dsn, clock) as handle:
+        yield handle
 
 
 async def status(hub: Hub, username: str, **params: Any) -> tuple[int, dict[str, Any]]:

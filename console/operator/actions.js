@@ -4,6 +4,7 @@ import { targetName } from "/shared/format.js";
 import { $, CLOSED_ASG, S, esc, targetOptions } from "./state.js";
 import { run } from "./model.js";
 import { clearErrors, showError } from "./forms.js";
+import { updateOfflineWarning } from "./duty.js";
 
 // -- one action (a small form) ------------------------------------------------------------------------
 
@@ -12,7 +13,7 @@ export function openAction(kind, asgId) {
   const busy = new Set(d.assignments.filter((a) => !CLOSED_ASG.has(a.state)).map((a) => a.target));
   const a = asgId ? d.assignments.find((x) => x.id === asgId) : null;
   const fields = {
-    dispatch: `<fieldset class="fld"><legend>${esc(t("fTargetsAdd"))}</legend>${targetOptions(busy).map(([c, n]) => `<label class="tchip"><input type="checkbox" name="targets" value="${esc(c)}"><span>${esc(n)}</span></label>`).join("")}<em class="field-error" data-for="targets"></em></fieldset>`,
+    dispatch: `<fieldset class="fld"><legend>${esc(t("fTargetsAdd"))}</legend>${targetOptions(busy).map(([c, n]) => `<label class="tchip"><input type="checkbox" name="targets" value="${esc(c)}"><span>${esc(n)}</span></label>`).join("")}<em class="field-error" data-for="targets"></em></fieldset>${OFFLINE}`,
     reroute: rerouteFields(a, busy, false),
     approve: rerouteFields(a, busy, true),
     reject_transfer: (a?.decline_reason ? `<p class="note">${esc(t("declineReason"))}: ${esc(a.decline_reason)}</p>` : "") + reasonField("fRejectReason"),
@@ -22,6 +23,7 @@ export function openAction(kind, asgId) {
     return_visit: d.assignments.filter((x) => x.state === "accepted").map((x) => ratingFields(x)).join("")
       + `<em class="field-error" data-for="ratings"></em><em class="field-error" data-for="reopen"></em>`
       + `<label class="fld"><span>${esc(t("fCommentAll"))}</span><textarea name="comment" rows="2" maxlength="2000"></textarea><em class="field-error" data-for="comment"></em></label>`,
+    nudge: `<label class="fld"><span>${esc(t("fNudge"))}</span><textarea name="text" rows="2" maxlength="2000" placeholder="${esc(t("fNudgePh"))}"></textarea><em class="field-error" data-for="text"></em></label>`,
     note: `<label class="fld"><span>${esc(t("fNote"))}</span><textarea name="text" rows="3" maxlength="2000" required></textarea><em class="field-error" data-for="text"></em></label>`,
     accept: "",
     close: `<p>${esc(t("confirmClose"))}</p>` + (d.state === "accepted"
@@ -34,9 +36,13 @@ export function openAction(kind, asgId) {
   $("#action-fields").innerHTML = fields;
   $("#action-submit").textContent = t("act." + kind);
   clearErrors(form);
+  updateOfflineWarning(form);
   $("#action").showModal();
   (form.querySelector("#action-fields input, #action-fields select, #action-fields textarea") || $("#action-submit")).focus();
 }
+
+// Filled by ./duty.js while targets are picked: which of them have nobody online (a warning, not a block).
+const OFFLINE = `<p class="warn-offline" data-offline role="status" hidden></p>`;
 
 function reasonField(label = "fReason", required = true) {
   return `<label class="fld"><span>${esc(t(label))}</span><textarea name="reason" rows="2" maxlength="500"${required ? " required" : ""}></textarea><em class="field-error" data-for="reason"></em></label>`;
@@ -45,7 +51,7 @@ function reasonField(label = "fReason", required = true) {
 // Approve a transfer request (or move an assignment): another target, a reason, "not our remit" (excluded
 // from the department's evaluation) ticked when it answers the department's own request.
 function rerouteFields(a, busy, approving) {
-  return `<label class="fld"><span>${esc(t("fTarget1"))}</span><select name="target" required>${targetOptions(busy).map(([c, n]) => `<option value="${esc(c)}"${a?.suggested_target === c ? " selected" : ""}>${esc(n)}</option>`).join("")}</select><em class="field-error" data-for="target"></em></label>`
+  return `<label class="fld"><span>${esc(t("fTarget1"))}</span><select name="target" required>${targetOptions(busy).map(([c, n]) => `<option value="${esc(c)}"${a?.suggested_target === c ? " selected" : ""}>${esc(n)}</option>`).join("")}</select><em class="field-error" data-for="target"></em></label>${OFFLINE}`
     + (a?.decline_reason ? `<p class="note">${esc(t("declineReason"))}: ${esc(a.decline_reason)}</p>` : "")
     + reasonField()
     + `<label class="fld check"><input type="checkbox" name="not_our_remit"${approving ? " checked" : ""}> <span>${esc(t("fNotOurRemit"))}</span></label>`;
@@ -111,6 +117,7 @@ $("#action-form").addEventListener("submit", async (e) => {
     if (c) args.comment = c;
   }
   if (kind === "note") args.text = (fd.get("text") || "").trim();
+  if (kind === "nudge") { const text = (fd.get("text") || "").trim(); if (text) args.text = text; }
   if ("reason" in args && !args.reason) { showError(form, { field: "reason", message: t("required") }); return; }
   if (kind === "note" && !args.text) { showError(form, { field: "text", message: t("required") }); return; }
   const btn = $("#action-submit");

@@ -41,6 +41,11 @@ export class Alarm {
     this.timer = null;
   }
 
+  /** Whether it is repeating now (an alarm nobody has taken or dismissed). */
+  get sounding() {
+    return this.timer !== null;
+  }
+
   beep() {
     this.rings += 1;
     if (this.muted) return;

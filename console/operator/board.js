@@ -138,22 +138,6 @@ export function tick() {
   }
 }
 
-// -- presence -----------------------------------------------------------------------------------------
-
-export function renderPresence() {
-  const ul = $("#presence");
-  if (!S.ref || !S.township) return;
-  const online = S.presence[S.township.id] || {};
-  const item = (code, name) => {
-    const n = online[code] || 0;
-    return `<li class="${n ? "on" : "off"}" data-target="${esc(code)}"><i></i><span class="nm">${esc(name)}</span>`
-      + `<span class="n">${n ? esc(t("online", { n })) : esc(t("none"))}</span></li>`;
-  };
-  const depts = S.ref.departments.filter((d) => S.township.departments.includes(d.code));
-  ul.innerHTML = `<li class="grp">${esc(t("departments"))}</li>` + depts.map((d) => item(d.code, refName(d))).join("")
-    + `<li class="grp">${esc(t("units"))}</li>` + (S.township.units || []).map((u) => item(`unit:${u.id}`, refName(u))).join("");
-}
-
 // -- board interaction, filters ------------------------------------------------------------------------
 
 $("#rows").addEventListener("click", (e) => {

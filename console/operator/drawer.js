@@ -67,6 +67,8 @@ function eventDetail(e, call) {
       + `${esc(t("receivedAt", { t: fmtDateTime(b.received_at || e.at, { seconds: true }) }))}</span>`);
     if (b.acted_at_adjusted) bits.push(`<span class="adjusted">${esc(t("actedAdjusted"))}</span>`);
   }
+  if (e.type === "notice.sent" || e.type === "notice.failed") return bits.concat(noticeText(e.type, b)).join(" ");
+  if (e.type === "assignment.alarm_handled") bits.push(esc(`${t("dl." + b.deadline_kind)} · ${escalationText(b.level)}`));
   if (e.type === "assignment.dispatched") bits.push(esc(`${t("dl.ack")} ${fmtWhen(b.ack_due, now())} · ${t("dl.arrive")} ${fmtWhen(b.arrive_due, now())} · ${t("dl.resolve")} ${fmtWhen(b.resolve_due, now())}`));
   for (const k of ["reason", "result", "text", "comment"]) if (b[k]) bits.push(`<q>${esc(b[k])}</q>`);
   if (b.suggested_target) bits.push(esc(`${t("suggested")}: ${targetName(S.idx, b.suggested_target)}`));
@@ -81,6 +83,19 @@ function eventDetail(e, call) {
     bits.push(esc(`${b.resolved ? t("yes") : t("no")} · ${t("satisfaction", { n: b.satisfaction })}`));
   }
   return bits.join(" ");
+}
+
+/** A delivery record in plain words: "已通过 短信 通知 张三（联络员）", "短信 发送失败：…，将重试". */
+function noticeText(type, b) {
+  const channel = t("ch." + b.channel);
+  const who = b.audience === "robot" ? b.recipient : `${b.recipient}（${t("aud." + b.audience)}）`;
+  const why = [t("why." + b.reason), b.level ? escalationText(b.level) : "", b.repeat ? t("repeatN", { n: b.repeat }) : ""]
+    .filter(Boolean).join(" · ");
+  const line = type === "notice.sent"
+    ? `<span class="notice ok">${esc(t("noticeSent", { channel, who }))}</span>`
+    : `<span class="notice bad">${esc(t(b.final ? "noticeGaveUp" : "noticeRetry",
+        { channel, who, error: b.error || (b.status ? `HTTP ${b.status}` : "—") }))}</span>`;
+  return [line, `<small class="why">${esc(why)}</small>`];
 }
 
 /** Was this escalation voided by a later action whose acted time met its rung (voids_escalations)? */
@@ -104,6 +119,7 @@ function asgHTML(a, call) {
   const live = !FINAL_CALL.has(call.state);
   if (a.state === "declined" && live) acts.push(["approve", a.id], ["reject_transfer", a.id]);
   if (a.state === "dispatched" && live) acts.push(["reroute", a.id]);
+  if (["dispatched", "acknowledged", "on_scene"].includes(a.state) && live) acts.push(["nudge", a.id]);
   if (["dispatched", "acknowledged", "on_scene", "declined"].includes(a.state) && live) acts.push(["withdraw", a.id]);
   const joint = call.assignments.filter((x) => !["transferred", "withdrawn"].includes(x.state)).length > 1;
   if (joint && !a.lead && !["transferred", "withdrawn"].includes(a.state) && live && call.state !== "intake") acts.push(["set_lead", a.id]);

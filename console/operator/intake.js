@@ -4,6 +4,7 @@ import { categoryName, fmtNumber, refName } from "/shared/format.js";
 import { $, S, esc, toast } from "./state.js";
 import { refreshCall, run } from "./model.js";
 import { clearErrors, showError } from "./forms.js";
+import { updateOfflineWarning } from "./duty.js";
 
 export function fillCreateForm() {
   const cat = $("#c-category");
@@ -20,12 +21,14 @@ $("#c-category").addEventListener("change", (e) => {
   const c = S.idx.categories.get(e.target.value);
   const route = new Set(c?.route || []);
   for (const box of document.querySelectorAll('#c-targets input[name="targets"]')) box.checked = route.has(box.value);
+  updateOfflineWarning($("#create-form"));
 });
 
 export function openCreate() {
   const dlg = $("#create");
   if (dlg.open) return;
   clearErrors($("#create-form"));
+  updateOfflineWarning($("#create-form"));
   dlg.showModal();
   $("#c-category").focus();
 }
@@ -70,6 +73,7 @@ $("#create-form").addEventListener("submit", async (e) => {
     const out = await run("create_call", args);
     S.flash.add(out.call_id);
     form.reset();
+    updateOfflineWarning(form);
     $("#create").close();
     toast(t("created", { number: fmtNumber(out.number, S.ref) }));
     if (out.call_id && !S.calls.has(out.call_id)) refreshCall(out.call_id);

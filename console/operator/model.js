@@ -4,7 +4,8 @@ import { t } from "/shared/i18n.js";
 import { ASG_TIME, FINAL_CALL, S, api, conn, now, toast } from "./state.js";
 import { render, scheduleRender } from "./board.js";
 import { detailEvent, setDetail } from "./drawer.js";
-import { raiseAlarm, voidAlarms } from "./escalations.js";
+import { alarmHandled, raiseAlarm, reconcileAlarms } from "./escalations.js";
+import { noticeEvent } from "./notify.js";
 
 const CALL_CMDS = new Set(["dispatch", "accept", "send_back", "return_visit", "close", "cancel", "note", "set_lead"]);
 
@@ -55,6 +56,7 @@ export async function loadAll() {
       const fresh = new Map(data.calls.map((c) => [c.id, c]));
       for (const ev of S.buffer) applyToMap(fresh, ev);
       S.calls = fresh;
+      S.loaded = true;
       render();
     } catch (err) {
       toast(t("loadFail", { msg: err.message || err }), "bad");
@@ -63,6 +65,7 @@ export async function loadAll() {
       S.buffer = [];
     }
     if (S.reloadAgain) { S.reloadAgain = false; await loadAll(); }
+    reconcileAlarms();
   })();
   return S.loading;
 }
@@ -83,6 +86,7 @@ export async function refreshCall(id) {
   } finally {
     S.fetching.delete(id);
     render();
+    reconcileAlarms();
   }
 }
 
@@ -183,6 +187,8 @@ export function onEvent(ev) {
   if (S.detail && S.detail.id === ev.call_id) detailEvent(ev);
   // a rung recorded after the department already responded (late_record) is history, not an alarm
   if (ev.event_type === "assignment.escalated" && !ev.body?.late_record) raiseAlarm(ev);
-  if (ev.body?.voids_escalations) voidAlarms(ev);
+  if (ev.event_type === "assignment.alarm_handled") alarmHandled(ev);
+  if (ev.event_type === "notice.sent" || ev.event_type === "notice.failed") noticeEvent();
+  reconcileAlarms(); // an alarm whose clock this event stopped (or whose rung it voided) clears itself
   scheduleRender();
 }

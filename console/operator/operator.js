@@ -6,7 +6,9 @@ import { applyI18n, lang, setLang, t } from "/shared/i18n.js";
 import { indexReference, refName } from "/shared/format.js";
 import { $, S, alarm, api, conn, esc, toast } from "./state.js";
 import { loadAll, onEvent } from "./model.js";
-import { fillFilters, renderPresence, scheduleRender, tick } from "./board.js";
+import { fillFilters, scheduleRender, tick } from "./board.js";
+import { loadDuty, presenceChanged, renderDuty } from "./duty.js";
+import { startNotifyStatus } from "./notify.js";
 import { renderAlarms, renderMute } from "./escalations.js";
 import { fillCreateForm, openCreate } from "./intake.js";
 import "./drawer.js";
@@ -68,7 +70,7 @@ async function main() {
   $("#who").textContent = S.me.name;
   fillFilters();
   fillCreateForm();
-  renderPresence();
+  renderDuty();
   renderAlarms();
   routeView();
 
@@ -77,8 +79,10 @@ async function main() {
   conn.addEventListener("welcome", (e) => { S.skew = e.detail.server_time - Date.now(); tick(); });
   conn.addEventListener("event", (e) => onEvent(e.detail));
   conn.addEventListener("resync", () => loadAll());
-  conn.addEventListener("presence", (e) => { S.presence[e.detail.township_id] = e.detail.online || {}; renderPresence(); });
+  conn.addEventListener("presence", (e) => { S.presence[e.detail.township_id] = e.detail.online || {}; presenceChanged(); });
   await loadAll();
+  loadDuty();
+  startNotifyStatus();
   conn.start();
   setInterval(tick, 1000);
   setInterval(scheduleRender, 15000); // re-sort as deadlines approach

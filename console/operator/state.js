@@ -25,6 +25,9 @@ export const S = {
   me: null, ref: null, idx: null, township: null,
   calls: new Map(), // open calls by id (REST doc shape, kept current by events)
   presence: {}, detail: null, detailSeqs: new Set(),
+  duty: null, // GET /api/v1/duty: the township's targets, their liaisons, who is online (./duty.js)
+  notify: null, // GET /api/v1/notify/status: whether the notification channels deliver (./notify.js)
+  loaded: false, // the open calls were loaded once (alarms of calls no longer open may be cleared)
   loading: null, reloadAgain: false, buffer: [], fetching: new Map(),
   skew: 0, seen: 0, flash: new Set(),
   filters: { q: "", state: "", target: "", category: "", flag: "" },
