@@ -36,6 +36,21 @@ async def open_liaison(browser: Any, hub: Hub, username: str, **context_args: An
     return page
 
 
+# Chrome's autoplay policy as on a phone: an AudioContext made before the person touched the page is
+# suspended, and resume() does nothing, until a tap (headless Chromium lets it run).
+AUTOPLAY_NEEDS_A_TAP = """
+(() => {
+  let tapped = false;  // a real tap on this document (Chrome keeps userActivation across a same-origin reload)
+  for (const type of ["pointerdown", "keydown"]) addEventListener(type, (e) => { if (e.isTrusted) tapped = true; }, true);
+  const Real = window.AudioContext;
+  window.AudioContext = class extends Real {
+    get state() { return tapped ? super.state : "suspended"; }
+    resume() { return tapped ? super.resume() : Promise.resolve(); }
+  };
+})();
+"""
+
+
 def card(page: Any, title: str) -> Any:
     return page.locator("#active .card", has_text=title)
 
@@ -190,6 +205,12 @@ async def test_liaison_declines_and_sees_a_refused_action(hub: Hub, browser: Any
         await post(op, f"/api/v1/assignments/{a['id']}/reject_transfer", {"reason": "过期食品属市场监管"})
         await page.wait_for_function(
             "() => document.querySelector(\"#active .card\").dataset.state === 'dispatched'")
+        rejected = page.locator(".li-alert[data-kind=rejected]")  # loudly, with the reason, until dismissed
+        await rejected.wait_for()
+        assert "理由：过期食品属市场监管" in await rejected.inner_text()
+        assert "义桥镇操作员1" in await rejected.inner_text()
+        await rejected.locator("button").click()
+        await rejected.wait_for(state="detached")
         await item.locator(".due.large .due-time").wait_for()
         async with await hub.login("market1.yiqiao") as market:
             await post(market, f"/api/v1/assignments/{a['id']}/decline", {"reason": "不属于本部门职责"})
@@ -215,6 +236,9 @@ async def test_liaison_declines_and_sees_a_refused_action(hub: Hub, browser: Any
         await page.context.set_offline(False)
         refused = page.locator("#pending-list li[data-state='refused']")
         await refused.wait_for(timeout=15_000)
+        cancelled = page.locator(".li-alert[data-kind=cancelled]")  # the cancellation, missed offline, with its reason
+        await cancelled.wait_for()
+        assert "呼叫已撤销" in await cancelled.inner_text() and "理由：重复诉求" in await cancelled.inner_text()
         assert "当前状态不允许此操作" in await refused.inner_text()
         await page.screenshot(path=artifact("liaison-refused.png"))
         await refused.locator("button").click()
@@ -235,9 +259,112 @@ async def test_liaison_card_shows_overdue_and_escalation(hub: Hub, browser: Any)
     assert await item.locator(".mark-esc").inner_text() == "二级督办"
     await item.locator(".mark-overdue").wait_for(state="visible")
     assert (await item.locator(".mark-overdue").inner_text()).startswith("超时 2分")
+    # each rung re-alerts the liaison loudly, with its level, until the clock stops
+    loud = page.locator(".li-alert[data-kind=escalated]")
+    await loud.nth(1).wait_for()
+    assert [await loud.nth(i).locator(".li-alert-title").inner_text() for i in range(2)] == [
+        "⚠ 超时督办 · 二级督办", "⚠ 超时督办 · 一级督办"]  # newest first
+    alerts = await page.evaluate("window.__xianghuAlerts")
+    assert [a["what"] for a in alerts if a["kind"] == "loud"] == ["escalated", "escalated"]
+    assert sum(a["kind"] == "sound" for a in alerts) >= 3 and any(a["kind"] == "vibrate" for a in alerts)
+    await page.screenshot(path=artifact("liaison-escalated.png"))
+    await item.locator("button[data-act='acknowledge']").click()  # 响应: the response clock stops, so do they
+    await loud.first.wait_for(state="detached")
     await item.locator(".card-title").click()
     esc = page.locator("#detail .timeline li[data-type='assignment.escalated']")
     await esc.nth(1).wait_for()
     texts = " ".join(await esc.all_inner_texts())
     assert "响应时限超时 2分，一级督办" in texts and "响应时限超时 2分，二级督办" in texts, texts
     await page.context.close()
+
+
+async def test_operators_nudge_reaches_the_liaison_loudly(hub: Hub, browser: Any) -> None:
+    liaison = await open_liaison(browser, hub, "police1.yiqiao")
+    async with await hub.login("op1.yiqiao") as op:
+        created = await post(op, "/api/v1/calls", new_call(title="催办测试的呼叫", targets=["police"]), expect=201)
+    police = assignment_of(await call_doc(hub, created["call_id"]), "police")
+    item = card(liaison, "催办测试的呼叫")
+    await item.wait_for(timeout=10_000)
+    await item.locator("button[data-act='acknowledge']").click()
+    await liaison.wait_for_function("() => document.querySelector('#active .card').dataset.state === 'acknowledged'")
+
+    # 催办 from the operator's drawer, with a message
+    operator = await browser_login(browser, hub, "op1.yiqiao")
+    await operator.wait_for_selector("#conn[data-status=live]")
+    await operator.locator("#rows .row", has_text="催办测试的呼叫").click()
+    await operator.click(f'#detail .asg[data-asg="{police["id"]}"] button[data-act=nudge]')
+    await operator.fill("#action-form textarea[name=text]", "居民再次来电，请立即到场")
+    await operator.click("#action-submit")
+    nudged = operator.locator("#timeline li.ev-assignment-nudged")
+    await nudged.wait_for()
+    assert "居民再次来电，请立即到场" in await nudged.inner_text()
+    timeline = (await call_doc(hub, created["call_id"]))["timeline"]
+    assert [(e["body"]["text"], e["actor"]["name"]) for e in timeline if e["type"] == "assignment.nudged"] == [
+        ("居民再次来电，请立即到场", "义桥镇操作员1")]
+
+    # the liaison hears it, with the operator's words
+    loud = liaison.locator(".li-alert[data-kind=nudged]")
+    await loud.wait_for(timeout=10_000)
+    text = await loud.inner_text()
+    assert "指挥中心催办" in text and "居民再次来电，请立即到场" in text and "义桥镇操作员1" in text, text
+    assert any(a["kind"] == "loud" and a["what"] == "nudged" for a in await liaison.evaluate("window.__xianghuAlerts"))
+    await liaison.screenshot(path=artifact("liaison-nudged.png"))
+    await loud.locator("button").click()
+    await loud.wait_for(state="detached")
+    await liaison.context.close()
+    await operator.context.close()
+
+
+async def test_a_send_back_reaches_a_closed_page_and_survives_a_reload(hub: Hub, browser: Any) -> None:
+    page = await open_liaison(browser, hub, "police1.yiqiao")
+    async with await hub.login("op1.yiqiao") as op, await hub.login("police1.yiqiao") as police:
+        created = await post(op, "/api/v1/calls", new_call(title="退回重办的呼叫", targets=["police"]), expect=201)
+        await card(page, "退回重办的呼叫").wait_for(timeout=10_000)
+        aid = assignment_of(await call_doc(hub, created["call_id"]), "police")["id"]
+        for step, body in (("acknowledge", {}), ("arrive", {}), ("report_result", {"result": "已处理"})):
+            await post(police, f"/api/v1/assignments/{aid}/{step}", body)
+        await page.wait_for_function("() => document.querySelector('#active .card').dataset.state === 'reported'")
+        # the page is closed when the operator sends the result back
+        await page.goto("about:blank")
+        await post(op, f"/api/v1/calls/{created['call_id']}/send_back",
+                   {"assignment_ids": [aid], "reason": "现场照片缺失，请补拍后重新办结"})
+    await page.goto(f"{hub.url}/liaison/")
+    await page.wait_for_selector("body[data-ready='1']")
+    loud = page.locator(".li-alert[data-kind=sent_back]")
+    await loud.wait_for(timeout=10_000)
+    assert "理由：现场照片缺失，请补拍后重新办结" in await loud.inner_text()
+
+    # a reload (the phone restarted the app) in a browser that allows sound only after a tap: still there,
+    # and a tap brings the sound back
+    await page.context.add_init_script(AUTOPLAY_NEEDS_A_TAP)
+    await page.reload()
+    await page.wait_for_selector("body[data-ready='1']")
+    await loud.wait_for()
+    assert "现场照片缺失" in await loud.inner_text()
+    replayed = [a for a in await page.evaluate("window.__xianghuAlerts") if a.get("replayed")]
+    assert [a["what"] for a in replayed] == ["sent_back"]
+    resume = page.locator("#li-alerts-resume")
+    await resume.wait_for()
+    assert await resume.inner_text() == "点击恢复提醒音"
+    assert not await page.evaluate("window.xianghu.alerts.audioReady")
+    await page.screenshot(path=artifact("liaison-sent-back-after-reload.png"))
+    sounds = sum(a["kind"] == "sound" for a in await page.evaluate("window.__xianghuAlerts"))
+    await resume.click()
+    await resume.wait_for(state="detached")
+    assert await page.evaluate("window.xianghu.alerts.audioReady")
+    assert sum(a["kind"] == "sound" for a in await page.evaluate("window.__xianghuAlerts")) > sounds
+    await loud.locator("button").click()
+    await loud.wait_for(state="detached")
+    await page.reload()
+    await page.wait_for_selector("body[data-ready='1']")
+    await page.wait_for_selector("#active .card")
+    assert await page.locator(".li-alert").count() == 0  # dismissed stays dismissed
+    await page.context.close()
+
+
+async def call_doc(hub: Hub, call_id: str) -> dict[str, Any]:
+    async with await hub.login("op1.yiqiao") as op:
+        res = await op.get(f"/api/v1/calls/{call_id}")
+        res.raise_for_status()
+        doc: dict[str, Any] = res.json()
+        return doc

@@ -1,6 +1,11 @@
 // Alerts on a new call: a repeated beep (WebAudio), vibration and a system notification, until acknowledged.
+// Loud alerts (an escalation of my deadline, a 催办, a send-back, a withdrawal or cancellation, a rejected
+// transfer request): a banner with the reason that stays until dismissed, sound and vibration; kept on the
+// phone so a reload replays them (with a tap to resume the sound where the browser blocks it until one).
 import { lang } from "/shared/i18n.js";
-import { $, CALL_FINAL, S, persist } from "./state.js";
+import { h } from "/shared/dom.js";
+import { RUNNING_CLOCKS, escalationText, fmtDuration } from "/shared/format.js";
+import { $, CALL_FINAL, S, callNumber, fmtTime, load, persist, save } from "./state.js";
 import { tt } from "./strings.js";
 import { effectiveState } from "./outbox.js";
 
@@ -13,7 +18,11 @@ export const Alerts = {
     try {
       const AC = window.AudioContext || window.webkitAudioContext;
       if (!AC) return;
-      if (!this.ctx) this.ctx = new AC();
+      if (!this.ctx) {
+        this.ctx = new AC();
+        // Sound allowed or blocked (autoplay policy) can change after the fact: the prompts follow it.
+        this.ctx.addEventListener("statechange", () => (Loud.mine().length ? renderLoud() : updateAlertBanner()));
+      }
       if (this.ctx.state === "suspended") this.ctx.resume().catch(() => {});
     } catch { /* no audio on this device */ }
   },
@@ -111,8 +120,10 @@ export function flushAlerts() {
 }
 
 export function updateAlertBanner() {
+  if (document.getElementById("li-alerts-resume") && Alerts.audioReady) { renderLoud(); return; } // a tap unlocked it
   const needNotif = "Notification" in window && Notification.permission === "default";
-  $("enable-alerts").hidden = !(needNotif || !Alerts.audioReady);
+  // The loud alerts' own prompt ("点击恢复提醒音") says it better while they wait for a tap.
+  $("enable-alerts").hidden = !(needNotif || !Alerts.audioReady) || !!document.getElementById("li-alerts-resume");
 }
 
 export async function enableAlerts() {
@@ -120,5 +131,183 @@ export async function enableAlerts() {
   if ("Notification" in window && Notification.permission === "default") {
     try { await Notification.requestPermission(); } catch { /* old API or refused */ }
   }
+  updateAlertBanner();
+}
+
+// -- loud alerts -----------------------------------------------------------------------------------------
+
+const LOUD_KEY = "loud";
+const LOUD_REPEAT_MS = 8000;
+const LOUD_MAX_RINGS = 8; // about a minute of sound; the banner stays until dismissed
+const LOUD_KINDS = {
+  "assignment.escalated": () => "escalated", "assignment.nudged": () => "nudged",
+  "assignment.reopened": (ev) => (ev.body?.cause === "return_visit" ? "reopened" : "sent_back"),
+  "assignment.withdrawn": (ev) => (ev.call_state === "cancelled" ? "cancelled" : "withdrawn"),
+  "assignment.transfer_rejected": () => "rejected",
+};
+
+export const Loud = {
+  list: (() => { const v = load(LOUD_KEY, []); return Array.isArray(v) ? v : []; })(),
+  timer: null,
+  rings: 0,
+  restored: false,
+  mine() {
+    return this.list.filter((x) => S.me && x.user_id === S.me.id);
+  },
+  save() {
+    save(LOUD_KEY, this.list.slice(-30));
+  },
+  ring() {
+    this.rings = 0;
+    const once = () => {
+      if (!this.mine().length || this.rings >= LOUD_MAX_RINGS) return this.silence();
+      this.rings += 1;
+      Alerts.beep();
+      try { if (navigator.vibrate) navigator.vibrate([800, 200, 800, 200, 800]); } catch { /* not allowed */ }
+      return undefined;
+    };
+    once();
+    clearInterval(this.timer);
+    this.timer = setInterval(once, LOUD_REPEAT_MS);
+  },
+  silence() {
+    clearInterval(this.timer);
+    this.timer = null;
+  },
+  add(alert) {
+    if (this.list.some((x) => x.key === alert.key)) return;
+    this.list.push(alert);
+    this.save();
+    window.__xianghuAlerts && window.__xianghuAlerts.push({ kind: "loud", what: alert.kind, key: alert.key });
+    renderLoud();
+    this.ring();
+    loudNotification(alert);
+  },
+  dismiss(key) {
+    this.list = key === null ? this.list.filter((x) => !S.me || x.user_id !== S.me.id) : this.list.filter((x) => x.key !== key);
+    this.save();
+    renderLoud();
+    if (!this.mine().length) this.silence();
+  },
+};
+
+window.xianghu = { ...(window.xianghu || {}), alerts: Alerts, loud: Loud }; // for the console and the tests
+
+/** An event about one of my assignments that must reach the liaison loudly, with its reason. */
+export function loudEvent(ev, a) {
+  const kindOf = LOUD_KINDS[ev.event_type];
+  if (!kindOf || !S.me) return;
+  const b = ev.body || {};
+  if (ev.event_type === "assignment.escalated" && (b.late_record || b.deadline_kind === "review")) return;
+  const kind = kindOf(ev);
+  const text = kind === "escalated"
+    ? tt("li.esc", { kind: tt(`li.due.${b.deadline_kind}`), esc: escalationText(b.level), d: fmtDuration(b.overdue_ms ?? 0) })
+    : kind === "nudged" ? (b.text || tt("li.loud.nudgeDefault")) : (b.reason || "");
+  Loud.add({
+    key: `${ev.township_id}:${ev.seq}`, kind, level: b.level ?? null, deadline_kind: b.deadline_kind ?? null, text,
+    actor: ev.actor && ev.actor.role !== "system" ? ev.actor.name || "" : "", at: ev.at, call_id: ev.call_id,
+    assignment_id: ev.assignment_id, number: a.call.number || "", title: a.call.title || "", user_id: S.me.id,
+  });
+}
+
+/** An escalation alert goes by itself once its clock stopped (responded, on scene, reported, or the call ended). */
+export function reconcileLoud() {
+  const before = Loud.list.length;
+  Loud.list = Loud.list.filter((x) => {
+    if (x.kind !== "escalated") return true;
+    const a = S.asg.get(x.assignment_id);
+    if (!a) return true;
+    if (CALL_FINAL.includes(a.call.state)) return false;
+    return (RUNNING_CLOCKS[effectiveState(a)] || []).includes(x.deadline_kind);
+  });
+  if (Loud.list.length !== before) {
+    Loud.save();
+    renderLoud();
+    if (!Loud.mine().length) Loud.silence();
+  }
+}
+
+/** After a reload: the alerts nobody dismissed show again and sound again (a tap first, where the browser
+ *  allows sound only after one). */
+export function restoreLoud() {
+  if (Loud.restored || !S.me) return;
+  Loud.restored = true;
+  setInterval(reconcileLoud, 2000); // actions taken on this phone (even queued offline) stop an escalation's alert
+  reconcileLoud();
+  if (!Loud.mine().length) return;
+  Alerts.unlock();
+  renderLoud();
+  for (const x of Loud.mine()) window.__xianghuAlerts && window.__xianghuAlerts.push({ kind: "loud", what: x.kind, key: x.key, replayed: true });
+  Loud.ring();
+  setTimeout(renderLoud, 300); // the audio context may start running a moment after it was made
+}
+
+function loudTitle(x) {
+  return x.kind === "escalated" ? tt("li.loud.escalated", { esc: escalationText(x.level) }) : tt(`li.loud.${x.kind}`);
+}
+
+async function loudNotification(x) {
+  if (!("Notification" in window) || Notification.permission !== "granted") return;
+  const title = `${tt("li.title")} · ${loudTitle(x)}`;
+  const options = {
+    body: [callNumber(x.number), x.title, x.text].filter(Boolean).join("\n"), tag: `loud:${x.key}`, renotify: true,
+    requireInteraction: true, icon: "/liaison/icon.svg", badge: "/liaison/icon.svg",
+    vibrate: [800, 200, 800, 200, 800], data: { url: `/liaison/#/call/${x.call_id}` }, lang: lang(),
+  };
+  try {
+    const reg = "serviceWorker" in navigator ? await navigator.serviceWorker.getRegistration("/liaison/") : null;
+    if (reg) await reg.showNotification(title, options);
+    else new Notification(title, options);
+  } catch (e) {
+    console.warn("notification", e);
+  }
+}
+
+function loudBox() {
+  let box = document.getElementById("li-alerts");
+  if (!box) {
+    box = h("section", { id: "li-alerts", class: "li-alerts", "aria-live": "assertive" });
+    $("ringing").after(box);
+    box.addEventListener("click", (e) => {
+      const resume = e.target.closest("[data-resume]");
+      if (resume) {
+        Alerts.unlock();
+        Alerts.beep();
+        setTimeout(renderLoud, 300);
+        return;
+      }
+      const dismiss = e.target.closest("[data-dismiss]");
+      if (dismiss) { Loud.dismiss(dismiss.dataset.dismiss || null); return; }
+      const open = e.target.closest("[data-call]");
+      if (open) location.hash = `#/call/${open.dataset.call}`;
+    });
+  }
+  return box;
+}
+
+export function renderLoud() {
+  if (!S.me) return;
+  const box = loudBox();
+  const mine = Loud.mine();
+  const nodes = [];
+  if (mine.length && !Alerts.audioReady) {
+    nodes.push(h("button", { type: "button", class: "li-alerts-resume", id: "li-alerts-resume", dataset: { resume: "1" } },
+      tt("li.loud.resume")));
+  }
+  for (const x of [...mine].reverse()) {
+    const reasonLabel = ["nudged", "escalated"].includes(x.kind) ? "" : tt("li.loud.reason");
+    nodes.push(h("div", { class: `li-alert k-${x.kind}`, role: "alert", dataset: { key: x.key, kind: x.kind } },
+      h("div", { class: "li-alert-main", dataset: { call: x.call_id } },
+        h("div", { class: "li-alert-title" }, `⚠ ${loudTitle(x)}`),
+        h("div", { class: "li-alert-call" }, [callNumber(x.number), x.title].filter(Boolean).join(" · ")),
+        x.text ? h("div", { class: "li-alert-text" }, reasonLabel ? `${reasonLabel}${x.text}` : x.text) : null,
+        h("div", { class: "li-alert-who" }, [x.actor, fmtTime(x.at)].filter(Boolean).join(" · "))),
+      h("button", { type: "button", dataset: { dismiss: x.key } }, tt("li.gotIt"))));
+  }
+  if (mine.length > 1) {
+    nodes.push(h("button", { type: "button", class: "li-alerts-all", dataset: { dismiss: "" } }, tt("li.loud.dismissAll")));
+  }
+  box.replaceChildren(...nodes);
+  box.hidden = nodes.length === 0;
   updateAlertBanner();
 }

@@ -54,6 +54,10 @@ function timelineText(e) {
       return tt("li.esc", { kind: tt(`li.due.${b.deadline_kind}`), esc: escalationText(b.level),
                             d: fmtDuration(b.overdue_ms ?? b.lateness_ms ?? 0) });
     case "call.noted": return b.text || "";
+    case "assignment.nudged": return b.text || "";
+    case "assignment.alarm_handled": return `${tt(`li.due.${b.deadline_kind}`)} · ${escalationText(b.level)}`;
+    case "notice.sent": case "notice.failed":
+      return [tt(`li.ch.${b.channel}`), b.recipient, b.error].filter(Boolean).join(" · ");
     case "call.visited": return b.comment || "";
     default: return b.reason || "";
   }

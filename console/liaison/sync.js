@@ -1,6 +1,6 @@
 // My assignments kept current: the REST list merged in, events from the hub applied, reloads debounced.
 import { ACTIONABLE, CALL_FIELDS, S, WAITING, api, ms, now, persist } from "./state.js";
-import { flushAlerts } from "./alerts.js";
+import { flushAlerts, loudEvent, reconcileLoud, restoreLoud } from "./alerts.js";
 import { render } from "./list.js";
 import { loadDetail } from "./detail.js";
 
@@ -47,10 +47,12 @@ export async function loadList() {
       persist();
       render();
       flushAlerts();
+      reconcileLoud();
     } catch (e) {
       if (e.message !== "unauthenticated") console.warn("list", e);
     } finally {
       listLoading = null;
+      restoreLoud(); // once: the loud alerts not yet dismissed, from before a reload (offline too)
     }
   })();
   return listLoading;
@@ -95,6 +97,7 @@ export function applyEvent(ev) {
       for (const [kind, voided] of Object.entries(b.voids_escalations || {})) {
         a.levels = { ...(a.levels || {}), [kind]: Math.min((a.levels || {})[kind] || 0, Math.min(...voided) - 1) };
       }
+      loudEvent(ev, a); // escalated, 催办, sent back, withdrawn or cancelled, transfer rejected: loudly, with the reason
       touched = true;
     } else {
       scheduleListReload();
@@ -112,6 +115,7 @@ export function applyEvent(ev) {
   if (touched) {
     persist();
     render();
+    reconcileLoud();
   }
   if (S.view === ev.call_id) scheduleDetailReload();
   if (S.caughtUp) flushAlerts();
