@@ -41,7 +41,8 @@ async def open_liaison(browser: Any, hub: Hub, username: str, **context_args: An
 AUTOPLAY_NEEDS_A_TAP = """
 (() => {
   let tapped = false;  // a real tap on this document (Chrome keeps userActivation across a same-origin reload)
-  for (const type of ["pointerdown", "keydown"]) addEventListener(type, (e) => { if (e.isTrusted) tapped = true; }, true);
+  const tap = (e) => { if (e.isTrusted) tapped = true; };
+  for (const type of ["pointerdown", "keydown"]) addEventListener(type, tap, true);
   const Real = window.AudioContext;
   window.AudioContext = class extends Real {
     get state() { return tapped ? super.state : "suspended"; }

@@ -273,3 +273,31 @@ def test_redact_reaches_nested_lists() -> None:
     data = {"calls": [{"reporter_phone": "13812345678", "reporter_name": None}]}
     assert policy.redact(data, POLICE, 1) == {"calls": [{"reporter_phone": "138****5678",
                                                          "reporter_name": None}]}
+
+
+SUPERVISOR = Actor(user_id=4, role=Role.SUPERVISOR)
+TOWN_SUPERVISOR = Actor(user_id=5, role=Role.SUPERVISOR, township_id=1)
+
+
+def test_township_read_defaults_to_the_accounts_township_and_hides_others() -> None:
+    assert policy.township_read(OP, None, policy.DUTY_ROLES, "the duty roster") == 1
+    assert policy.township_read(OP, 1, policy.DUTY_ROLES, "the duty roster") == 1
+    with pytest.raises(NotFound) as err:
+        policy.township_read(OP, 2, policy.DUTY_ROLES, "the duty roster")
+    assert err.value.field == "township_id"
+    assert policy.township_read(SUPERVISOR, None, policy.DUTY_ROLES, "the duty roster") is None  # the county
+    assert policy.township_read(SUPERVISOR, 2, policy.DUTY_ROLES, "the duty roster") == 2
+    with pytest.raises(NotFound):
+        policy.township_read(TOWN_SUPERVISOR, 2, policy.DUTY_ROLES, "the duty roster")
+    for actor in (POLICE, Actor(user_id=6, role=Role.ADMIN), Actor(user_id=7, role=Role.LEADER, township_id=1)):
+        with pytest.raises(Forbidden):
+            policy.township_read(actor, 1, policy.DUTY_ROLES, "the duty roster")
+    assert policy.township_read(Actor(user_id=6, role=Role.ADMIN), None, policy.NOTIFY_STATUS_ROLES,
+                                "the notification status") is None
+
+
+def test_liaisons_phones_are_for_the_townships_operators_only() -> None:
+    assert policy.sees_liaison_phones(OP, 1)
+    assert not policy.sees_liaison_phones(OP, 2)
+    for actor in (SUPERVISOR, TOWN_SUPERVISOR, POLICE, Actor(user_id=6, role=Role.ADMIN)):
+        assert not policy.sees_liaison_phones(actor, 1)
