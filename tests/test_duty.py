@@ -34,6 +34,7 @@ def target(doc: dict[str, Any], code: str) -> dict[str, Any]:
 
 async def test_duty_lists_every_target_its_liaisons_and_who_is_online(hub: Hub, conn: asyncpg.Connection) -> None:
     await conn.execute("update users set phone = $1 where username = 'police1.yiqiao'", POLICE1_PHONE)
+    await conn.execute("update users set phone = null where username = 'police2.yiqiao'")  # none on record
     await conn.execute("update users set disabled = true where username = 'market2.yiqiao'")
     yiqiao = await township_id(conn, "yiqiao")
     status, doc = await duty(hub, "op1.yiqiao")  # an operator reads its own township by default

@@ -246,18 +246,30 @@ function loudTitle(x) {
   return x.kind === "escalated" ? tt("li.loud.escalated", { esc: escalationText(x.level) }) : tt(`li.loud.${x.kind}`);
 }
 
+/** A system notification while the page is open but not in front (a push, when subscribed, tells a closed
+ *  one): the tag of the hub's Web Push message about the same call and reason (sw.js), so one replaces the
+ *  other, with 响应 on it while the assignment still waits for it. */
 async function loudNotification(x) {
+  if (document.visibilityState === "visible") return; // the banner, the sound and the vibration say it
   if (!("Notification" in window) || Notification.permission !== "granted") return;
-  const title = `${tt("li.title")} · ${loudTitle(x)}`;
+  const a = S.asg.get(x.assignment_id);
+  const ack = !!a && effectiveState(a) === "dispatched" && ["escalated", "nudged"].includes(x.kind);
   const options = {
-    body: [callNumber(x.number), x.title, x.text].filter(Boolean).join("\n"), tag: `loud:${x.key}`, renotify: true,
-    requireInteraction: true, icon: "/liaison/icon.svg", badge: "/liaison/icon.svg",
-    vibrate: [800, 200, 800, 200, 800], data: { url: `/liaison/#/call/${x.call_id}` }, lang: lang(),
+    body: [[callNumber(x.number), x.title].filter(Boolean).join(" "), x.text].filter(Boolean).join("\n"),
+    tag: `${x.call_id}:${x.kind}`, renotify: true, requireInteraction: x.kind === "escalated",
+    icon: "/liaison/icon.svg", badge: "/liaison/icon.svg", vibrate: [800, 200, 800, 200, 800], lang: lang(),
+    data: { url: `/liaison/#/call/${x.call_id}`, call_id: x.call_id, assignment_id: x.assignment_id, reason: x.kind,
+            number: x.number || null, ack },
+    actions: ack ? [{ action: "ack", title: tt("li.act.acknowledge") }] : [],
   };
+  const title = `${tt("li.title")} · ${loudTitle(x)}`;
   try {
     const reg = "serviceWorker" in navigator ? await navigator.serviceWorker.getRegistration("/liaison/") : null;
     if (reg) await reg.showNotification(title, options);
-    else new Notification(title, options);
+    else { // a page notification cannot carry buttons (only a service worker's can)
+      const { actions, ...plain } = options;
+      new Notification(title, plain);
+    }
   } catch (e) {
     console.warn("notification", e);
   }
