@@ -49,7 +49,8 @@ select seq, call_id, assignment_id, type, at, body, audience, call_state, assign
 REBUILD_LOCK = "select pg_advisory_xact_lock(7420190002)"
 
 
-def _values(f: Facts) -> tuple[Any, ...]:
+def row_values(f: Facts) -> tuple[Any, ...]:
+    """One ``assignment_facts`` row in ``COLUMNS`` order (the upsert's parameters, the bulk loader's COPY)."""
     row = f.to_row()
     return tuple(row[c] for c in COLUMNS)
 
@@ -59,7 +60,7 @@ async def load(conn: Conn, call_id: UUID) -> dict[UUID, Facts]:
 
 
 async def save(conn: Conn, facts: Iterable[Facts]) -> None:
-    rows = [_values(f) for f in facts]
+    rows = [row_values(f) for f in facts]
     if rows:
         await conn.executemany(UPSERT_FACTS, rows)
 

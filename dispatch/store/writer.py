@@ -22,7 +22,7 @@ from dispatch.core.domain import SYSTEM_ACTOR, Actor
 from dispatch.core.lifecycle import DecideContext, decide, evolve
 from dispatch.core.notices import notices_for
 from dispatch.core.numbering import format_number, numbering_year
-from dispatch.core.records import Call, Event
+from dispatch.core.records import Assignment, Call, Event
 from dispatch.core.sla_policy import next_escalation
 from dispatch.evaluation.facts import touches
 from dispatch.store import eventlog, outbox
@@ -63,6 +63,11 @@ on conflict (township_id, year) do update
    set last = n.last + 1
 returning last
 """
+# The projection's columns, in the order of ``call_row`` and ``assignment_row`` (the bulk loader copies them).
+CALL_COLUMNS = ("id", "township_id", "number", "state", "category", "priority", "source", "title", "address",
+                "created_at", "updated_at", "closed_at", "last_seq", "doc")
+ASSIGNMENT_COLUMNS = ("id", "call_id", "township_id", "target", "state", "ack_due", "arrive_due", "resolve_due",
+                      "next_due", "next_kind", "next_level", "updated_at", "doc")
 UPSERT_CALL = """
 insert into calls (id, township_id, number, state, category, priority, source, title, address,
                    created_at, updated_at, closed_at, last_seq, doc)
@@ -218,7 +223,7 @@ class Store:
                 call = evolve(call, ev)
                 steps.append(call)
             assert call is not None
-            records = [self._record(township_id, actor, cmd, ev) for ev in events]
+            records = [event_record(township_id, actor, cmd.command_id, ev) for ev in events]
             for rec in records:
                 _check_deliverable(rec)
             stored = await eventlog.append(conn, township_id, head, records)
@@ -270,31 +275,40 @@ class Store:
         await conn.execute(UPDATE_CALL_LAST_SEQ, call_id, stored.seq)
         return stored
 
-    def _record(self, township_id: int, actor: Actor, cmd: Command, ev: Event) -> EventRecord:
-        return EventRecord(
-            township_id=township_id, seq=0, call_id=ev.call_id, assignment_id=ev.assignment_id,
-            type=ev.type, actor_id=actor.user_id, actor_role=actor.role.value, actor_name=actor.name,
-            at=ev.at, body=ev.body, audience=ev.audience, call_state=ev.call_state.value,
-            assignment_state=None if ev.assignment_state is None else ev.assignment_state.value,
-            command_id=cmd.command_id,
-        )
-
     async def _project(self, conn: Conn, call: Call, events: list[Event], last_seq: int) -> None:
-        doc = call.to_dict()
-        await conn.execute(
-            UPSERT_CALL, call.id, call.township_id, call.number, call.state.value, call.category,
-            call.priority.value, call.source.value, call.title, call.address, call.created_at,
-            call.updated_at, call.closed_at, last_seq, doc)
+        await conn.execute(UPSERT_CALL, *call_row(call, last_seq))
         touched = {ev.assignment_id for ev in events if ev.assignment_id is not None}
-        rows = []
-        for aid in touched:
-            a = call.assignments[aid]
-            nxt = next_escalation(a, self.cfg)
-            rows.append((a.id, call.id, call.township_id, a.target, a.state.value, a.ack_due, a.arrive_due,
-                         a.resolve_due, nxt.due if nxt else None, nxt.kind.value if nxt else None,
-                         nxt.level if nxt else None, a.updated_at, a.to_dict()))
+        rows = [assignment_row(call, call.assignments[aid], self.cfg) for aid in touched]
         if rows:
             await conn.executemany(UPSERT_ASSIGNMENT, rows)
+
+
+# -- rows, shared with the bulk loader (dispatch/store/bulk.py) so both write the same projections ----------
+
+def event_record(township_id: int, actor: Actor, command_id: UUID | None, ev: Event) -> EventRecord:
+    """The log row of one event of a command (``seq`` and the hashes are set when it is chained)."""
+    return EventRecord(
+        township_id=township_id, seq=0, call_id=ev.call_id, assignment_id=ev.assignment_id,
+        type=ev.type, actor_id=actor.user_id, actor_role=actor.role.value, actor_name=actor.name,
+        at=ev.at, body=ev.body, audience=ev.audience, call_state=ev.call_state.value,
+        assignment_state=None if ev.assignment_state is None else ev.assignment_state.value,
+        command_id=command_id,
+    )
+
+
+def call_row(call: Call, last_seq: int) -> tuple[Any, ...]:
+    """The ``calls`` row of ``call`` after its event ``last_seq``, in ``CALL_COLUMNS`` order."""
+    return (call.id, call.township_id, call.number, call.state.value, call.category, call.priority.value,
+            call.source.value, call.title, call.address, call.created_at, call.updated_at, call.closed_at,
+            last_seq, call.to_dict())
+
+
+def assignment_row(call: Call, a: Assignment, cfg: Config) -> tuple[Any, ...]:
+    """The ``assignments`` row of ``a``, with the escalation it waits for next, in ``ASSIGNMENT_COLUMNS`` order."""
+    nxt = next_escalation(a, cfg)
+    return (a.id, call.id, call.township_id, a.target, a.state.value, a.ack_due, a.arrive_due, a.resolve_due,
+            nxt.due if nxt else None, nxt.kind.value if nxt else None, nxt.level if nxt else None,
+            a.updated_at, a.to_dict())
 
 
 def _check_deliverable(rec: EventRecord) -> None:
