@@ -16,6 +16,8 @@ from typing import Any, BinaryIO, TypeVar
 
 import click
 
+from dispatch.cli import seeding
+from dispatch.cli.seeding import HistoryPlan, history_options, progress_bar
 from dispatch.core.config import Config, load_config
 from dispatch.core.domain import Role
 from dispatch.store import pool as db
@@ -106,27 +108,6 @@ async def _migrate(dsn: str) -> list[int]:
         await conn.close()
 
 
-async def _seed(dsn: str, cfg: Config) -> bool:
-    from dispatch.cli.demo import seed_demo, seed_sample_calls
-    from dispatch.core.clock import SystemClock
-    from dispatch.store.reference import sync_reference
-    from dispatch.store.writer import Store
-
-    conn = await db.connect(dsn)
-    try:
-        await sync_reference(conn, cfg)
-        created = await seed_demo(conn)
-        if created:
-            pool = await db.create_pool(dsn, min_size=1, max_size=2)
-            try:
-                await seed_sample_calls(Store(pool, cfg, SystemClock()), conn)
-            finally:
-                await pool.close()
-        return created
-    finally:
-        await conn.close()
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
@@ -150,13 +131,19 @@ def migrate(data_dir: Path | None) -> None:
 @main.command("seed-demo")
 @config_option
 @data_option
-def seed_demo_cmd(config_path: Path | None, data_dir: Path | None) -> None:
-    """Create the demo county (once; later runs change nothing)."""
+@history_options(default_months=0, full=True)
+def seed_demo_cmd(config_path: Path | None, data_dir: Path | None, history_months: int, scale: float, seed: int,
+                  history_end: datetime | None) -> None:
+    """Create the demo county (once; later runs change nothing); with --history N, first load N months of
+    simulated activity ending now (only into a county without calls)."""
     cfg = _config(config_path)
+    plan = HistoryPlan(history_months, scale, seed, history_end) if history_months else None
     with database(data_dir) as dsn:
         _run(lambda: _migrate(dsn))
-        created = _run(lambda: _seed(dsn, cfg))
-    click.echo("demo county created" if created else "demo county already present")
+        with progress_bar(plan) as progress:
+            done = _run(lambda: seeding.seed(dsn, cfg, plan, progress))
+    click.echo("demo county created" if done.created else "demo county already present")
+    seeding.report(done, plan)
 
 
 @main.command("check-config")
@@ -254,15 +241,19 @@ def serve(config_path: Path | None, data_dir: Path | None, host: str, port: int,
 @data_option
 @host_option
 @port_option
-def demo(config_path: Path | None, data_dir: Path | None, host: str, port: int) -> None:
-    """Migrate, seed the demo county on first start, and serve (what ./scripts/run calls)."""
+@history_options(default_months=3, full=False)
+def demo(config_path: Path | None, data_dir: Path | None, host: str, port: int, history_months: int) -> None:
+    """Migrate, seed the demo county on first start (with HISTORY months of simulated activity), and serve
+    (what ./scripts/run calls)."""
     from dispatch.cli.demo import DEMO_PASSWORD, demo_logins
     from dispatch.web.demo_sms import with_demo_sms
 
     cfg = with_demo_sms(_config(config_path), port)  # SMS goes to the demo gateway unless configured
+    plan = HistoryPlan(history_months, first_start_only=True) if history_months else None
     with database(data_dir) as dsn:
         _run(lambda: _migrate(dsn))
-        _run(lambda: _seed(dsn, cfg))
+        with progress_bar(plan) as progress:
+            seeding.report(_run(lambda: seeding.seed(dsn, cfg, plan, progress)), plan, err=True)
 
         def banner() -> None:
             base = f"http://{host}:{port}"

@@ -26,6 +26,8 @@ UPDATE_HEAD_AND_NOTIFY = """
 with moved as (update township_heads set seq = $2, hash = $3 where township_id = $1 returning township_id)
 select pg_notify('xianghu_events', $1::text || ':' || $2::text) from moved
 """
+INSERT_COLUMNS = ("township_id", "seq", "call_id", "assignment_id", "type", "actor_id", "actor_role", "actor_name",
+                  "at", "body", "audience", "call_state", "assignment_state", "command_id", "prev_hash", "hash")
 INSERT_EVENT = """
 insert into events (township_id, seq, call_id, assignment_id, type, actor_id, actor_role, actor_name,
                     at, body, audience, call_state, assignment_state, command_id, prev_hash, hash)
@@ -104,6 +106,12 @@ class EventRecord:
         )
 
 
+def row_values(r: EventRecord) -> tuple[Any, ...]:
+    """An ``events`` row in ``INSERT_COLUMNS`` order (``append``'s parameters, the bulk loader's COPY)."""
+    return (r.township_id, r.seq, r.call_id, r.assignment_id, r.type, r.actor_id, r.actor_role, r.actor_name,
+            r.at, r.body, list(r.audience), r.call_state, r.assignment_state, r.command_id, r.prev_hash, r.hash)
+
+
 def _s(value: UUID | None) -> str | None:
     return None if value is None else str(value)
 
@@ -125,11 +133,7 @@ async def append(conn: Conn, township_id: int, head: tuple[int, bytes],
         chained = _replace(rec, township_id=township_id, seq=seq).chained(prev)
         prev = chained.hash
         out.append(chained)
-    await conn.executemany(INSERT_EVENT, [
-        (r.township_id, r.seq, r.call_id, r.assignment_id, r.type, r.actor_id, r.actor_role, r.actor_name,
-         r.at, r.body, list(r.audience), r.call_state, r.assignment_state, r.command_id, r.prev_hash, r.hash)
-        for r in out
-    ])
+    await conn.executemany(INSERT_EVENT, [row_values(r) for r in out])
     await conn.execute(UPDATE_HEAD_AND_NOTIFY, township_id, seq, prev)
     return out
 

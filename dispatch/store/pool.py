@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -127,12 +129,32 @@ async def schema_current(conn: Conn) -> tuple[bool, str]:
     return False, f"migrations pending: database at {newest}, code at {want}"
 
 
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 async def _init_connection(conn: Conn) -> None:
     for typename in ("json", "jsonb"):
-        await conn.set_type_codec(
-            typename, encoder=lambda v: json.dumps(v, ensure_ascii=False, separators=(",", ":")),
-            decoder=json.loads, schema="pg_catalog",
-        )
+        await conn.set_type_codec(typename, encoder=_json_text, decoder=json.loads, schema="pg_catalog")
+
+
+def _jsonb_binary(value: Any) -> bytes:
+    return b"\x01" + _json_text(value).encode()  # jsonb's binary form: a version byte, then the text
+
+
+def _jsonb_from_binary(data: bytes) -> Any:
+    return json.loads(data[1:])
+
+
+@contextlib.asynccontextmanager
+async def binary_jsonb(conn: Conn) -> AsyncIterator[None]:
+    """The binary form of jsonb on ``conn`` for a while: COPY (``copy_records_to_table``) is binary only."""
+    await conn.set_type_codec("jsonb", encoder=_jsonb_binary, decoder=_jsonb_from_binary, schema="pg_catalog",
+                              format="binary")
+    try:
+        yield
+    finally:
+        await conn.set_type_codec("jsonb", encoder=_json_text, decoder=json.loads, schema="pg_catalog")
 
 
 def with_database(dsn: str, name: str) -> str:

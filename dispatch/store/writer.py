@@ -285,10 +285,10 @@ class Store:
 
 # -- rows, shared with the bulk loader (dispatch/store/bulk.py) so both write the same projections ----------
 
-def event_record(township_id: int, actor: Actor, command_id: UUID | None, ev: Event) -> EventRecord:
-    """The log row of one event of a command (``seq`` and the hashes are set when it is chained)."""
+def event_record(township_id: int, actor: Actor, command_id: UUID | None, ev: Event, seq: int = 0) -> EventRecord:
+    """The log row of one event of a command (``append`` numbers it; the hashes are set when it is chained)."""
     return EventRecord(
-        township_id=township_id, seq=0, call_id=ev.call_id, assignment_id=ev.assignment_id,
+        township_id=township_id, seq=seq, call_id=ev.call_id, assignment_id=ev.assignment_id,
         type=ev.type, actor_id=actor.user_id, actor_role=actor.role.value, actor_name=actor.name,
         at=ev.at, body=ev.body, audience=ev.audience, call_state=ev.call_state.value,
         assignment_state=None if ev.assignment_state is None else ev.assignment_state.value,
