@@ -249,7 +249,7 @@ def demo(config_path: Path | None, data_dir: Path | None, host: str, port: int, 
     from dispatch.web.demo_sms import with_demo_sms
 
     cfg = with_demo_sms(_config(config_path), port)  # SMS goes to the demo gateway unless configured
-    plan = HistoryPlan(history_months, first_start_only=True) if history_months else None
+    plan = HistoryPlan(history_months, quiet=True) if history_months else None
     with database(data_dir) as dsn:
         _run(lambda: _migrate(dsn))
         with progress_bar(plan) as progress:

@@ -21,13 +21,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 @dataclass(frozen=True)
 class HistoryPlan:
-    """What ``--history`` asked for; ``first_start_only``: only into a county created by this run (``demo``)."""
+    """What ``--history`` asked for; ``quiet``: a county that already has calls is not worth a word (``demo``
+    loads its history on the first start, when the county has none yet, and says nothing on later ones)."""
 
     months: int
     scale: float = 1.0
     seed: int = 1
     end: datetime | None = None
-    first_start_only: bool = False
+    quiet: bool = False
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,11 @@ async def seed(dsn: str, cfg: Config, plan: HistoryPlan | None = None,
         await sync_reference(conn, cfg)
         created = await seed_demo(conn)
         figures, skipped = None, False
-        if plan is not None and plan.months > 0 and (created or not plan.first_start_only):
+        if plan is not None and plan.months > 0:
             from dispatch.cli.history.seed import has_calls, seed_history
 
             if await has_calls(conn):
-                skipped = True
+                skipped = not plan.quiet
             else:
                 figures = await seed_history(conn, cfg, plan.months, end=plan.end, scale=plan.scale, seed=plan.seed,
                                              progress=progress)

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from dispatch.cli.history.scenery import Place
 from dispatch.core.commands import Command, Escalate
 from dispatch.core.config import Config
 from dispatch.core.domain import SYSTEM_ACTOR, Actor
@@ -36,12 +37,9 @@ class Township:
     code: str
     name_zh: str
     operators: tuple[Actor, ...]
-    liaisons: Mapping[str, tuple[Actor, ...]]  # target → its liaisons, the team lead first
+    liaisons: Mapping[str, tuple[Actor, ...]]  # target → its liaisons, the team lead first (who can be called)
+    targets: frozenset[str]  # its stations and units, as the writer gives them to ``decide``
     grids: tuple[int, ...]
-
-    @property
-    def targets(self) -> frozenset[str]:
-        return frozenset(self.liaisons)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +59,7 @@ class Case:
 
     call: Call
     town: Township
-    place: Any
+    place: Place | None
     tokens: dict[UUID, int] = field(default_factory=dict)  # the liaison's latest plan per assignment
     sent_back: dict[UUID, int] = field(default_factory=dict)
     reopened: frozenset[UUID] = frozenset()

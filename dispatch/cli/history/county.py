@@ -104,8 +104,9 @@ class County(Clockwork):
             name, phone = S.person(rng)
         title, description = S.title_of(rng, category, self.cfg.categories[category].zh, place.address)
         targets = self._route(town, category)
-        if len(targets) < 3 and rng.random() < 0.06:  # the grid workers help on the spot (the "N")
-            targets += [t for t in sorted(town.targets) if t.startswith("unit:")][1:2]
+        units = sorted(t for t in town.liaisons if t.startswith("unit:"))
+        if units and rng.random() < 0.06:  # the township's own forces help on the spot (the "N")
+            targets.append(rng.choice(units))
         intake_first = rng.random() < 0.08
         cmd = CreateCall(
             command_id=self.new_id(), source=source, category=category, title=title, description=description,
@@ -132,8 +133,9 @@ class County(Clockwork):
         return case
 
     def _route(self, town: Township, category: str) -> list[str]:
-        targets = [t for t in self.cfg.route(category) if t in town.targets]
-        return targets or [next(t for t in DEPARTMENTS if t in town.targets)]
+        """The configured route (cfg.route), the departments stationed here with someone to answer."""
+        targets = [t for t in self.cfg.route(category) if t in town.liaisons]
+        return targets or [next(t for t in sorted(town.liaisons) if t in DEPARTMENTS or t.startswith("unit:"))]
 
     def _operator(self, town: Township) -> Actor:
         return self.rng.choice(town.operators)
@@ -296,9 +298,9 @@ class County(Clockwork):
 
     def _other_target(self, case: Case, a: Assignment, suggested: str | None) -> str | None:
         taken = self._open_targets(case.call) | {a.target}
-        if suggested is not None and suggested in case.town.targets and suggested not in taken:
+        if suggested is not None and suggested in case.town.liaisons and suggested not in taken:
             return suggested
-        free = [t for t in DEPARTMENTS if t in case.town.targets and t not in taken]
+        free = [t for t in DEPARTMENTS if t in case.town.liaisons and t not in taken]
         return self.rng.choice(free) if free else None
 
     def _reroute(self, now: datetime, call_id: UUID, aid: UUID) -> None:

@@ -16,6 +16,8 @@ from dispatch.core.domain import Actor, Role
 from dispatch.store import accounts
 from dispatch.store.bulk import bulk_load
 from dispatch.store.pool import Conn
+from dispatch.store.writer import SELECT_TARGETS
+from protocols.errors import ValidationFailed
 
 YIELD_EVERY = 50  # commands simulated between turns of the event loop while a batch is copied
 SELECT_TOWNSHIPS = "select id, code, name_zh from townships order by id"
@@ -58,9 +60,11 @@ async def townships(conn: Conn) -> list[Township]:
         for a in actors:
             if a.role == Role.LIAISON and a.target is not None:
                 liaisons.setdefault(a.target, []).append(a)
-        if operators and liaisons:  # a township nobody works in has no history
-            out.append(Township(row["id"], row["code"], row["name_zh"], operators,
-                                {t: tuple(v) for t, v in liaisons.items()}, tuple(grids.get(row["id"], ()))))
+        targets = frozenset(r["target"] for r in await conn.fetch(SELECT_TARGETS, row["id"]))  # the writer's
+        staffed = {t: tuple(v) for t, v in liaisons.items() if t in targets}
+        if operators and staffed:  # a township nobody works in has no history
+            out.append(Township(row["id"], row["code"], row["name_zh"], operators, staffed, targets,
+                                tuple(grids.get(row["id"], ()))))
     return out
 
 
@@ -75,7 +79,9 @@ async def seed_history(conn: Conn, cfg: Config, months: int, *, end: datetime | 
     Refused (``Conflict``, by the loader) when the county already has calls. Deterministic for a seed, an
     end and a scale."""
     if not 1 <= months <= MAX_MONTHS:
-        raise ValueError(f"months must be 1..{MAX_MONTHS}")
+        raise ValidationFailed(f"history: must be 1 to {MAX_MONTHS} months", field="history")
+    if not scale > 0:
+        raise ValidationFailed("scale: must be more than 0", field="scale")
     began = time.monotonic()
     end = (end or datetime.now(UTC)).astimezone(UTC)
     start = months_before(end, months)
