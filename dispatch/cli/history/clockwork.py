@@ -28,6 +28,8 @@ from dispatch.core.transitions import CALL_FINAL
 from dispatch.timers.engine import claim_id
 from protocols.errors import InternalError
 
+MINUTE, HOUR = timedelta(minutes=1), timedelta(hours=1)
+
 
 @dataclass(frozen=True)
 class Township:
