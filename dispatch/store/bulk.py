@@ -5,7 +5,8 @@ What the write path writes for each command, written for many at once: the event
 end), the ``calls``/``assignments`` projections from the writer's own row functions (one row per call and
 assignment, as of its last event), the evaluation facts from the same fold (``facts.changed``), the call
 numbers' counters and the township heads. Nothing goes to ``commands``: no client will ever retry a loaded
-command, so there is no answer to keep for one.
+command, so there is no answer to keep for one. Nothing goes to ``notifications`` either: whoever had to be
+told about a past event was told then; a pending row would have the outbox's sender deliver it now.
 
 Only into a county without any call (the log of a township must be in time order, and a loaded history
 ends before anything a client sends): ``bulk_load`` refuses otherwise. One transaction: all or nothing.

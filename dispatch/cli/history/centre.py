@@ -14,7 +14,9 @@ from dispatch.core.commands import (
     Cancel,
     Close,
     Dispatch,
+    HandleAlarm,
     Note,
+    Nudge,
     Rating,
     RejectTransfer,
     Reroute,
@@ -23,9 +25,9 @@ from dispatch.core.commands import (
     SetLead,
     Withdraw,
 )
-from dispatch.core.domain import DEPARTMENTS, Actor, Source
+from dispatch.core.domain import DEPARTMENTS, Actor, DeadlineKind, Source
 from dispatch.core.records import Assignment, Call
-from dispatch.core.transitions import ASSIGNMENT_FINAL, AssignmentState, CallState
+from dispatch.core.transitions import ASSIGNMENT_FINAL, ASSIGNMENT_TRANSITIONS, AssignmentState, CallState
 
 A, C = AssignmentState, CallState
 
@@ -41,8 +43,8 @@ class CommandCentre(Clockwork):
     def _operator(self, town: Township) -> Actor:
         return self.rng.choice(town.operators)
 
-    def _do(self, case: Case, cmd: Accept | Cancel | Close | Dispatch | Note | RejectTransfer | Reroute | ReturnVisit
-            | SendBack | SetLead | Withdraw, now: datetime) -> None:
+    def _do(self, case: Case, cmd: Accept | Cancel | Close | Dispatch | HandleAlarm | Note | Nudge | RejectTransfer
+            | Reroute | ReturnVisit | SendBack | SetLead | Withdraw, now: datetime) -> None:
         self.execute(case.town, self._operator(case.town), cmd, case, now)
 
     def _open_targets(self, call: Call) -> set[str]:
@@ -175,6 +177,23 @@ class CommandCentre(Clockwork):
         if supporting:
             self._do(case, SetLead(command_id=self.new_id(), call_id=call_id, assignment_id=supporting[0].id,
                                    reason=S.LEAD_REASONS[0]), now)
+
+    def _take_alarm(self, now: datetime, call_id: UUID, aid: UUID, kind: DeadlineKind, level: int) -> None:
+        case = self.cases.get(call_id)
+        if case is None:
+            return
+        a = case.call.assignments[aid]
+        # an acted time may have voided the level meanwhile; a transferred or withdrawn one sounds no more
+        if a.levels.get(kind.value, 0) >= level and (a.state, "handle_alarm") in ASSIGNMENT_TRANSITIONS:
+            self._do(case, HandleAlarm(command_id=self.new_id(), assignment_id=aid, deadline_kind=kind, level=level),
+                     now)
+
+    def _nudge(self, now: datetime, call_id: UUID, aid: UUID) -> None:
+        """催办: the department is pressed on work still running late."""
+        case = self.cases.get(call_id)
+        if case is not None and case.call.assignments[aid].state in (A.DISPATCHED, A.ACKNOWLEDGED, A.ON_SCENE):
+            self._do(case, Nudge(command_id=self.new_id(), assignment_id=aid, text=self.rng.choice(S.NUDGE_TEXTS)),
+                     now)
 
     def _operator_note(self, now: datetime, call_id: UUID) -> None:
         case = self.cases.get(call_id)

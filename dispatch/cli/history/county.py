@@ -148,6 +148,8 @@ class County(CommandCentre):
             elif ev.type == "assignment.declined" and a is not None:
                 wait = self.rng.lognormvariate(math.log(12), 0.9) * MINUTE  # some wait past the review deadline
                 self.at(now + wait, self._review_transfer, call.id, a.id, a.declined_at)
+            elif ev.type == "assignment.escalated" and a is not None:
+                self._escalated(case, a, ev, now)
             elif ev.type == "call.reopened":
                 case.reopened = frozenset(UUID(x) for x in ev.body["assignment_ids"])
             elif ev.type == "call.accepted":
@@ -160,6 +162,15 @@ class County(CommandCentre):
         if call.state == C.INTAKE and not case.dispatch_pending:
             case.dispatch_pending = True
             self.at(now + self.rng.uniform(1, 10) * MINUTE, self._dispatch, call.id)
+
+    def _escalated(self, case: Case, a: Assignment, ev: Event, now: datetime) -> None:
+        """An operator takes the alarm of a rung that sounds on the console; a late department is pressed (催办)."""
+        kind, level = DeadlineKind(ev.body["deadline_kind"]), int(ev.body["level"])
+        ladder = self.cfg.sla.ladder[kind]
+        if "operators" in ladder[min(level, len(ladder)) - 1].notify and self.rng.random() < 0.8:
+            self.at(now + self.rng.uniform(0.25, 3) * MINUTE, self._take_alarm, case.call.id, a.id, kind, level)
+        if kind != DeadlineKind.REVIEW and level >= 2 and self.rng.random() < 0.3:
+            self.at(now + self.rng.uniform(1, 10) * MINUTE, self._nudge, case.call.id, a.id)
 
     def _dispatched(self, case: Case, a: Assignment, now: datetime) -> None:
         rng = self.rng
