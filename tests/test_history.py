@@ -84,6 +84,7 @@ async def test_the_engine_owes_nothing_before_the_end_and_recent_calls_are_open(
     assert await conn.fetchval("""select count(*) from events where type = 'assignment.escalated'
                                     and (body->>'delay_ms')::bigint <> 0""") == 0
     assert await conn.fetchval("select count(*) from events where type = 'assignment.escalated'") > 100
+    assert await conn.fetchval("select count(*) from notifications") == 0  # nobody is told now about then
     ages = sorted(END - r["created_at"] for r in await conn.fetch(
         "select created_at from calls where state not in ('closed', 'cancelled')"))
     # the last days' calls are still being worked on; a few late ones (a slow department) linger longer
