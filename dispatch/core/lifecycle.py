@@ -8,7 +8,7 @@ Sans-I/O: commands in, events out. The store loads a call, calls ``decide``, fol
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
@@ -39,7 +39,7 @@ from dispatch.core.commands import (
     command_assignment_id,
 )
 from dispatch.core.domain import DEPARTMENT_KINDS, Actor, DeadlineKind, Priority, Source
-from dispatch.core.records import NOTICE_EVENT_PREFIX, Assignment, Call, Event, _dt, _uuid
+from dispatch.core.records import NOTICE_EVENT_PREFIX, Assignment, Call, Event, _dt, _uuid, replace
 from dispatch.core.sla_policy import deadline_of, stopped_at
 from dispatch.core.transitions import (
     ASSIGNMENT_FINAL,

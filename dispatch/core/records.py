@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from dispatch.core.domain import DEPARTMENT_KINDS, Priority, Source
 from dispatch.core.transitions import AssignmentState, CallState
 
 A, C = AssignmentState, CallState
+R = TypeVar("R", "Call", "Assignment", "Event")
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -197,3 +198,21 @@ class Event:
             "call_state": self.call_state.value,
             "assignment_state": None if self.assignment_state is None else self.assignment_state.value,
         }
+
+
+_FIELD_NAMES: dict[type, frozenset[str]] = {}
+
+
+def replace(record: R, **changes: Any) -> R:
+    """``dataclasses.replace`` for these records (frozen, no ``__post_init__``, every field in ``__init__``):
+    the same new record, several times faster, by copying the fields instead of calling ``__init__``."""
+    cls = type(record)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = frozenset(f.name for f in fields(cls))
+    if not names.issuperset(changes):
+        raise TypeError(f"{cls.__name__} has no field {', '.join(sorted(set(changes) - names))}")
+    new = object.__new__(cls)
+    new.__dict__.update(record.__dict__)
+    new.__dict__.update(changes)
+    return new
