@@ -14,7 +14,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = {
     "fanout_p99_ms", "fanout_ratio", "calls_per_s", "commit_ceiling_per_s", "connections", "kb_per_conn",
-    "escalation_late_p99_ms", "rearm_100k_s", "resume_10k_s", "scorecards_1m_s", "msgpack_json_ratio",
+    "escalation_late_p99_ms", "rearm_100k_s", "resume_10k_s", "scorecards_month_s", "scorecards_year_s",
+    "msgpack_json_ratio",
 }
 
 
