@@ -124,6 +124,12 @@ def _key_fn(group: str) -> Callable[[S.Row], Hashable]:
     return lambda r: r["target"]
 
 
+def _departments_only(key: Callable[[S.Row], Hashable]) -> Callable[[S.Row], Hashable | None]:
+    def only(row: S.Row) -> Hashable | None:
+        return None if str(row["target"]).startswith("unit:") else key(row)
+    return only
+
+
 def _keys(group: str, township_id: int | None, target: str | None, names: Names,
           found: set[Hashable]) -> list[Hashable]:
     """Every row the table shows: the seven departments (and, in one township, its units) even when they
@@ -156,6 +162,9 @@ async def compute_scorecards(pool: Pool, cfg: Config, now: datetime, period: P.P
         names = await load_names(cfg, conn)
         rows = await facts_store.period_rows(conn, period.start, period.end, township_id, target)
         prev_rows = await facts_store.period_rows(conn, before.start, before.end, township_id, target)
+    if group == "target" and township_id is None:
+        # County-wide, departments are compared; a township's own units ("N") only within their township.
+        key = _departments_only(key)
     tallies = S.tally(rows, now, key)
     cards = {k: S.card(t, weights) for k, t in tallies.items()}
     previous = {k: S.card(t, weights) for k, t in S.tally(prev_rows, now, key).items()}
