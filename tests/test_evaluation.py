@@ -294,7 +294,8 @@ async def test_the_log_folded_offline_gives_the_same_facts_and_scorecards(hub: H
     folded = F.fold(await export_log(hub))
     assert folded == stored
     as_of = hub.clock.now()
-    rows = [f.to_row() for f in folded.values() if f.dispatched_at < datetime(2026, 10, 31, 16, tzinfo=UTC)]
+    rows = [S.scoring_row(f.to_row()) for f in folded.values()
+            if f.dispatched_at < datetime(2026, 10, 31, 16, tzinfo=UTC)]
     offline = {k: S.card(t, {"response_rate": 0.3, "resolution_rate": 0.35, "satisfaction_rate": 0.35})
                for k, t in S.tally(rows, as_of, lambda r: r["target"]).items()}
     async with await hub.login("supervisor") as sup:

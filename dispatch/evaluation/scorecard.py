@@ -8,10 +8,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol, TypeVar
 
 from dispatch.evaluation import facts as F
+
+
+T = TypeVar("T", datetime, int)
 
 
 class Row(Protocol):
@@ -43,9 +46,8 @@ RATES = ("response_rate", "arrive_rate", "result_rate", "resolution_rate", "sati
 RATE_OF_CLOCK = {"response": "response_rate", "arrive": "arrive_rate", "result": "result_rate"}
 
 
-def judge(due: datetime, stop: datetime | None, requested: datetime | None, ended: datetime | None,
-          as_of: datetime, response: bool) -> str:
-    """Rules 2-5 of docs/EVALUATION.md (Verdicts) on one clock's times."""
+def judge(due: T, stop: T | None, requested: T | None, ended: T | None, as_of: T, response: bool) -> str:
+    """Rules 2-5 of docs/EVALUATION.md (Verdicts) on one clock's times (datetimes, or µs as in scoring rows)."""
     if stop is not None:
         return ON_TIME if stop <= due else LATE
     if requested is not None:  # a transfer request waits for the operator: the clock is paused
@@ -69,9 +71,33 @@ def verdicts(row: Row, as_of: datetime) -> dict[str, str]:
     return {clock: verdict(row, clock, as_of) for clock in CLOCKS}
 
 
-def _net_ms(stop: datetime, start: datetime, paused_ms: int) -> int:
-    """``stop − start − paused`` in whole milliseconds, never below 0 (``facts.response_ms`` and friends)."""
-    return max(0, (stop - start) // MS - paused_ms)
+def _net_ms(stop: int, start: int, paused_ms: int) -> int:
+    """``stop − start − paused`` (times in µs) in whole milliseconds, never below 0 (as ``facts.response_ms``)."""
+    return max(0, (stop - start) // 1000 - paused_ms)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+US = timedelta(microseconds=1)
+# The times a scoring row carries, as integer microseconds since 1970 (exact, and cheap to read and compare).
+SCORING_TIMES = ("dispatched_at", "ack_due", "arrive_due", "resolve_due", "responded_at", "arrived_at", "reported_at",
+                 "first_reported_at", "requested_at", "ended_at", "visited_at")
+SCORING_COLUMNS = (*SCORING_TIMES, "township_id", "target", "state", "ended_how", "lead", "late_cycles",
+                   "paused_ack_ms", "paused_arrive_ms", "paused_resolve_ms", "requests_approved", "requests_rejected",
+                   "send_backs", "reopened", "adjusted", "esc_ack", "esc_arrive", "esc_resolve", "visit_resolved",
+                   "visit_satisfaction")
+
+
+def micros(at: datetime) -> int:
+    return (at - EPOCH) // US
+
+
+def scoring_row(row: Row) -> dict[str, Any]:
+    """A facts row in the form ``tally`` reads: its times as integer microseconds since 1970."""
+    out = {name: row[name] for name in SCORING_COLUMNS}
+    for name in SCORING_TIMES:
+        if out[name] is not None:
+            out[name] = micros(out[name])
+    return out
 
 
 def percentile(sorted_values: Sequence[int], p: float) -> int | None:
@@ -120,8 +146,9 @@ class Tally:
     satisfied: int = 0
     lead: int = 0
 
-    def add(self, row: Row, as_of: datetime) -> None:
-        """Add one assignment (the hot loop of a year's scorecards: every field is read once)."""
+    def add(self, row: Row, as_of: int) -> None:
+        """Add one assignment: a scoring row (times in µs, ``scoring_row``), judged at ``as_of`` (µs). The hot
+        loop of a year's scorecards: every field is read once."""
         self.received += 1
         ended, state = row["ended_at"], row["state"]
         how = row["ended_how"]
@@ -231,8 +258,10 @@ def card(tally: Tally, weights: Mapping[str, float]) -> dict[str, Any]:
 
 
 def tally(rows: Iterable[Row], as_of: datetime, key: Callable[[Row], Hashable | None]) -> dict[Hashable, Tally]:
-    """Add ``rows`` up per ``key(row)`` (rows whose key is None are left out)."""
+    """Add scoring ``rows`` (``scoring_row``, or the store's ``period_scoring_rows``) up per ``key(row)`` (rows
+    whose key is None are left out), judged at ``as_of``."""
     out: dict[Hashable, Tally] = {}
+    now = micros(as_of)
     for row in rows:
         k = key(row)
         if k is None:
@@ -240,7 +269,7 @@ def tally(rows: Iterable[Row], as_of: datetime, key: Callable[[Row], Hashable | 
         t = out.get(k)
         if t is None:
             t = out[k] = Tally()
-        t.add(row, as_of)
+        t.add(row, now)
     return out
 
 

@@ -160,8 +160,8 @@ async def compute_scorecards(pool: Pool, cfg: Config, now: datetime, period: P.P
     key = _key_fn(group)
     async with pool.acquire() as conn:
         names = await load_names(cfg, conn)
-        rows = await facts_store.period_rows(conn, period.start, period.end, township_id, target)
-        prev_rows = await facts_store.period_rows(conn, before.start, before.end, township_id, target)
+        rows = await facts_store.period_scoring_rows(conn, period.start, period.end, township_id, target)
+        prev_rows = await facts_store.period_scoring_rows(conn, before.start, before.end, township_id, target)
     if group == "target" and township_id is None:
         # County-wide, departments are compared; a township's own units ("N") only within their township.
         key = _departments_only(key)
@@ -226,10 +226,11 @@ async def get_score_trend(call: Req) -> dict[str, Any]:
     preset, weights = _weights(call, q.preset)
     async with call.hub.pool.acquire() as conn:
         names = await _names(call, conn)
-        rows = await facts_store.period_rows(conn, months[0].start, months[-1].end, township_id, target)
+        rows = await facts_store.period_scoring_rows(conn, months[0].start, months[-1].end, township_id, target)
     by_month: dict[Hashable, dict[Hashable, float | None]] = {}
     for m in months:
-        inside = [r for r in rows if m.start <= r["dispatched_at"] < m.end]
+        start, end = S.micros(m.start), S.micros(m.end)
+        inside = [r for r in rows if start <= r["dispatched_at"] < end]
         tallies = S.tally(inside, now, lambda r: r["target"])
         by_month[m.label] = {k: S.card(t, weights)["score"]["value"] for k, t in tallies.items()}
     keys = _keys("target", township_id, target, names, {k for v in by_month.values() for k in v})
