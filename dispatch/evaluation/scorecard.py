@@ -13,7 +13,6 @@ from typing import Any, Protocol, TypeVar
 
 from dispatch.evaluation import facts as F
 
-
 T = TypeVar("T", datetime, int)
 
 
