@@ -4,6 +4,7 @@ demo-seeded template), and an in-process hub on a real socket with a clock the t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -208,11 +209,27 @@ async def browser() -> AsyncIterator[Any]:
             await b.close()
 
 
+# Browser contexts opened by the running test, closed when it ends: a page left open keeps its timers, sockets
+# and service worker running into the next tests (one shared browser), and a test must not see another's.
+_OPEN_CONTEXTS: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+async def _close_browser_contexts() -> AsyncIterator[None]:
+    yield
+    while _OPEN_CONTEXTS:
+        context = _OPEN_CONTEXTS.pop()
+        with contextlib.suppress(Exception):  # the browser may already be gone at the end of the session
+            await context.close()
+
+
 async def browser_login(browser: Any, hub: Hub, username: str, *, viewport: dict[str, int] | None = None,
                         password: str = DEMO_PASSWORD, **context_args: Any) -> Any:
-    """A new browser context logged in through the real login page; returns the page."""
+    """A new browser context logged in through the real login page; returns the page. The context is closed
+    when the test ends."""
     context = await browser.new_context(viewport=viewport or {"width": 1366, "height": 768}, locale="zh-CN",
                                         timezone_id="Asia/Shanghai", **context_args)
+    _OPEN_CONTEXTS.append(context)
     page = await context.new_page()
     await page.goto(f"{hub.url}/login")
     await page.fill("#username", username)
