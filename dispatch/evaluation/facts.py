@@ -14,7 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from dispatch.core.lifecycle import evolve
-from dispatch.core.records import Assignment, Call, Event
+from dispatch.core.records import Assignment, Call, Event, _dt
 from dispatch.core.transitions import AssignmentState, CallState
 
 # Bump when a rule of ``advance`` changes: the store rebuilds every row from the log at start-up.
@@ -98,10 +98,6 @@ class Facts:
 
 
 COLUMNS = tuple(f.name for f in fields(Facts))
-
-
-def _dt(value: Any) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(str(value))
 
 
 def _new(call: Call, a: Assignment) -> Facts:
