@@ -141,11 +141,12 @@ async def recipients(conn: Conn, cfg: Config, notice: Notice, code: str) -> list
 
 
 async def enqueue(conn: Conn, cfg: Config, notices: Sequence[Notice], seqs: Sequence[int], call: Call,
-                  now: datetime) -> int:
+                  now: datetime, code: str | None = None) -> int:
     """Write the notices of one command (``seqs[i]``: the seq of the command's i-th event). Returns rows written."""
     if not notices or not cfg.notify.channels:
         return 0  # only the consoles' WebSocket: the events themselves are the message
-    code = await conn.fetchval(SELECT_TOWNSHIP_CODE, call.township_id)
+    if code is None:  # the write path passes the code it keeps; anyone else reads it
+        code = await conn.fetchval(SELECT_TOWNSHIP_CODE, call.township_id)
     rows: list[tuple[Any, ...]] = []
     for notice in notices:
         payload = notice.payload(call)

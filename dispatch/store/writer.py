@@ -235,7 +235,7 @@ class Store:
                 await evaluation_facts.save(conn, rows.values())
             # who must be told, in the same transaction as what they are told about (docs/NOTIFICATIONS.md)
             await outbox.enqueue(conn, self.cfg, notices_for(events, steps, self.cfg), [r.seq for r in stored],
-                                 call, now)
+                                 call, now, self._codes.get(township_id))
             result = {
                 "command_id": str(cmd.command_id), "call_id": str(call.id), "number": call.number,
                 "call_state": call.state.value,
