@@ -53,6 +53,9 @@ ACTORS: dict[str, Actor] = {
     "county_supervisor": Actor(user_id=13, role=Role.SUPERVISOR),
     "admin": Actor(user_id=11, role=Role.ADMIN),
     "system": SYSTEM_ACTOR,
+    # intake roles: the matrix's create_call names a department, which only the command centre may do
+    "grid_worker": Actor(user_id=14, role=Role.GRID_WORKER, township_id=1),
+    "integration": Actor(user_id=15, role=Role.INTEGRATION, township_id=1),
 }
 
 # The rule, written independently of dispatch/policy.py.
@@ -301,3 +304,18 @@ def test_liaisons_phones_are_for_the_townships_operators_only() -> None:
     assert not policy.sees_liaison_phones(OP, 2)
     for actor in (SUPERVISOR, TOWN_SUPERVISOR, POLICE, Actor(user_id=6, role=Role.ADMIN)):
         assert not policy.sees_liaison_phones(actor, 1)
+
+
+@pytest.mark.parametrize("role", [Role.GRID_WORKER, Role.INTEGRATION])
+def test_intake_roles_report_into_their_own_township_only(role: Role) -> None:
+    actor = Actor(user_id=20, role=role, township_id=1)
+    call = run(None, "create_call", actor, source="grid", category="noise", title="占道经营")
+    assert call.state.value == "intake" and not call.assignments
+    policy.authorize(actor, parse_command("create_call", {"command_id": str(uuid4()), "source": "grid",
+                                                          "category": "noise", "title": "x"}), None, None,
+                     township_id=1)
+    with pytest.raises(Forbidden, match="another township"):
+        policy.authorize(actor, parse_command("create_call", {"command_id": str(uuid4()), "source": "grid",
+                                                              "category": "noise", "title": "x"}), None, None,
+                         township_id=2)
+    assert not policy.can_read_call(actor, call)  # they follow their reports through their own reads

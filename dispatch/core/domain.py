@@ -13,6 +13,8 @@ class Role(StrEnum):
     ADMIN = "admin"
     LEADER = "leader"  # 镇街领导: reads the evaluation (and the record) of one township
     DEPARTMENT_HEAD = "department_head"  # 部门负责人: one county department across every township
+    GRID_WORKER = "grid_worker"  # 网格员: reports matters from their township's grids into its intake
+    INTEGRATION = "integration"  # an outside system (Open311 client, the 12345 hotline) feeding the intake
     SYSTEM = "system"  # the SLA engine; never a login
 
 

@@ -21,6 +21,9 @@ OPERATOR_COMMANDS = frozenset({
 })
 LIAISON_COMMANDS = frozenset({"acknowledge", "arrive", "report_result", "decline"})
 SYSTEM_COMMANDS = frozenset({"escalate"})
+# Roles that only feed a township's intake (问): they create calls with no department called, which the
+# command centre then dispatches; they never read the live stream or act on a call.
+INTAKE_ROLES = frozenset({Role.GRID_WORKER, Role.INTEGRATION})
 READ_ONLY_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN, Role.LEADER, Role.DEPARTMENT_HEAD})
 # Roles that read the record of one target (a department code or ``unit:<id>``) only.
 TARGET_SCOPED_ROLES = frozenset({Role.LIAISON, Role.DEPARTMENT_HEAD})
@@ -135,6 +138,9 @@ def authorize(actor: Actor, cmd: Command, call: Call | None, assignment: Assignm
         if kind not in OPERATOR_COMMANDS:
             raise Forbidden(f"only the liaison of the assigned department may {kind}")
         return
+    if actor.role in INTAKE_ROLES:
+        _authorize_intake(actor, cmd)
+        return
     if actor.role != Role.LIAISON:
         raise Forbidden(f"role {actor.role.value} cannot {kind}")
     target = actor.target
@@ -154,6 +160,16 @@ def authorize(actor: Actor, cmd: Command, call: Call | None, assignment: Assignm
             raise Forbidden(f"this assignment is not for {target}")
         return
     raise Forbidden(f"a liaison cannot {kind}; ask the command centre")
+
+
+def _authorize_intake(actor: Actor, cmd: Command) -> None:
+    """A grid worker or an outside system reports a matter (``create_call``) and nothing else; who handles
+    it is the command centre's decision (派), so it names no department."""
+    if cmd.kind != "create_call":
+        raise Forbidden(f"a {actor.role.value} reports matters to the command centre and cannot {cmd.kind}")
+    if getattr(cmd, "targets", None):
+        raise Forbidden("targets: a report goes to the command centre, which decides who handles it",
+                        field="targets")
 
 
 def visible_to(actor: Actor, township_id: int, audience: Collection[str]) -> bool:

@@ -222,7 +222,8 @@ class Auth:
 
 # What each role needs, by the name of the constraint that enforces it (migration 0004).
 ROLE_REQUIREMENTS = {
-    "users_township_required": "operators, liaisons and township leaders need a township",
+    "users_township_required": "operators, liaisons, township leaders and grid workers need a township",
+    "users_grid_worker_grid": "only grid workers are attached to a grid",
     "users_liaison_target": "a liaison needs exactly one of a department or a township unit",
     "users_department_head_target": "a department head needs a department and no township or unit",
     "users_no_target": "only liaisons and department heads have a department or unit",
