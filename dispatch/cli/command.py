@@ -215,6 +215,39 @@ tls_options = (
 )
 
 
+def _with_overrides(cfg: Config, port: int, log_format: str | None, metrics_host: str | None,
+                    metrics_port: int | None) -> Config:
+    """The configuration with the command line's --log-format and --metrics-host/--metrics-port applied."""
+    from pydantic import ValidationError
+
+    server = cfg.server if log_format is None else cfg.server.model_copy(update={"log_format": log_format})
+    if metrics_host is not None:
+        try:  # the same check as the file's metrics.host
+            type(cfg.metrics).model_validate({"host": metrics_host})
+        except ValidationError as exc:
+            raise click.BadParameter(exc.errors()[0]["msg"].removeprefix("Value error, "),
+                                     param_hint="--metrics-host") from None
+    changes = {k: v for k, v in (("host", metrics_host), ("port", metrics_port)) if v is not None}
+    metrics = cfg.metrics.model_copy(update=changes)  # keeps the token read from token_file
+    if metrics.port and metrics.port == port:
+        raise click.BadParameter(f"the metrics listener needs a port of its own, not the hub's {port}",
+                                 param_hint="--metrics-port")
+    return cfg.model_copy(update={"server": server, "metrics": metrics})
+
+
+def _log_format(cfg: Config) -> None:
+    if cfg.server.log_format == "json":
+        from dispatch.web.logs import use_json_logs
+
+        use_json_logs()
+
+
+log_format_option = click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default=None,
+    help="Log lines as text, or as one JSON object a line with a line per request and per event "
+         "(default: server.log_format, text).")
+
+
 @main.command()
 @config_option
 @data_option
@@ -222,13 +255,19 @@ tls_options = (
 @port_option
 @tls_options[0]
 @tls_options[1]
+@log_format_option
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
+              help="Serve /metrics (only) on this port of its own (default: metrics.port; docs/OPERATIONS.md).")
+@click.option("--metrics-host", default=None, help="Address of the --metrics-port listener (default: metrics.host, "
+                                                   "127.0.0.1).")
 def serve(config_path: Path | None, data_dir: Path | None, host: str, port: int, tls_cert: Path | None,
-          tls_key: Path | None) -> None:
+          tls_key: Path | None, log_format: str | None, metrics_port: int | None, metrics_host: str | None) -> None:
     """Serve the hub (DATABASE_URL, else the embedded PostgreSQL). Creates no accounts.
 
     With --tls-cert and --tls-key it serves HTTPS (and WSS) itself, and the session cookie is Secure;
     behind a TLS-terminating proxy, list the proxy in server.trusted_proxies instead."""
-    cfg = _config(config_path)
+    cfg = _with_overrides(_config(config_path), port, log_format, metrics_host, metrics_port)
+    _log_format(cfg)
     tls = _tls(tls_cert, tls_key)
     scheme = "https" if tls else "http"
     with database(data_dir) as dsn:
@@ -249,6 +288,7 @@ def demo(config_path: Path | None, data_dir: Path | None, host: str, port: int, 
     from dispatch.web.demo_sms import with_demo_sms
 
     cfg = with_demo_sms(_config(config_path), port)  # SMS goes to the demo gateway unless configured
+    _log_format(cfg)
     plan = HistoryPlan(history_months, quiet=True) if history_months else None
     with database(data_dir) as dsn:
         _run(lambda: _migrate(dsn))

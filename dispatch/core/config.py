@@ -12,7 +12,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from dispatch.core.domain import DEPARTMENTS, DeadlineKind, Priority, Source
 from protocols.errors import ConfigError
@@ -41,6 +50,8 @@ class ServerConfig(_Strict):
     login_account_max_failures: Annotated[int, Field(ge=1, le=100_000)] = 100
     login_window_s: Seconds = 300
     trusted_proxies: list[str] = []
+    # "json": one JSON object a line (requests, published events, every other record); docs/OPERATIONS.md.
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -250,6 +261,64 @@ class LifecycleConfig(_Strict):
     offline_window_s: Annotated[float, Field(ge=60, le=30 * 86400)] = 86400.0
 
 
+MIN_TOKEN_CHARS = 16
+
+
+class MetricsConfig(_Strict):
+    """Who may scrape ``/metrics`` (docs/OPERATIONS.md): a bearer token, a listener of its own, or both.
+    Neither: ``/metrics`` is off (404)."""
+
+    token: Annotated[str, Field(max_length=500)] = ""
+    # A file holding the token (its first line); relative to the configuration file's folder.
+    token_file: Annotated[str, Field(max_length=4000)] = ""
+    host: Annotated[str, Field(min_length=1, max_length=253)] = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 0  # 0: no listener of its own
+    _bearer: str = PrivateAttr("")
+
+    @field_validator("token")
+    @classmethod
+    def _strong(cls, value: str) -> str:
+        if value and (len(value) < MIN_TOKEN_CHARS or any(c.isspace() for c in value)):
+            raise ValueError(f"must be at least {MIN_TOKEN_CHARS} characters without spaces")
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            if not all(part and part.replace("-", "").isalnum() for part in value.split(".")):
+                raise ValueError(f"{value!r} is not an IP address or host name") from None
+        return value
+
+    @model_validator(mode="after")
+    def _read_token(self, info: ValidationInfo) -> MetricsConfig:
+        if self.token and self.token_file:
+            raise ValueError("token and token_file: give one of them, not both")
+        self._bearer = self.token
+        if self.token_file:
+            base = (info.context or {}).get("base") if isinstance(info.context, dict) else None
+            path = Path(self.token_file)
+            if not path.is_absolute() and base is not None:
+                path = Path(base) / path
+            try:
+                lines = path.read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ValueError(f"token_file: cannot read {path}: {exc.__class__.__name__}") from None
+            token = lines[0].strip() if lines else ""
+            if len(token) < MIN_TOKEN_CHARS or any(c.isspace() for c in token):
+                raise ValueError(f"token_file: {path} must hold a token of at least {MIN_TOKEN_CHARS} "
+                                 "characters without spaces on its first line")
+            self._bearer = token
+        return self
+
+    @property
+    def bearer(self) -> str:
+        """The token a scrape must present (from ``token`` or ``token_file``); empty: none."""
+        return self._bearer
+
+
 class Names(_Strict):
     zh: Annotated[str, Field(min_length=1, max_length=50)]
     en: Annotated[str, Field(min_length=1, max_length=100)]
@@ -266,6 +335,7 @@ class Config(_Strict):
     evaluation: EvaluationConfig = EvaluationConfig()
     lifecycle: LifecycleConfig = LifecycleConfig()
     notify: NotifyConfig = NotifyConfig()
+    metrics: MetricsConfig = MetricsConfig()
     departments: dict[str, Names]
     categories: Annotated[dict[str, Category], Field(min_length=1)]
 
@@ -331,6 +401,6 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{chosen}: cannot read: {exc}") from None
     try:
-        return Config.model_validate(raw)
+        return Config.model_validate(raw, context={"base": chosen.resolve().parent})
     except ValidationError as exc:
         raise ConfigError(f"{chosen}: {_describe(exc)}") from None

@@ -13,6 +13,7 @@ import asyncpg
 
 from dispatch.core.clock import Clock
 from dispatch.core.config import Config
+from dispatch.node.metrics import NodeMetrics
 from dispatch.store.accounts import Auth
 from dispatch.store.writer import Store
 
@@ -40,4 +41,5 @@ class HubState:
     notify: Service | None = None
     # The VAPID public key (base64url) browsers subscribe with; None while Web Push is off.
     vapid_public_key: str | None = None
+    metrics: NodeMetrics = field(default_factory=NodeMetrics)  # this app's own registry (docs/OPERATIONS.md)
     extras: dict[str, Any] = field(default_factory=dict)

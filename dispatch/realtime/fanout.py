@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -39,7 +40,9 @@ class Subscriber:
 
     actor: Actor
     townships: frozenset[int] | None  # None: the whole county (supervisors)
-    push: Callable[[bytes], None]
+    # Queue a frame; the second argument is when this node heard of the event's commit (loop time), for the
+    # fan-out lag metric, or None.
+    push: Callable[[bytes, float | None], None]
     cursors: dict[int, int] = field(default_factory=dict)
     live: bool = False  # False while its replay runs; the replay hands over to live delivery
 
@@ -99,6 +102,9 @@ class Fanout:
         # Called after the listener reconnected: NOTIFYs sent meanwhile (presence, revocations) were lost.
         self.on_reconnect: list[Callable[[], None]] = []
         self.undeliverable = 0  # events that could not be encoded for a subscriber (logged, reported to it)
+        # township → (seq, loop time) of each head this node was told of, oldest first: when it heard that the
+        # events up to that seq had committed (NOTIFY is delivered at commit), the start of the fan-out lag.
+        self._heard: dict[int, deque[tuple[int, float]]] = {}
 
     # -- subscribers ------------------------------------------------------------------------------
 
@@ -161,7 +167,18 @@ class Fanout:
             return
         if seq > self._wanted.get(tid, 0):
             self._wanted[tid] = seq
+            self._heard_of(tid, seq)
             self._wake.set()
+
+    def _heard_of(self, tid: int, seq: int) -> None:
+        self._heard.setdefault(tid, deque()).append((seq, asyncio.get_running_loop().time()))
+
+    def _heard_at(self, tid: int, seq: int) -> float | None:
+        """When this node first heard that event ``seq`` had committed (None: it was never told, e.g. at start)."""
+        heard = self._heard.get(tid)
+        while heard and heard[0][0] < seq:
+            heard.popleft()  # delivered in order: older heads are done with
+        return heard[0][1] if heard else None
 
     def _lost(self, conn: Any) -> None:
         if not self._closing:
@@ -196,6 +213,7 @@ class Fanout:
             for row in rows:
                 if row["seq"] > self._wanted.get(row["township_id"], 0):
                     self._wanted[row["township_id"]] = row["seq"]
+                    self._heard_of(row["township_id"], row["seq"])
                     self._wake.set()
 
     async def _run(self) -> None:
@@ -243,11 +261,12 @@ class Fanout:
         """Push to every live local subscriber that may see each record; synchronous, never waits."""
         for rec in records:
             enc = Encoded(rec)
+            heard = self._heard_at(rec.township_id, rec.seq)
             for sub in (*self._by_township.get(rec.township_id, ()), *self._county):
                 if not sub.live or sub.cursors.get(rec.township_id, 0) >= rec.seq:
                     continue
                 sub.cursors[rec.township_id] = rec.seq
                 if sub.wants(rec):
                     frame = self.frame_or_notice(enc, sub.actor)
-                    sub.push(frame)
+                    sub.push(frame, heard)
             self.delivered[rec.township_id] = rec.seq

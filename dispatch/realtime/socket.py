@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from typing import Any, Protocol
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -81,6 +82,7 @@ class Socket:
         "_main",
         "_reading",
         "_replay_task",
+        "_stamped",
         "_welcome_heads",
         "_writer_task",
         "actor",
@@ -119,6 +121,8 @@ class Socket:
         self._reading = False
         self._ended_by_hub = False
         self.frames_sent = 0
+        # Live event frames queued with when the node heard of their commit, in outbox order (fan-out lag).
+        self._stamped: deque[tuple[bytes, float]] = deque(maxlen=rc.outbox_frames)
 
     def kick(self) -> None:
         """Send what is queued: start a drain unless one runs. An idle socket holds no writer task."""
@@ -132,12 +136,16 @@ class Socket:
             self._writer_task.cancel()  # it may be stuck on a socket that stopped reading
         self._writer_task = asyncio.get_running_loop().create_task(self._drain())  # sends the close frame
 
-    def push(self, frame: bytes) -> None:
-        """Queue a frame without waiting (the fan-out calls this); a full outbox closes the socket 4008."""
+    def push(self, frame: bytes, heard: float | None = None) -> None:
+        """Queue a frame without waiting (the fan-out calls this); a full outbox closes the socket 4008.
+        ``heard``: when the node heard of the event's commit, to measure the fan-out lag when it is written."""
         if self.session.close_requested is not None:
             return  # closing: nothing more goes out
         self.session.send_encoded(frame)
+        if heard is not None:
+            self._stamped.append((frame, heard))
         if self.session.close_requested is not None:
+            self._stamped.clear()
             # Outbox full: the writer may be stuck on a socket that stopped reading; end it, don't wait.
             self.close(*self.session.close_requested)
         else:
@@ -251,6 +259,9 @@ class Socket:
                 for frame in frames:
                     await self.ws.send_bytes(frame)
                     self.frames_sent += 1
+                    if self._stamped and self._stamped[0][0] is frame:
+                        lag = asyncio.get_running_loop().time() - self._stamped.popleft()[1]
+                        self.hub.metrics.fanout_lag.observe(max(0.0, lag))
             except (WebSocketDisconnect, RuntimeError, OSError):
                 # The peer left while we wrote: the reader sees the disconnect and ends the connection.
                 log.debug("socket of %s: peer gone while sending", self.username)

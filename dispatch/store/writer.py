@@ -8,6 +8,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -102,6 +103,10 @@ class Outcome:
     records: tuple[EventRecord, ...] = ()
 
 
+# Told of a command's events after they committed, with the call after each (metrics); must not raise or wait.
+CommitHook = Callable[[Sequence[EventRecord], Sequence[Call]], None]
+
+
 def payload_hash(cmd: Command) -> bytes:
     doc = cmd.model_dump(mode="json")
     return hashlib.sha256(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode()).digest()
@@ -120,6 +125,7 @@ class Store:
             "transfer_review": timedelta(seconds=cfg.sla.transfer_review_s),
             "close_reason_sources": frozenset(s.value for s in cfg.lifecycle.close_without_visit_reason),
         }
+        self.on_commit: list[CommitHook] = []
 
     async def _township_of(self, conn: Conn, actor: Actor, cmd: Command) -> tuple[int, UUID | None]:
         call_id = command_call_id(cmd)
@@ -249,6 +255,11 @@ class Store:
                 # Same id sent at once under another township's lock: ids are global, so it is a reuse.
                 raise CommandIdReused(f"command_id {cmd.command_id} was already used for a different command",
                                       field="command_id") from None
+        for hook in self.on_commit:
+            try:
+                hook(stored, steps)
+            except Exception:  # the command committed: its answer stands whatever a hook does
+                log.exception("commit hook failed")
         return Outcome(result, replayed=False, records=tuple(stored))
 
     async def record_notice(self, conn: Conn, township_id: int, call_id: UUID, assignment_id: UUID | None,

@@ -22,13 +22,24 @@ from starlette.staticfiles import StaticFiles
 from dispatch.core.clock import Clock, SystemClock
 from dispatch.core.config import Config
 from dispatch.node.state import HubState
-from dispatch.realtime.hub import websocket_endpoint
+from dispatch.realtime.hub import Realtime, websocket_endpoint
 from dispatch.store import pool as db
 from dispatch.store.accounts import Auth
 from dispatch.store.reference import sync_reference
-from dispatch.web import account, calls, duty, evaluation, export, notify_status, push  # noqa: F401 - api modules register their endpoints
+from dispatch.web import (  # noqa: F401 - api modules register their endpoints
+    account,
+    calls,
+    duty,
+    evaluation,
+    export,
+    metrics,
+    notify_status,
+    push,
+)
 from dispatch.web import routing as web
 from dispatch.web.demo_sms import DemoGateway
+from dispatch.web.logs import RequestLog, event_logger
+from dispatch.web.metrics import MetricsListener
 from dispatch.web.middleware import BodyLimit, ProxyHeaders, SecurityHeaders
 from dispatch.web.openapi import openapi_document
 from dispatch.web.services import start_services, stop_services
@@ -99,6 +110,9 @@ def transport_frame_limit(max_frame_bytes: int) -> int:
 def server_config(app: Starlette, cfg: Config, host: str, port: int, *, production: bool = True,
                   tls: tuple[str, str] | None = None) -> uvicorn.Config:
     """The one uvicorn configuration (``serve`` and the tests): wsproto, no permessage-deflate, frame limit."""
+    # JSON logs: uvicorn's records go to the root logger's JSON handler, and the hub writes its own request
+    # lines (route templates, no query strings: a WebSocket's ?token= must not reach a log).
+    json_logs: dict[str, Any] = {"log_config": None, "access_log": False} if cfg.server.log_format == "json" else {}
     return uvicorn.Config(
         app, host=host, port=port, ws="wsproto",
         loop="uvloop" if production else "auto", http="httptools" if production else "auto",
@@ -112,7 +126,7 @@ def server_config(app: Starlette, cfg: Config, host: str, port: int, *, producti
         ws_ping_interval=None, ws_ping_timeout=None,
         # X-Forwarded-* are believed only from server.trusted_proxies (dispatch.web.middleware).
         proxy_headers=False, server_header=False, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-        ssl_certfile=tls[0] if tls else None, ssl_keyfile=tls[1] if tls else None,
+        ssl_certfile=tls[0] if tls else None, ssl_keyfile=tls[1] if tls else None, **json_logs,
     )
 
 
@@ -120,6 +134,8 @@ def create_app(cfg: Config, dsn: str, *, clock: Clock | None = None, pool_size: 
                demo: bool = False) -> Starlette:
     """The hub's ASGI app. ``demo`` adds the demo SMS gateway and its page (``xianghu demo`` only)."""
     clock = clock or SystemClock()
+    json_logs = cfg.server.log_format == "json"
+    listener: MetricsListener | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -136,8 +152,14 @@ def create_app(cfg: Config, dsn: str, *, clock: Clock | None = None, pool_size: 
                            epoch=epoch, node_id=uuid.uuid4().hex[:8])
             app.state.hub = hub
             await start_services(hub)
+            if json_logs and isinstance(hub.realtime, Realtime):
+                hub.realtime.fanout.on_records.append(event_logger(hub.node_id))
+            if listener is not None:
+                await listener.start()
             yield
         finally:
+            if listener is not None:
+                await asyncio.shield(listener.stop())
             hub_obj = getattr(app.state, "hub", None)
             if hub_obj is not None:
                 await asyncio.shield(stop_services(hub_obj))
@@ -167,11 +189,15 @@ def create_app(cfg: Config, dsn: str, *, clock: Clock | None = None, pool_size: 
         routes.append(Mount(f"/{folder}", StaticFiles(directory=CONSOLE_DIR / folder, check_dir=False)))
     middleware = [
         Middleware(ProxyHeaders, trusted=cfg.server.trusted_proxies),  # first: the real client and scheme
+        # Next, so it sees the scope the router fills in (the route; the actor), and every answer (413s too).
+        *([Middleware(RequestLog)] if json_logs else []),
         Middleware(SecurityHeaders),
         Middleware(BodyLimit, max_bytes=web.MAX_BODY_BYTES),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
-                     exception_handlers={404: not_found})
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware, exception_handlers={404: not_found})
+    if cfg.metrics.port:  # /metrics on a listener of its own, up while the hub is
+        listener = MetricsListener(app, cfg, json_logs=json_logs)
+    return app
 
 
 async def not_found(request: Request, exc: Exception) -> Response:

@@ -21,6 +21,7 @@ from dispatch.node.credentials import authenticate, credential, same_origin
 from dispatch.node.state import HubState
 from dispatch.store.accounts import Session
 from dispatch.store.pool import unavailable, unreachable
+from dispatch.web.logs import ACTOR_SCOPE_KEY
 from protocols.errors import (
     BadRequest,
     ClientError,
@@ -133,6 +134,8 @@ def _asgi(ep: Endpoint) -> Callable[[Request], Awaitable[Response]]:
         hub: HubState = request.app.state.hub
         try:
             session = None if ep.public else await authenticate(request, hub)
+            if session is not None:  # for the request's log line (web.logs): role and id, never the name
+                request.scope[ACTOR_SCOPE_KEY] = (session.actor.role.value, session.actor.user_id)
             if not ep.public:
                 if session is None:
                     raise Unauthenticated("login required")

@@ -1,0 +1,134 @@
+"""A node's Prometheus metrics (docs/OPERATIONS.md): one registry per hub app, never the library's global one,
+so several hubs in one process (the tests) keep their figures apart.
+
+Counters and the acknowledgement histogram are observed when this node commits the event (``Store.on_commit``),
+so each event is counted once in the whole cluster and a sum over nodes is right. Gauges that read the database
+are filled by the scrape itself (``render``), from a snapshot taken just before."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+from dispatch.core.domain import DEPARTMENTS
+from dispatch.core.records import Call
+from dispatch.core.transitions import CallState
+from dispatch.store.eventlog import EventRecord
+from dispatch.store.metrics import Counts
+
+# Acknowledgement deadlines are minutes (urgent 2, normal 10, low 30): buckets from 15 s to a day.
+ACK_BUCKETS = (15.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0, 7200.0, 14400.0,
+               43200.0, 86400.0)
+# Commit to frame on the wire: milliseconds normally, seconds when a socket or the database lags.
+FANOUT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+OUTBOX_STATUSES = ("queued", "retrying")
+POOL_STATES = ("in_use", "idle")
+
+
+def department_label(target: str) -> str:
+    """A county department's code; the township's own units (``unit:<id>``) together as ``unit``."""
+    return target if target in DEPARTMENTS else "unit"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one scrape read just before rendering."""
+
+    counts: Counts
+    channels: Sequence[str]  # the configured notification channels (listed even with nothing queued)
+    sockets: Mapping[str, int]  # role → open WebSocket connections on this node
+    roles: Sequence[str]  # every role (listed even with no socket)
+    pool_size: int
+    pool_idle: int
+    pool_max: int
+
+
+@dataclass
+class ScrapeCollector(Collector):
+    """The gauges read at scrape time, from ``snapshot``."""
+
+    snapshot: Snapshot | None = None
+
+    def describe(self) -> Iterable[Metric]:
+        return list(self._families())
+
+    def collect(self) -> Iterable[Metric]:
+        return list(self._families(self.snapshot))
+
+    def _families(self, snap: Snapshot | None = None) -> Iterable[Metric]:
+        calls = GaugeMetricFamily("xianghu_calls", "Calls by township (code) and state, from the database.",
+                                  labels=["township", "state"])
+        clients = GaugeMetricFamily("xianghu_websocket_clients", "Open WebSocket connections on this node by role.",
+                                    labels=["role"])
+        outbox = GaugeMetricFamily("xianghu_notification_outbox",
+                                   "Notification messages still to send, by channel and status (queued: not "
+                                   "tried yet; retrying: failed at least once).", labels=["channel", "status"])
+        pool = GaugeMetricFamily("xianghu_db_pool_connections",
+                                 "This node's database pool connections by state (in_use, idle).", labels=["state"])
+        pool_max = GaugeMetricFamily("xianghu_db_pool_max_connections", "This node's database pool size limit.")
+        if snap is not None:
+            counts = snap.counts
+            for township in counts.townships:
+                for state in CallState:
+                    calls.add_metric([township, state.value], counts.calls.get((township, state.value), 0))
+            for channel in sorted({*snap.channels, *(c for c, _ in counts.outbox)}):
+                for status in OUTBOX_STATUSES:
+                    outbox.add_metric([channel, status], counts.outbox.get((channel, status), 0))
+            for role in sorted({*snap.roles, *snap.sockets}):
+                clients.add_metric([role], snap.sockets.get(role, 0))
+            pool.add_metric(["in_use"], snap.pool_size - snap.pool_idle)
+            pool.add_metric(["idle"], snap.pool_idle)
+            pool_max.add_metric([], snap.pool_max)
+        yield from (calls, clients, outbox, pool, pool_max)
+
+
+@dataclass
+class NodeMetrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
+        self.acknowledge = Histogram(
+            "xianghu_acknowledge_seconds",
+            "Time to acknowledge (响应): acknowledged (the liaison's acted time) minus dispatched, per department; "
+            "observed by the node that commits the acknowledgement.",
+            ["department"], buckets=ACK_BUCKETS, registry=r)
+        self.escalations = Counter(
+            "xianghu_escalations", "Escalations (assignment.escalated) committed by this node, by deadline kind "
+            "and ladder level.", ["deadline_kind", "level"], registry=r)
+        self.events = Counter(
+            "xianghu_events_committed", "Events of commands committed by this node (people's and the SLA "
+            "engine's), by type.", ["type"], registry=r)
+        self.fanout_lag = Histogram(
+            "xianghu_fanout_lag_seconds", "From this node hearing of a committed event to its frame written to "
+            "a live WebSocket, per frame.", buckets=FANOUT_BUCKETS, registry=r)
+        self.scrape = ScrapeCollector()
+        r.register(self.scrape)
+
+    def committed(self, records: Sequence[EventRecord], steps: Sequence[Call]) -> None:
+        """Count a command's events once it committed; ``steps[i]`` is the call after ``records[i]``."""
+        for rec, call in zip(records, steps, strict=True):
+            self.events.labels(rec.type).inc()
+            if rec.type == "assignment.acknowledged" and rec.assignment_id is not None:
+                a = call.assignments.get(rec.assignment_id)
+                if a is not None and a.acknowledged_at is not None:
+                    waited = (a.acknowledged_at - a.dispatched_at).total_seconds()
+                    self.acknowledge.labels(department_label(a.target)).observe(max(0.0, waited))
+            elif rec.type == "assignment.escalated":
+                self.escalations.labels(str(rec.body.get("deadline_kind")), str(rec.body.get("level"))).inc()
+
+    def render(self, snapshot: Snapshot, encoder: Callable[[Collector], bytes] = generate_latest) -> bytes:
+        """The exposition (Prometheus text, or what ``encoder`` writes), with ``snapshot`` for the scrape-time
+        gauges (no await in between: one scrape never renders another's snapshot)."""
+        self.scrape.snapshot = snapshot
+        return encoder(self.registry)
