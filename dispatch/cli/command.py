@@ -270,9 +270,15 @@ def serve(config_path: Path | None, data_dir: Path | None, host: str, port: int,
     _log_format(cfg)
     tls = _tls(tls_cert, tls_key)
     scheme = "https" if tls else "http"
+
+    def banner() -> None:
+        if cfg.server.log_format == "json":  # every line of the output is JSON
+            log.info("serving", extra={"url": f"{scheme}://{host}:{port}/"})
+        else:
+            click.echo(f"Xianghu hub serving on {scheme}://{host}:{port}/")
+
     with database(data_dir) as dsn:
-        _serve(cfg, dsn, host, port, lambda: click.echo(f"Xianghu hub serving on {scheme}://{host}:{port}/"),
-               tls=tls)
+        _serve(cfg, dsn, host, port, banner, tls=tls)
 
 
 @main.command()

@@ -50,11 +50,11 @@ class Snapshot:
     pool_max: int
 
 
-@dataclass
 class ScrapeCollector(Collector):
     """The gauges read at scrape time, from ``snapshot``."""
 
-    snapshot: Snapshot | None = None
+    def __init__(self) -> None:
+        self.snapshot: Snapshot | None = None
 
     def describe(self) -> Iterable[Metric]:
         return list(self._families())
@@ -89,7 +89,7 @@ class ScrapeCollector(Collector):
         yield from (calls, clients, outbox, pool, pool_max)
 
 
-@dataclass
+@dataclass(eq=False)
 class NodeMetrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
