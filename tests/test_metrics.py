@@ -4,6 +4,10 @@ the Prometheus client's own parser; refused without the token; off by default; o
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -194,6 +198,18 @@ async def test_a_listener_with_a_token_wants_it_too(cfg: Config, dsn: str, clock
     finally:
         server.should_exit = True
         await task
+
+
+def test_a_listener_port_in_use_stops_serve_with_a_message(dsn: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "dispatch.cli", "serve", "--port", str(free_port()),
+                               "--metrics-port", str(port)], env={**os.environ, "DATABASE_URL": dsn}, cwd=ROOT,
+                              capture_output=True, timeout=60)
+    assert done.returncode != 0
+    assert f"cannot listen for /metrics on 127.0.0.1:{port}" in done.stderr.decode()
 
 
 # -- configuration ---------------------------------------------------------------------------------------
