@@ -26,20 +26,11 @@ from dispatch.realtime.hub import Realtime, websocket_endpoint
 from dispatch.store import pool as db
 from dispatch.store.accounts import Auth
 from dispatch.store.reference import sync_reference
-from dispatch.web import (  # noqa: F401 - api modules register their endpoints
-    account,
-    calls,
-    duty,
-    evaluation,
-    export,
-    metrics,
-    notify_status,
-    push,
-)
+from dispatch.web import account, calls, duty, evaluation, export, notify_status, push  # noqa: F401 - api modules register their endpoints
 from dispatch.web import routing as web
 from dispatch.web.demo_sms import DemoGateway
 from dispatch.web.logs import RequestLog, event_logger
-from dispatch.web.metrics import MetricsListener
+from dispatch.web.metrics import MetricsListener  # and registers GET /metrics
 from dispatch.web.middleware import BodyLimit, ProxyHeaders, SecurityHeaders
 from dispatch.web.openapi import openapi_document
 from dispatch.web.services import start_services, stop_services
