@@ -329,21 +329,30 @@ def user() -> None:
 @click.argument("username")
 @click.option("--name", "display_name", required=True, help="Display name.")
 @click.option("--role", type=click.Choice([r.value for r in Role if r is not Role.SYSTEM]), required=True)
-@click.option("--township", help="Township code (operators, liaisons and township leaders).")
+@click.option("--township", help="Township code (operators, liaisons, township leaders and grid workers).")
 @click.option("--department", help="Department code (its liaisons, and a department head).")
 @click.option("--team-lead", is_flag=True)
 @click.option("--phone", help="Mobile number for SMS notifications (docs/NOTIFICATIONS.md).")
+@click.option("--grid", "grid", help="Grid name in --township (a grid worker's grid, e.g. 第1网格).")
 @click.password_option(help="Password (asked for when not given).")
 def user_add(data_dir: Path | None, username: str, display_name: str, role: str, township: str | None,
-             department: str | None, team_lead: bool, phone: str | None, password: str) -> None:
+             department: str | None, team_lead: bool, phone: str | None, grid: str | None, password: str) -> None:
     """Create an account."""
     from dispatch.store import accounts as auth
 
+    if grid is not None and (role != Role.GRID_WORKER.value or township is None):
+        raise click.BadParameter("only a grid_worker has a grid, and it needs --township", param_hint="--grid")
+
     async def go(conn: Conn) -> int:
         tid = await _township_id(conn, township) if township else None
+        gid = None
+        if grid is not None and tid is not None:
+            gid = await auth.grid_id(conn, tid, grid)
+            if gid is None:
+                raise click.BadParameter(f"no grid {grid!r} in {township}", param_hint="--grid")
         return await auth.add_user(conn, username=username, display_name=display_name, password=password,
                                    role=Role(role), township_id=tid, department=department, team_lead=team_lead,
-                                   phone=phone)
+                                   phone=phone, grid_id=gid)
 
     uid = _with_conn(data_dir, go)
     click.echo(f"user {username} created (id {uid})")

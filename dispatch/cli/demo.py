@@ -41,7 +41,7 @@ GRIDS_PER_TOWNSHIP = 6
 INSERT_TOWNSHIP = "insert into townships (code, name_zh, name_en) values ($1, $2, $3) returning id"
 INSERT_STATION = "insert into stations (township_id, department) values ($1, $2)"
 INSERT_UNIT = "insert into units (township_id, name_zh, name_en) values ($1, $2, $3) returning id"
-INSERT_GRID = "insert into grids (township_id, name) values ($1, $2)"
+INSERT_GRID = "insert into grids (township_id, name) values ($1, $2) returning id"
 INSERT_HEAD = "insert into township_heads (township_id) values ($1)"
 SELECT_SEEDED = "select value from meta where key = 'demo_seeded'"
 MARK_SEEDED = "insert into meta (key, value) values ('demo_seeded', now()::text)"
@@ -59,6 +59,7 @@ def demo_logins() -> list[tuple[str, str]]:
         ("enforcement2.yiqiao", "义桥镇 综合执法 联络员 liaison"),
         ("supervisor", "县级督查 county supervisor"),
         ("leader.yiqiao", "义桥镇领导 township leader (考核)"),
+        ("grid.yiqiao", "义桥镇 网格员 grid worker (上报)"),
         ("head.police", "县公安局 部门负责人 department head"),
         ("admin", "管理员 admin"),
     ]
@@ -86,8 +87,10 @@ async def add_township(conn: Conn, code: str, name_zh: str, name_en: str,
         await auth.add_user(conn, username=f"unit{i}.{code}", display_name=f"{name_zh}{uzh}联络员",
                             password="", password_hash=password_hash, role=Role.LIAISON,
                             township_id=tid, unit_id=uid, team_lead=True)
-    for g in range(1, GRIDS_PER_TOWNSHIP + 1):
-        await conn.execute(INSERT_GRID, tid, f"第{g}网格")
+    grids = [await conn.fetchval(INSERT_GRID, tid, f"第{g}网格") for g in range(1, GRIDS_PER_TOWNSHIP + 1)]
+    # 网格员: one per township, in its first grid (reports from the phone page /grid/)
+    await auth.add_user(conn, username=f"grid.{code}", display_name=f"{name_zh}第1网格网格员", password="",
+                        password_hash=password_hash, role=Role.GRID_WORKER, township_id=tid, grid_id=grids[0])
     await auth.add_user(conn, username=f"leader.{code}", display_name=f"{name_zh}领导", password="",
                         password_hash=password_hash, role=Role.LEADER, township_id=tid)
     return tid
@@ -174,6 +177,6 @@ async def seed_sample_calls(store: Store, conn: Conn) -> int:
 
 
 SELECT_ACTOR = """
-select id, role, township_id, department, unit_id, team_lead, display_name from users where username = $1
+select id, role, township_id, department, unit_id, team_lead, display_name, grid_id from users where username = $1
 """
 SELECT_ASSIGNMENTS = "select id, target from assignments where call_id = $1 order by target"

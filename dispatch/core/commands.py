@@ -39,6 +39,8 @@ ResultText = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
 CategoryCode = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 PersonName = Annotated[str, StringConstraints(min_length=1, max_length=50)]
 Phone = Annotated[str, StringConstraints(pattern=PHONE_PATTERN)]
+# Evidence uploaded first (POST /api/v1/attachments), named here by id; at most MAX_ATTACHMENTS a command.
+MAX_ATTACHMENTS = 9
 Lat = Annotated[float, Field(ge=-90, le=90)]
 Lon = Annotated[float, Field(ge=-180, le=180)]
 
@@ -90,6 +92,15 @@ def _no_duplicates(targets: list[str]) -> list[str]:
     return targets
 
 
+def _unique_ids(ids: list[UUID]) -> list[UUID]:
+    if len(set(ids)) != len(ids):
+        raise ValueError("must not contain duplicates")
+    return ids
+
+
+Attachments = Annotated[list[UUID], Field(max_length=MAX_ATTACHMENTS)]
+
+
 def _lat_lon_together(lat: float | None, lon: float | None) -> None:
     if (lat is None) != (lon is None):
         missing = "lat" if lat is None else "lon"
@@ -112,8 +123,10 @@ class CreateCall(_Base):
     reporter_phone: Phone | None = None
     targets: Annotated[list[Target], Field(max_length=20)] = []
     lead: Target | None = None  # 主办 among the targets (default: the first); the others are 协办
+    attachments: Attachments = []  # photos / PDFs of the report, uploaded by the same user
 
     _check_targets = field_validator("targets")(_no_duplicates)
+    _check_attachments = field_validator("attachments")(_unique_ids)
 
     @model_validator(mode="after")
     def _coordinates(self) -> CreateCall:
@@ -154,6 +167,9 @@ class Arrive(_Base):
     acted_at: ActedAt | None = None
     lat: Lat | None = None
     lon: Lon | None = None
+    attachments: Attachments = []  # photos taken on scene (报到)
+
+    _check_attachments = field_validator("attachments")(_unique_ids)
 
     @model_validator(mode="after")
     def _coordinates(self) -> Arrive:
@@ -166,6 +182,9 @@ class ReportResult(_Base):
     assignment_id: UUID
     acted_at: ActedAt | None = None
     result: ResultText
+    attachments: Attachments = []  # photos of the result (办结)
+
+    _check_attachments = field_validator("attachments")(_unique_ids)
 
 
 class Decline(_Base):
@@ -476,6 +495,12 @@ def command_call_id(cmd: Command) -> UUID | None:
     """The call a command names directly (None for ``create_call`` and assignment commands)."""
     value = getattr(cmd, "call_id", None)
     return value if isinstance(value, UUID) else None
+
+
+def command_attachments(cmd: Command) -> list[UUID]:
+    """The uploads a command binds to its call (create_call, arrive, report_result; else none)."""
+    value = getattr(cmd, "attachments", None)
+    return list(value) if isinstance(value, list) else []
 
 
 def command_assignment_id(cmd: Command) -> UUID | None:

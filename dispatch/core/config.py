@@ -319,6 +319,26 @@ class MetricsConfig(_Strict):
         return self._bearer
 
 
+class AttachmentsConfig(_Strict):
+    """Photos and PDFs as evidence (docs/CONFIGURATION.md, [attachments])."""
+
+    # Where the bytes live: in PostgreSQL (bytea), or in ``folder`` as files named by their SHA-256.
+    store: Literal["database", "folder"] = "database"
+    folder: Annotated[str, Field(max_length=1000)] = ""
+    max_bytes: Annotated[int, Field(ge=1024, le=100 * 1024 * 1024)] = 10 * 1024 * 1024
+    # Decoded size limit against decompression bombs (a small file that unpacks to gigabytes).
+    max_pixels: Annotated[int, Field(ge=10_000, le=200_000_000)] = 40_000_000
+    thumbnail_px: Annotated[int, Field(ge=64, le=2048)] = 320
+    # An upload no command has referenced after this long is removed.
+    unbound_ttl_s: Annotated[float, Field(ge=60, le=30 * 86400)] = 86400.0
+
+    @model_validator(mode="after")
+    def _folder(self) -> AttachmentsConfig:
+        if self.store == "folder" and not self.folder:
+            raise ValueError("folder: store = \"folder\" needs a folder path")
+        return self
+
+
 class Names(_Strict):
     zh: Annotated[str, Field(min_length=1, max_length=50)]
     en: Annotated[str, Field(min_length=1, max_length=100)]
@@ -336,6 +356,7 @@ class Config(_Strict):
     lifecycle: LifecycleConfig = LifecycleConfig()
     notify: NotifyConfig = NotifyConfig()
     metrics: MetricsConfig = MetricsConfig()
+    attachments: AttachmentsConfig = AttachmentsConfig()
     departments: dict[str, Names]
     categories: Annotated[dict[str, Category], Field(min_length=1)]
 

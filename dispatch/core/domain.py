@@ -64,6 +64,7 @@ class Actor:
     unit_id: int | None = None  # liaisons of a township unit ("N")
     team_lead: bool = False
     name: str = ""
+    grid_id: int | None = None  # a grid worker's grid (users.grid_id): their reports are filed under it
 
     @property
     def target(self) -> str | None:

@@ -82,6 +82,9 @@ class DecideContext:
     offline_window: timedelta = timedelta(hours=24)
     # The ladder: how long after its deadline each escalation level falls due (None: every level at 0).
     rung_after: Callable[[DeadlineKind, int], timedelta] | None = None
+    # The uploads the command names, resolved and checked by the store (its user's, not yet bound), in the
+    # command's order: each {id, sha256, content_type, size}, recorded in the event body as they are.
+    attachments: tuple[Mapping[str, Any], ...] = ()
 
 
 # ------------------------------------------------------------------------------------------ evolve
@@ -304,18 +307,29 @@ def _step(a: Assignment, kind: str) -> AssignmentState:
     return nxt
 
 
-def _create(cmd: CreateCall, at: datetime, ctx: DecideContext) -> list[Event]:
+def _evidence(ids: list[UUID], ctx: DecideContext) -> dict[str, Any]:
+    """The ``attachments`` field of an event body (none when the command names none)."""
+    if not ids:
+        return {}
+    refs = [dict(r) for r in ctx.attachments]
+    if [r["id"] for r in refs] != [str(i) for i in ids]:
+        raise InternalError("the store resolved other attachments than the command names")
+    return {"attachments": refs}
+
+
+def _create(cmd: CreateCall, actor: Actor, at: datetime, ctx: DecideContext) -> list[Event]:
     if cmd.category not in ctx.categories:
         raise ValidationFailed(f"category: unknown category {cmd.category!r}", field="category")
     for target in cmd.targets:
         if target not in ctx.known_targets:
             raise ValidationFailed(f"targets: unknown target {target!r} in this township", field="targets")
+    grid_id = policy.report_grid(actor, cmd)
     b = _Builder(None, at)
     body = {"township_id": ctx.township_id, "number": ctx.next_number(), "source": cmd.source.value,
             "category": cmd.category, "title": cmd.title, "description": cmd.description,
-            "address": cmd.address, "lat": cmd.lat, "lon": cmd.lon, "grid_id": cmd.grid_id,
+            "address": cmd.address, "lat": cmd.lat, "lon": cmd.lon, "grid_id": grid_id,
             "priority": cmd.priority.value, "reporter_name": cmd.reporter_name,
-            "reporter_phone": cmd.reporter_phone}
+            "reporter_phone": cmd.reporter_phone, **_evidence(cmd.attachments, ctx)}
     b.emit("call.created", ctx.new_id(), body)
     lead = cmd.lead or (cmd.targets[0] if cmd.targets else None)
     for target in cmd.targets:
@@ -337,9 +351,11 @@ def _assignment_command(b: _Builder, cmd: Command, a: Assignment, ctx: DecideCon
         b.emit("assignment.acknowledged", call.id, _acted(b, cmd, a, after, ctx), a.id)
     elif isinstance(cmd, Arrive):
         b.emit("assignment.arrived", call.id,
-               {"lat": cmd.lat, "lon": cmd.lon, **_acted(b, cmd, a, after, ctx)}, a.id)
+               {"lat": cmd.lat, "lon": cmd.lon, **_acted(b, cmd, a, after, ctx), **_evidence(cmd.attachments, ctx)},
+               a.id)
     elif isinstance(cmd, ReportResult):
-        b.emit("assignment.reported", call.id, {"result": cmd.result, **_acted(b, cmd, a, after, ctx)}, a.id)
+        b.emit("assignment.reported", call.id,
+               {"result": cmd.result, **_acted(b, cmd, a, after, ctx), **_evidence(cmd.attachments, ctx)}, a.id)
     elif isinstance(cmd, Decline):
         if cmd.suggested_target is not None and cmd.suggested_target not in ctx.known_targets:
             raise ValidationFailed(f"suggested_target: unknown target {cmd.suggested_target!r}",
@@ -646,7 +662,7 @@ def decide(call: Call | None, cmd: Command, actor: Actor, now: datetime, ctx: De
     if isinstance(cmd, CreateCall):
         if call is not None:
             raise Conflict("this call already exists", field="command_id")
-        return _create(cmd, now, ctx)
+        return _create(cmd, actor, now, ctx)
     if call is None:
         field = "call_id" if hasattr(cmd, "call_id") else "assignment_id"
         raise NotFound(f"{field}: no such call", field=field)

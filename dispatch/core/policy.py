@@ -6,12 +6,12 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from dispatch.core.commands import command_assignment_id
-from dispatch.core.domain import Actor, Role
+from dispatch.core.domain import Actor, Role, Source
 from dispatch.core.transitions import ASSIGNMENT_FINAL
 from protocols.errors import Forbidden, NotFound
 
 if TYPE_CHECKING:
-    from dispatch.core.commands import Command
+    from dispatch.core.commands import Command, CreateCall
     from dispatch.core.records import Assignment, Call
 
 OPERATOR_COMMANDS = frozenset({
@@ -172,6 +172,18 @@ def _authorize_intake(actor: Actor, cmd: Command) -> None:
                         field="targets")
 
 
+def report_grid(actor: Actor, cmd: CreateCall) -> int | None:
+    """The grid a new call is filed under: a grid worker's own (from the session, never from the request:
+    naming another is ``Forbidden``) with source ``grid``; for everyone else the ``grid_id`` sent."""
+    if actor.role != Role.GRID_WORKER:
+        return cmd.grid_id
+    if cmd.source != Source.GRID:
+        raise Forbidden("source: a grid worker's reports have source grid", field="source")
+    if cmd.grid_id is not None and cmd.grid_id != actor.grid_id:
+        raise Forbidden("grid_id: a grid worker reports from their own grid", field="grid_id")
+    return actor.grid_id
+
+
 def visible_to(actor: Actor, township_id: int, audience: Collection[str]) -> bool:
     """Whether ``actor`` may see an event of ``township_id`` addressed to ``audience``."""
     if actor.role == Role.SYSTEM:
@@ -195,6 +207,25 @@ def visible_to(actor: Actor, township_id: int, audience: Collection[str]) -> boo
 def can_read_call(actor: Actor, call: Call) -> bool:
     """Whether ``actor`` may read ``call`` (a liaison: only calls its target has or had a part in)."""
     return visible_to(actor, call.township_id, call.targets())
+
+
+# Roles that upload evidence (photos, PDFs) for the commands they send.
+UPLOAD_ROLES = frozenset({Role.OPERATOR, Role.LIAISON, Role.GRID_WORKER, Role.INTEGRATION})
+
+
+def can_read_attachment(actor: Actor, *, uploaded_by: int, township_id: int, step: str | None,
+                        call_targets: Collection[str], step_audience: Collection[str]) -> bool:
+    """Whether ``actor`` may see an uploaded file: its uploader always (a grid worker sees the photo of their
+    own report); otherwise only once bound to a call, and then as the step it came with is read: a photo of
+    the intake by whoever may read the call (the departments dispatched later too), a photo of a
+    department's 报到 or 办结 by whoever sees that department's events (not the call's other departments)."""
+    if actor.user_id is not None and actor.user_id == uploaded_by:
+        return True
+    if step is None:
+        return False
+    if step == "intake":
+        return visible_to(actor, township_id, call_targets)
+    return visible_to(actor, township_id, step_audience)
 
 
 def mask_phone(phone: str) -> str:

@@ -26,13 +26,13 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 SELECT_USER_BY_NAME = """
 select id, username, display_name, password_hash, role, township_id, department, unit_id,
-       team_lead, disabled
+       team_lead, disabled, grid_id
   from users
  where username = $1
 """
 SELECT_USER_BY_SESSION = """
 select u.id, u.username, u.display_name, u.role, u.township_id, u.department, u.unit_id,
-       u.team_lead, s.kind, s.expires_at
+       u.team_lead, u.grid_id, s.kind, s.expires_at
   from sessions s
   join users u on u.id = s.user_id
  where s.token_hash = $1
@@ -68,10 +68,11 @@ INSERT_FAILURE = "insert into login_failures (username, address, at) values ($1,
 CLEAR_FAILURES = "delete from login_failures where username = $1 and (address = $2 or at <= $3)"
 INSERT_USER = """
 insert into users (username, display_name, password_hash, role, township_id, department, unit_id, team_lead,
-                   phone)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                   phone, grid_id)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 returning id
 """
+SELECT_GRID_BY_NAME = "select id from grids where township_id = $1 and name = $2"
 UPDATE_PASSWORD = "update users set password_hash = $2 where username = $1 returning id"
 DISABLE_USER = "update users set disabled = true where username = $1 returning id"
 
@@ -105,7 +106,7 @@ def actor_from_row(row: asyncpg.Record) -> Actor:
     return Actor(
         user_id=row["id"], role=Role(row["role"]), township_id=row["township_id"],
         department=row["department"], unit_id=row["unit_id"], team_lead=row["team_lead"],
-        name=row["display_name"],
+        name=row["display_name"], grid_id=row.get("grid_id"),
     )
 
 
@@ -235,19 +236,25 @@ ROLE_REQUIREMENTS = {
 async def add_user(conn: Conn, *, username: str, display_name: str, password: str,
                    role: Role, township_id: int | None = None, department: str | None = None,
                    unit_id: int | None = None, team_lead: bool = False,
-                   password_hash: str | None = None, phone: str | None = None) -> int:
+                   password_hash: str | None = None, phone: str | None = None, grid_id: int | None = None) -> int:
     try:
         user_id: int = await conn.fetchval(
             INSERT_USER, username, display_name, password_hash or hash_password(password), role.value,
-            township_id, department, unit_id, team_lead, phone)
+            township_id, department, unit_id, team_lead, phone, grid_id)
     except asyncpg.UniqueViolationError:
         raise Conflict(f"user {username!r} already exists", field="username") from None
     except asyncpg.CheckViolationError as exc:
         why = ROLE_REQUIREMENTS.get(exc.constraint_name or "", exc.constraint_name)
         raise ValidationFailed(f"user {username!r} is not valid for role {role}: {why}", field="role") from None
     except asyncpg.ForeignKeyViolationError as exc:
-        raise ValidationFailed(f"unknown township, department or unit: {exc.detail}", field="township") from None
+        raise ValidationFailed(f"unknown township, department, unit or grid: {exc.detail}", field="township") from None
     return user_id
+
+
+async def grid_id(conn: Conn, township_id: int, name: str) -> int | None:
+    """The id of the township's grid called ``name`` (None: no such grid)."""
+    gid: int | None = await conn.fetchval(SELECT_GRID_BY_NAME, township_id, name)
+    return gid
 
 
 async def set_password(conn: Conn, username: str, password: str, now: datetime) -> None:

@@ -3,6 +3,7 @@ write the projection and append the events in one transaction; idempotent by ``c
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -17,7 +18,7 @@ from uuid import UUID
 import asyncpg
 
 from dispatch.core.clock import Clock
-from dispatch.core.commands import Command, command_assignment_id, command_call_id
+from dispatch.core.commands import Command, command_assignment_id, command_attachments, command_call_id
 from dispatch.core.config import Config
 from dispatch.core.domain import SYSTEM_ACTOR, Actor
 from dispatch.core.lifecycle import DecideContext, decide, evolve
@@ -26,7 +27,7 @@ from dispatch.core.numbering import format_number, numbering_year
 from dispatch.core.records import Assignment, Call, Event
 from dispatch.core.sla_policy import next_escalation
 from dispatch.evaluation.facts import touches
-from dispatch.store import eventlog, outbox
+from dispatch.store import attachments, eventlog, outbox
 from dispatch.store import facts as evaluation_facts
 from dispatch.store.eventlog import EventRecord
 from dispatch.store.pool import Conn, unavailable, unreachable
@@ -109,6 +110,8 @@ CommitHook = Callable[[Sequence[EventRecord], Sequence[Call]], None]
 
 def payload_hash(cmd: Command) -> bytes:
     doc = cmd.model_dump(mode="json")
+    if doc.get("attachments") == []:
+        del doc["attachments"]  # as before attachments existed: a retry across an upgrade is the same command
     return hashlib.sha256(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode()).digest()
 
 
@@ -222,6 +225,9 @@ class Store:
                 call = Call.from_dict(doc)
             now = self.clock.now()
             ctx = await self._context(conn, township_id, cmd, now)
+            evidence = command_attachments(cmd)
+            if evidence:  # locked until commit; checked before decide, bound once the events have their seq
+                ctx = dataclasses.replace(ctx, attachments=await attachments.resolve(conn, actor.user_id, evidence))
             events = decide(call, cmd, actor, now, ctx)
             existing = call_id is not None
             steps: list[Call] = []
@@ -233,6 +239,9 @@ class Store:
             for rec in records:
                 _check_deliverable(rec)
             stored = await eventlog.append(conn, township_id, head, records)
+            if evidence:
+                carrier = next(r for r in stored if "attachments" in r.body)
+                await attachments.bind(conn, evidence, call.id, carrier.seq, carrier.type, carrier.assignment_id)
             await self._project(conn, call, events, stored[-1].seq)
             if touches(events):  # the evaluation's facts, in the same transaction as their events
                 known = await evaluation_facts.load(conn, call.id) if existing else {}

@@ -26,8 +26,19 @@ from dispatch.realtime.hub import Realtime, websocket_endpoint
 from dispatch.store import pool as db
 from dispatch.store.accounts import Auth
 from dispatch.store.reference import sync_reference
-from dispatch.web import account, calls, duty, evaluation, export, notify_status, push  # noqa: F401 - api modules register their endpoints
+from dispatch.web import (  # noqa: F401 - api modules register their endpoints
+    account,
+    attachments,
+    calls,
+    duty,
+    evaluation,
+    export,
+    notify_status,
+    push,
+    reports,
+)
 from dispatch.web import routing as web
+from dispatch.web.attachments import UPLOAD_PATH
 from dispatch.web.demo_sms import DemoGateway
 from dispatch.web.logs import RequestLog, event_logger
 from dispatch.web.metrics import MetricsListener  # and registers GET /metrics
@@ -38,7 +49,7 @@ from dispatch.web.services import start_services, stop_services
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
 CONSOLE_DIR = Path(__file__).resolve().parents[2] / "console"
-ASSET_FOLDERS = ("shared", "operator", "liaison", "supervisor", "demo")
+ASSET_FOLDERS = ("shared", "operator", "liaison", "supervisor", "demo", "grid")
 # npm packages the consoles load, each by its built folder only (/vendor/<name>/...): the msgpack codec
 # (ES modules) and Apache ECharts (echarts.esm.min.mjs, one self-contained module) for the supervisor's charts.
 VENDOR_FOLDERS = {"msgpack": "@msgpack/msgpack/dist.esm", "echarts": "echarts/dist"}
@@ -167,6 +178,7 @@ def create_app(cfg: Config, dsn: str, *, clock: Clock | None = None, pool_size: 
         Route("/operator/", _page("operator/index.html")),
         Route("/liaison/", _page("liaison/index.html")),
         Route("/supervisor/", _page("supervisor/index.html")),
+        Route("/grid/", _page("grid/index.html")),
         *web.routes(),
         WebSocketRoute("/ws", websocket_endpoint),
     ]
@@ -183,7 +195,7 @@ def create_app(cfg: Config, dsn: str, *, clock: Clock | None = None, pool_size: 
         # Next, so it sees the scope the router fills in (the route; the actor), and every answer (413s too).
         *([Middleware(RequestLog)] if json_logs else []),
         Middleware(SecurityHeaders),
-        Middleware(BodyLimit, max_bytes=web.MAX_BODY_BYTES),
+        Middleware(BodyLimit, max_bytes=web.MAX_BODY_BYTES, paths={UPLOAD_PATH: cfg.attachments.max_bytes}),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware, exception_handlers={404: not_found})
     if cfg.metrics.port:  # /metrics on a listener of its own, up while the hub is

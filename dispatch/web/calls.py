@@ -13,7 +13,9 @@ from dispatch.core import phone_search, policy
 from dispatch.core.commands import COMMANDS, parse_command
 from dispatch.core.domain import Actor, DeadlineKind, Role
 from dispatch.core.transitions import WAITING_FOR
+from dispatch.store import attachments as attachment_store
 from dispatch.store.pool import Conn
+from dispatch.web.attachments import listed
 from dispatch.web.routing import Req, ZhJSONResponse, endpoint
 from dispatch.web.schemas import CallDetailOut, CallListOut, CommandResultOut
 from protocols.errors import NotFound
@@ -178,6 +180,7 @@ async def get_call(call: Req) -> dict[str, Any]:
         if not policy.visible_to(actor, row["township_id"], targets):
             raise NotFound(f"no call {call_id}", field="call_id")  # do not confirm it exists
         events = await conn.fetch(SELECT_TIMELINE, call_id)
+        evidence = await attachment_store.for_call(conn, call_id)
         repeat = await _earlier_from_phone(conn, actor, row["township_id"], row["reporter_digits"],
                                            row["created_at"], row["number"])
     timeline = [
@@ -191,6 +194,7 @@ async def get_call(call: Req) -> dict[str, Any]:
     out = call_json(actor, row["township_id"], row["doc"], row["last_seq"])
     out["timeline"] = timeline
     out["repeat_calls"] = repeat
+    out["attachments"] = listed(actor, row["township_id"], tuple(sorted(targets)), evidence)
     return out
 
 
@@ -233,8 +237,10 @@ def _command_endpoint(kind: str, path: str, path_field: str | None, summary: str
                               status_code=200 if outcome.replayed else status)
 
     run.__name__ = kind
+    # A grid worker reports (create_call only: dispatch.core.policy refuses the rest).
+    roles = [Role.OPERATOR, Role.LIAISON, Role.GRID_WORKER] if kind == "create_call" else [Role.OPERATOR, Role.LIAISON]
     endpoint("POST", path, summary=summary, tags=["commands"], body=body_model, status=status,
-             roles=[Role.OPERATOR, Role.LIAISON], response=CommandResultOut)(run)
+             roles=roles, response=CommandResultOut)(run)
 
 
 _command_endpoint("create_call", "/api/v1/calls", None, "Create a call (问), optionally dispatching it (派)", 201)

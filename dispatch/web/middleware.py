@@ -85,20 +85,22 @@ class BodyLimit:
     soon as the streamed body passes the limit (chunked): 413 ``payload_too_large``. What is read is
     never more than the limit and one chunk."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, paths: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.paths = dict(paths or {})  # exact paths with a limit of their own (uploads)
 
-    def error(self) -> PayloadTooLarge:
-        return PayloadTooLarge(f"request body larger than {self.max_bytes} bytes")
+    def error(self, limit: int) -> PayloadTooLarge:
+        return PayloadTooLarge(f"request body larger than {limit} bytes")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.paths.get(scope["path"], self.max_bytes)
         length = Headers(scope=scope).get("content-length")
-        if length is not None and length.strip().isdigit() and int(length) > self.max_bytes:
-            for message in _json(413, self.error().to_dict()):
+        if length is not None and length.strip().isdigit() and int(length) > limit:
+            for message in _json(413, self.error(limit).to_dict()):
                 await send(message)
             return
         received = 0
@@ -109,9 +111,9 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     over = True
-                    raise self.error()
+                    raise self.error(limit)
             return message
 
         async def tracked(message: Message) -> None:
@@ -148,8 +150,8 @@ class SecurityHeaders:
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS:
                     headers.setdefault(name, value)
-                if api:
-                    headers["cache-control"] = "no-store"
+                if api and not headers.get("cache-control", "").startswith("private"):
+                    headers["cache-control"] = "no-store"  # an uploaded file may be kept by its reader's browser
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -57,6 +57,10 @@ def openapi_document(version: str) -> dict[str, Any]:
         if ep.body is not None:
             op["requestBody"] = {"required": True,
                                  "content": {"application/json": {"schema": _schema(ep.body, components)}}}
+        if ep.upload:
+            op["requestBody"] = {"required": True, "content": {
+                kind: {"schema": {"type": "string", "format": "binary", "description": text}}
+                for kind, text in ep.upload.items()}}
         ok: dict[str, Any] = {"description": "OK"}
         media = None if ep.media is None else ep.media.split(";")[0]
         if media in LINES_MEDIA_TYPES and ep.response is not None:
@@ -68,8 +72,9 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "x-item-schema": _schema(ep.response, components)}}
         elif ep.response is not None:
             ok["content"] = {"application/json": {"schema": _schema(ep.response, components)}}
-        elif media is not None:
-            ok["content"] = {media: {"schema": {"type": "string", "format": "binary"}}}
+        elif ep.media is not None:  # a file; several types when listed with commas
+            ok["content"] = {kind.strip(): {"schema": {"type": "string", "format": "binary"}}
+                             for kind in ep.media.split(",")}
         if ep.headers:
             ok["headers"] = {name: {"schema": {"type": "string"}, "description": text}
                              for name, text in ep.headers.items()}
@@ -82,7 +87,7 @@ def openapi_document(version: str) -> dict[str, Any]:
         if not ep.public:
             op["responses"].update({"401": _err("not logged in"), "403": _err("the role may not do this")})
             op["security"] = [{"cookie": []}, {"bearer": []}]
-        if ep.body is not None:
+        if ep.body is not None or ep.upload:
             op["responses"]["413"] = _err("body larger than the limit")
         if ep.path == "/api/v1/login":
             op["responses"]["401"] = _err("wrong username or password")

@@ -109,6 +109,8 @@ class Endpoint:
     media: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)  # response header -> description (OpenAPI)
     errors: Mapping[int, str] = field(default_factory=dict)  # further error statuses -> when (OpenAPI)
+    # A request body of raw bytes (uploads) that the handler reads itself: its media types -> description.
+    upload: Mapping[str, str] = field(default_factory=dict)
 
 
 LINES_MEDIA_TYPES = frozenset({"application/x-ndjson", "application/jsonl"})
@@ -120,11 +122,13 @@ def endpoint(method: str, path: str, *, summary: str, tags: Sequence[str] = ("ca
              response: type[BaseModel] | None = None, roles: Collection[Role] | None = None,
              public: bool = False, status: int = 200, media: str | None = None,
              headers: Mapping[str, str] | None = None,
-             errors: Mapping[int, str] | None = None) -> Callable[[Handler], Handler]:
+             errors: Mapping[int, str] | None = None,
+             upload: Mapping[str, str] | None = None) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         REGISTRY.append(Endpoint(method, path, fn, summary, tags, body, query, response,
                                  frozenset(roles) if roles else None, public, status, media=media,
-                                 headers=dict(headers or {}), errors=dict(errors or {})))
+                                 headers=dict(headers or {}), errors=dict(errors or {}),
+                                 upload=dict(upload or {})))
         return fn
     return register
 

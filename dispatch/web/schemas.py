@@ -120,11 +120,62 @@ class TimelineOut(_Out):
     assignment_state: str | None
 
 
+class AttachmentOut(_Out):
+    """An uploaded photo or PDF (``POST /api/v1/attachments``): name its ``id`` in a command."""
+
+    id: str
+    sha256: str = Field(description="SHA-256 of the bytes, hex; recorded in the event that attaches it")
+    content_type: Literal["image/jpeg", "image/png", "image/webp", "application/pdf"] = Field(
+        description="told from the bytes, never from the file name or the request's Content-Type")
+    size: int
+    width: int | None
+    height: int | None
+    url: str
+    thumbnail_url: str | None = Field(description="a JPEG at most [attachments] thumbnail_px wide; null for a PDF")
+
+
+class CallAttachmentOut(AttachmentOut):
+    """An attachment of a call, with the step it came with."""
+
+    step: Literal["intake", "arrive", "report_result"]
+    assignment_id: str | None = Field(description="the department's assignment for arrive / report_result")
+    seq: int = Field(description="the event (of the township's log) that recorded its digest")
+    uploaded_at: str
+
+
 class CallDetailOut(CallOut):
     timeline: list[TimelineOut]
     # Earlier calls of the township from the same reporter phone (repeat caller); null without a phone or
     # for liaisons.
     repeat_calls: int | None
+    # The photos and PDFs of the steps the reader may see (the intake's, and each visible department's).
+    attachments: list[CallAttachmentOut]
+
+
+class StateNameOut(_Out):
+    zh: str
+    en: str
+
+
+class ReportOut(_Out):
+    """One of my reports (a call I created), as its reporter follows it."""
+
+    call_id: str
+    number: str
+    title: str
+    category: str
+    address: str
+    grid_id: int | None
+    state: str
+    state_name: StateNameOut = Field(description="the state in the glossary's words")
+    created_at: str
+    updated_at: str
+    attachments: list[AttachmentOut]
+
+
+class ReportListOut(_Out):
+    reports: list[ReportOut]
+    limit: int
 
 
 class CallListOut(_Out):
