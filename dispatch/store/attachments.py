@@ -46,9 +46,10 @@ select id, uploaded_by, sha256, content_type, size, call_id
    for update
 """
 BIND = """
-update attachments
-   set call_id = $2, event_seq = $3, step = $4, assignment_id = $5
- where id = any($1::uuid[]) and call_id is null
+update attachments a
+   set call_id = $2, event_seq = $3, step = $4, assignment_id = $5, position = named.n
+  from unnest($1::uuid[]) with ordinality as named (id, n)
+ where a.id = named.id and a.call_id is null
 """
 SELECT_FOR_CALL = """
 select a.id, a.uploaded_by, a.sha256, a.content_type, a.size, a.width, a.height, a.step, a.assignment_id,
@@ -57,7 +58,7 @@ select a.id, a.uploaded_by, a.sha256, a.content_type, a.size, a.width, a.height,
   from attachments a
   join events e on e.township_id = a.township_id and e.seq = a.event_seq
  where a.call_id = $1
- order by a.event_seq, a.uploaded_at, a.id
+ order by a.event_seq, a.position
 """
 # Unbound uploads past their time, skipping any a command is binding right now.
 DELETE_UNBOUND = """

@@ -239,10 +239,10 @@ class Store:
             for rec in records:
                 _check_deliverable(rec)
             stored = await eventlog.append(conn, township_id, head, records)
-            if evidence:
+            await self._project(conn, call, events, stored[-1].seq)
+            if evidence:  # after the projection: the row references the call
                 carrier = next(r for r in stored if "attachments" in r.body)
                 await attachments.bind(conn, evidence, call.id, carrier.seq, carrier.type, carrier.assignment_id)
-            await self._project(conn, call, events, stored[-1].seq)
             if touches(events):  # the evaluation's facts, in the same transaction as their events
                 known = await evaluation_facts.load(conn, call.id) if existing else {}
                 rows = evaluation_facts.changed(known, list(zip(steps, events, (r.seq for r in stored),

@@ -101,6 +101,8 @@ def _scope(actor: Actor, query: CallQuery, where: list[str], args: list[Any], no
 
     scope = policy.township_scope(actor)  # the same rule as the WebSocket's
     target = policy.target_scope(actor)
+    if actor.role in policy.INTAKE_ROLES:
+        where.append("false")  # they report into the intake and read no call (their own: /api/v1/reports/mine)
     if actor.role in (Role.OPERATOR, Role.LIAISON) or scope is not None:
         # An operator or liaison without a township sees nothing: `township_id = null` matches no row.
         where.append(f"c.township_id = {arg(scope)}")

@@ -19,7 +19,7 @@ select c.id, c.number, c.title, c.category, c.address, c.state, c.created_at, c.
        coalesce((select json_agg(json_build_object('id', a.id, 'sha256', encode(a.sha256, 'hex'),
                                                   'content_type', a.content_type, 'size', a.size,
                                                   'width', a.width, 'height', a.height)
-                                 order by a.uploaded_at, a.id)
+                                 order by a.position)
                    from attachments a
                   where a.call_id = c.id and a.step = 'intake'), '[]'::json) as attachments
   from events e

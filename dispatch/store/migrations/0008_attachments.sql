@@ -19,6 +19,7 @@ create table attachments (
     event_seq     bigint,
     step          text        check (step in ('intake', 'arrive', 'report_result')),
     assignment_id uuid,
+    position      integer,    -- its place among the attachments the command named (1-based)
     check ((call_id is null) = (event_seq is null) and (call_id is null) = (step is null))
 );
 create index attachments_call on attachments (call_id, event_seq) where call_id is not null;
