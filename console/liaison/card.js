@@ -4,7 +4,7 @@ import { escalationLevel, escalationText, overdueText, runningDeadline, toDate }
 import { CALL_FINAL, DUE_BY_STATE, callNumber, categoryName, fmtSpan, now } from "./state.js";
 import { tt } from "./strings.js";
 import { effectiveState, pendingFor, send } from "./outbox.js";
-import { arrive, openSheet } from "./sheets.js";
+import { arrive, arriveWithPhotos, openSheet } from "./sheets.js";
 import { go } from "./detail.js";
 
 // -- rendering -------------------------------------------------------------------------------------------
@@ -20,9 +20,22 @@ export function actionButtons(a) {
   const decline = h("button", { type: "button", class: "btn warn", dataset: { act: "decline" },
     onclick: (e) => { e.stopPropagation(); if (e.detail <= 1) openSheet("decline", a); } }, tt("li.act.decline"));
   if (st === "dispatched") btns.push(big("acknowledge", () => send(a, "acknowledge")), decline);
-  else if (st === "acknowledged") btns.push(big("arrive", () => arrive(a)), decline);
+  else if (st === "acknowledged") btns.push(big("arrive", () => arrive(a)), cameraArrive(a), decline);
   else if (st === "on_scene") btns.push(big("report_result", () => openSheet("report", a)));
   return btns.length ? h("div", { class: "actions" }, btns) : null;
+}
+
+/** 📷: take photos on scene and report arrival with them (the photos need the network; see sheets.js). */
+function cameraArrive(a) {
+  const input = h("input", { type: "file", accept: "image/*", capture: "environment", multiple: true,
+    class: "photo-input", onclick: (e) => e.stopPropagation() });
+  input.addEventListener("change", () => {
+    const files = [...input.files].slice(0, 9);
+    input.value = "";
+    arriveWithPhotos(a, files);
+  });
+  return h("label", { class: "btn ghost camera", dataset: { act: "arrive-photo" }, title: tt("li.arrivePhoto"),
+    "aria-label": tt("li.arrivePhoto"), onclick: (e) => e.stopPropagation() }, "📷", input);
 }
 
 export function dueBlock(a, large = true) {

@@ -8,6 +8,7 @@ import { render } from "./list.js";
 import { Alerts } from "./alerts.js";
 import { effectiveState, pendingFor } from "./outbox.js";
 import { actionButtons, dueBlock, roleChip, tickDue } from "./card.js";
+import { evidenceSection } from "/shared/evidence.js";
 
 // -- detail view ---------------------------------------------------------------------------------------
 
@@ -103,6 +104,8 @@ export function renderDetail() {
     field(tt("li.f.reporter"), reporter),
     field(tt("li.f.callState"), call.state ? tt(`li.cs.${call.state}`) : ""),
     field(tt("li.f.dispatched"), fmtTime(call.created_at))));
+  const evidence = evidenceSection((data && data.attachments) || []);
+  if (evidence) nodes.push(evidence);
   const timeline = (data && data.timeline) || [];
   if (timeline.length) {
     nodes.push(h("h2", { class: "section-title" }, tt("li.f.timeline")));

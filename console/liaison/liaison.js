@@ -103,7 +103,7 @@ async function main() {
     return;
   }
   if (S.me.role !== "liaison") {
-    const landing = { operator: "/operator/", supervisor: "/supervisor/", admin: "/supervisor/" }[S.me.role];
+    const landing = { operator: "/operator/", supervisor: "/supervisor/", admin: "/supervisor/", grid_worker: "/grid/" }[S.me.role];
     if (landing) { location.href = landing; return; }
     $("who").textContent = tt("li.notLiaison");
     return;

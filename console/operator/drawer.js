@@ -5,6 +5,7 @@ import { $, CALL_ACTIONS, CLOSED_ASG, FINAL_CALL, S, api, esc, now } from "./sta
 import { applyEvent } from "./model.js";
 import { nextDue, tick } from "./board.js";
 import { openAction } from "./actions.js";
+import { evidenceSection, fromEvent } from "/shared/evidence.js";
 
 /** Open a call in the drawer; `readOnly` (the history) leaves its actions out. */
 export async function openDetail(id, { readOnly = false } = {}) {
@@ -37,6 +38,7 @@ export function detailEvent(ev) {
   if (S.detailSeqs.has(ev.seq)) return;
   applyEvent(d, ev);
   S.detailSeqs.add(ev.seq);
+  d.attachments = [...(d.attachments || []), ...fromEvent(ev.event_type, ev.body, ev.seq, ev.assignment_id)];
   d.timeline.push({ seq: ev.seq, type: ev.event_type, assignment_id: ev.assignment_id, actor: ev.actor,
                     at: new Date(ev.at).toISOString(), body: ev.body || {}, call_state: ev.call_state,
                     assignment_state: ev.assignment_state });
@@ -151,6 +153,12 @@ function repeatBadge(d) {
     + `${esc(t("repeatCalls", { n: d.repeat_calls }))}</button>`;
 }
 
+/** "报到 · 公安": the step a photo came with, and whose step it was. */
+function evidenceLabel(a, call) {
+  const asg = call.assignments.find((x) => x.id === a.assignment_id);
+  return [t(`ev.step.${a.step}`), asg ? targetName(S.idx, asg.target) : ""].filter(Boolean).join(" · ");
+}
+
 export function renderDetail() {
   const d = S.detail;
   if (!d) return;
@@ -172,8 +180,11 @@ export function renderDetail() {
     + (d.close_reason ? `<dt>${esc(t("fCloseReason"))}</dt><dd>${esc(d.close_reason)}</dd>` : "")
     + `</dl></section>`
     + (callActs.length ? `<section class="call-acts">${callActs.map((k) => `<button type="button" class="${["accept", "close"].includes(k) ? "primary" : k === "cancel" ? "danger" : ""}" data-act="${k}">${esc(t("act." + k))}</button>`).join("")}</section>` : "")
+    + `<div id="detail-evidence"></div>`
     + `<section><h3>${esc(t("asgs"))}</h3><ul class="asgs">${d.assignments.map((a) => asgHTML(a, d)).join("")}</ul></section>`
     + `<section><h3>${esc(t("timeline"))}</h3><ol class="timeline" id="timeline">${tl}</ol></section>`;
+  const evidence = evidenceSection(d.attachments || [], { label: (a) => evidenceLabel(a, d) });
+  if (evidence) $("#detail-evidence").replaceChildren(evidence);
   tick();
 }
 

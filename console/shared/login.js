@@ -3,7 +3,7 @@ import { applyI18n, t, lang, setLang } from "/shared/i18n.js";
 applyI18n();
 document.getElementById("lang").onclick = () => setLang(lang() === "en" ? "zh-CN" : "en");
 const LANDING = { operator: "/operator/", liaison: "/liaison/", supervisor: "/supervisor/", admin: "/supervisor/",
-                  leader: "/supervisor/", department_head: "/supervisor/" };
+                  leader: "/supervisor/", department_head: "/supervisor/", grid_worker: "/grid/" };
 
 // Where to go after logging in: `next` only when it is a path on this very origin. A backslash
 // (`/\host`) or a tab/newline (`/\t/host`, dropped by the URL parser) would otherwise turn
