@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from dispatch.core.config import AttachmentsConfig, Config
 from dispatch.web import schemas
 from tests.conftest import Hub, start_hub
 from tests.helpers import assignment_of, cid, new_call, post
+from tests.test_export_log import run_cli
 from tests.test_hardening_web import raw_request, status_and_body
 
 
@@ -259,3 +261,21 @@ async def test_a_grid_workers_report_is_filed_under_their_grid_and_followed_in_m
         async with await hub.login("police1.yiqiao") as police:
             assert (await police.get("/api/v1/reports/mine")).status_code == 403
         assert (await grid.get("/api/v1/calls")).json()["calls"] == []
+
+
+async def test_export_log_writes_the_attached_files_named_by_their_digests(hub: Hub, tmp_path: Path) -> None:
+    async with await hub.login("op1.yiqiao") as op:
+        jpg, pdf = photo(color="teal"), PDF
+        ids = [(await upload(op, jpg))["id"], (await upload(op, pdf, "application/pdf"))["id"]]
+        await upload(op, photo(color="black"))  # never attached: not part of the record
+        await post(op, "/api/v1/calls", new_call(attachments=ids), expect=201)
+    out, files = tmp_path / "yiqiao.jsonl", tmp_path / "files"
+    made = run_cli("export-log", "--township", "yiqiao", "--from", "2026-11-02", "--to", "2026-11-02",
+                   "--out", str(out), "--attachments", str(files), dsn=hub.dsn)
+    assert made.returncode == 0, made.stderr
+    assert "wrote 2 attachment file(s)" in made.stderr
+    recorded = [a["sha256"] for line in out.read_text().splitlines()
+                for a in json.loads(line)["body"].get("attachments", [])]
+    assert sorted(recorded) == sorted(p.name for p in files.iterdir())
+    for path in files.iterdir():  # each file's name is the digest its event records
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == path.name

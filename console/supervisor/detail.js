@@ -1,5 +1,7 @@
 // The call detail drawer: one call's facts, its assignments with each deadline, and the full timeline (the event
 // log). Opened from the call log and from any drill-down row; read-only, with one button: close.
+import { evidenceSection } from "/shared/evidence.js";
+import { t } from "/shared/i18n.js";
 import { h } from "/shared/dom.js";
 import { RUNNING_CLOCKS, escalationText, fmtDuration, fmtNumber, overdueText, toDate } from "/shared/format.js";
 import { $, S, api, categoryName, errorText, fmt, short, targetName, tick, townshipName, tt } from "/supervisor/common.js";
@@ -140,6 +142,10 @@ function render() {
       field(tt("sv.f.created"), fmt(c.created_at)), field(tt("sv.f.closed"), c.closed_at ? fmt(c.closed_at) : ""),
       field(tt("sv.f.visit"), c.satisfaction ? tt("sv.visit", { resolved: tt(c.resolved ? "sv.resolved" : "sv.unresolved"), s: c.satisfaction }) : ""),
       field(tt("sv.f.cancel"), c.cancel_reason)),
+    evidenceSection(c.attachments || [], { label: (a) => {
+      const asg = (c.assignments || []).find((x) => x.id === a.assignment_id);
+      return [t(`ev.step.${a.step}`), asg ? targetName(asg.target, tid) : ""].filter(Boolean).join(" · ");
+    } }),
     h("h3", {}, tt("sv.assignments")),
     h("div", { class: "scroll" }, h("table", { class: "asg" },
       h("thead", {}, h("tr", {}, ...["sv.a.target", "sv.a.state", "sv.a.dispatched", "sv.a.ack", "sv.a.arrive", "sv.a.report",

@@ -437,6 +437,7 @@ def _verify_file(path: Path) -> None:
 
 
 @main.command("export-log")
+@config_option
 @data_option
 @click.option("--township", required=True, help="Township code.")
 @click.option("--from", "first", required=True, type=click.DateTime(["%Y-%m-%d"]),
@@ -445,13 +446,20 @@ def _verify_file(path: Path) -> None:
               help="Last day, inclusive, YYYY-MM-DD (until 24:00 Asia/Shanghai).")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True, path_type=Path), default=None,
               help="File to write (default: standard output).")
-def export_log(data_dir: Path | None, township: str, first: datetime, last: datetime, out: Path | None) -> None:
+@click.option("--attachments", "attachments_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write the photos and PDFs the exported events attach into this folder, each file named "
+                   "by its SHA-256 (the digest its event records).")
+def export_log(config_path: Path | None, data_dir: Path | None, township: str, first: datetime, last: datetime,
+               out: Path | None, attachments_dir: Path | None) -> None:
     """Export one township's raw event log for a period as JSON Lines (docs/EXPORT.md).
 
     The file holds reporters' names and phones (the hash covers them): keep it as you keep the database."""
     from dispatch.evaluation.period import date_range
+    from dispatch.store import attachments as attachment_files
     from dispatch.store import export
 
+    cfg = _config(config_path)
+    files = [0]
     try:
         period = date_range(first.date(), last.date())
     except XianghuError as exc:
@@ -470,6 +478,9 @@ def export_log(data_dir: Path | None, township: str, first: datetime, last: date
         rng = await export.fetch_range(conn, found, period)
         async for chunk in export.iter_lines(conn, rng):
             sink.write(chunk)
+        if attachments_dir is not None and rng.count:
+            files[0] = await attachment_files.export_files(conn, cfg.attachments, found.id, rng.first_seq,
+                                                           rng.last_seq, attachments_dir)
         return rng
 
     try:
@@ -489,6 +500,8 @@ def export_log(data_dir: Path | None, township: str, first: datetime, last: date
     else:
         click.echo(f"exported {rng.count} events of {township} (seq {rng.first_seq}..{rng.last_seq}) for "
                    f"{period.label} to {where}", err=True)
+    if attachments_dir is not None:
+        click.echo(f"wrote {files[0]} attachment file(s) named by SHA-256 to {attachments_dir}", err=True)
 
 
 pg_bin_option = click.option(

@@ -73,10 +73,10 @@ returning sha256
 SHA256_IN_USE = "select exists (select 1 from attachments where sha256 = $1)"
 # The bound files of a township's events in a seq range (the export's companions).
 SELECT_FOR_EXPORT = """
-select sha256, content_type, data
+select id, sha256
   from attachments
  where township_id = $1 and event_seq between $2 and $3
- order by event_seq, id
+ order by event_seq, position
 """
 STEP_OF_EVENT = {"call.created": "intake", "assignment.arrived": "arrive", "assignment.reported": "report_result"}
 
@@ -238,3 +238,19 @@ def listing(row: Any) -> dict[str, Any]:
             "assignment_id": None if row["assignment_id"] is None else str(row["assignment_id"]),
             "seq": row["event_seq"], "uploaded_at": row["uploaded_at"].isoformat(),
             **urls(row["id"], row["content_type"])}
+
+
+async def export_files(conn: Conn, cfg: AttachmentsConfig, township_id: int, first_seq: int, last_seq: int,
+                       into: Path) -> int:
+    """Write the files bound to the township's events ``first_seq``..``last_seq`` into ``into``, each named by
+    its SHA-256 hex digest (what the event body records), one at a time; how many distinct files."""
+    out = Folder(into)
+    written: set[bytes] = set()
+    for row in await conn.fetch(SELECT_FOR_EXPORT, township_id, first_seq, last_seq):
+        digest = bytes(row["sha256"])
+        if digest in written:
+            continue
+        data = await conn.fetchval(SELECT_DATA, row["id"])
+        await out.write(digest, bytes(data) if data is not None else await Folder(cfg.folder).read(digest))
+        written.add(digest)
+    return len(written)
