@@ -26,24 +26,15 @@ from dispatch.realtime.hub import Realtime, websocket_endpoint
 from dispatch.store import pool as db
 from dispatch.store.accounts import Auth
 from dispatch.store.reference import sync_reference
-from dispatch.web import (  # noqa: F401 - api modules register their endpoints
-    account,
-    attachments,
-    calls,
-    duty,
-    evaluation,
-    export,
-    notify_status,
-    push,
-    reports,
-)
+from dispatch.web import account, calls, duty, evaluation, export, notify_status, push  # noqa: F401 - api modules register their endpoints
 from dispatch.web import routing as web
-from dispatch.web.attachments import UPLOAD_PATH
+from dispatch.web.attachments import UPLOAD_PATH  # and registers the attachments' endpoints
 from dispatch.web.demo_sms import DemoGateway
 from dispatch.web.logs import RequestLog, event_logger
 from dispatch.web.metrics import MetricsListener  # and registers GET /metrics
 from dispatch.web.middleware import BodyLimit, ProxyHeaders, SecurityHeaders
 from dispatch.web.openapi import openapi_document
+from dispatch.web.reports import my_reports  # noqa: F401 - registers GET /api/v1/reports/mine
 from dispatch.web.services import start_services, stop_services
 
 log = logging.getLogger(__name__)
