@@ -29,6 +29,7 @@ from dispatch.store.reference import sync_reference
 from dispatch.web import account, calls, duty, evaluation, export, notify_status, push  # noqa: F401 - api modules register their endpoints
 from dispatch.web import routing as web
 from dispatch.web.demo_sms import DemoGateway
+from dispatch.web.intake_api import routes as intake_routes
 from dispatch.web.middleware import BodyLimit, ProxyHeaders, SecurityHeaders
 from dispatch.web.openapi import openapi_document
 from dispatch.web.services import start_services, stop_services
@@ -155,6 +156,7 @@ def create_app(cfg: Config, dsn: str, *, clock: Clock | None = None, pool_size: 
         Route("/liaison/", _page("liaison/index.html")),
         Route("/supervisor/", _page("supervisor/index.html")),
         *web.routes(),
+        *intake_routes(),
         WebSocketRoute("/ws", websocket_endpoint),
     ]
     if demo:
