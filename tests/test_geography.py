@@ -39,9 +39,9 @@ def test_a_shared_edge_belongs_to_exactly_one_township_and_outside_is_none() -> 
 def test_holes_and_multipolygons() -> None:
     ring = [[0, 0], [10, 0], [10, 10], [0, 10], [0, 0]]
     hole = [[4, 4], [6, 4], [6, 6], [4, 6], [4, 4]]
+    triangle = [[20, 0], [30, 0], [25, 5], [20, 0]]
     county = county_map([(1, {"type": "Polygon", "coordinates": [ring, hole]}),
-                         (2, {"type": "MultiPolygon", "coordinates": [[hole], [[[20, 0], [30, 0], [25, 5], [20, 0]]]]})],
-                        [])
+                         (2, {"type": "MultiPolygon", "coordinates": [[hole], [triangle]]})], [])
     assert county.locate(1, 1).township_id == 1  # type: ignore[union-attr]
     assert county.locate(5, 5).township_id == 2  # type: ignore[union-attr]  # the hole is township 2's island
     assert county.locate(25, 2).township_id == 2  # type: ignore[union-attr]

@@ -53,7 +53,8 @@ async def test_a_signed_ticket_becomes_an_intake_call_and_reports_its_status(hub
         await post(op, f"/api/v1/calls/{made['call_id']}/dispatch", {"targets": ["fire", "enforcement"]})
         hub.clock.advance(1)
         now = (await status(hub, line, "h12345", secret, "GD-20261102-0001")).json()
-        assert now["state"] == "dispatched" and now["agency"] == "消防" and now["status_text"] == "已派单：已派消防，等待响应"
+        assert now["state"] == "dispatched" and now["agency"] == "消防"
+        assert now["status_text"] == "已派单：已派消防，等待响应"
         missing = await status(hub, line, "h12345", secret, "GD-NOPE")
         assert missing.status_code == 404 and missing.json()["code"] == "not_found"
 
