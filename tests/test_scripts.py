@@ -141,3 +141,21 @@ def test_embedded_postgres_stops_even_after_a_killed_run(tmp_path: Path) -> None
     while postgres_processes(data) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert postgres_processes(data) == []
+
+
+def test_integration_commands_add_list_rotate_and_disable(dsn: str) -> None:
+    env = {"DATABASE_URL": dsn}
+    added = run_cli("integration", "add", "city-app", "--kind", "open311", "--name", "市民App",
+                    "--township", "yiqiao", "--rate", "30", env=env)
+    assert added.returncode == 0, added.stderr
+    assert "api_key of city-app (shown this once" in added.stdout
+    twice = run_cli("integration", "add", "city-app", "--kind", "hotline", "--name", "x", env=env)
+    assert twice.returncode == 2 and "already exists" in twice.stderr
+    listed = run_cli("integration", "list", env=env)
+    assert listed.stdout.startswith("city-app\topen311\tenabled\tyiqiao\t30/min\t市民App")
+    assert added.stdout.rsplit(" ", 1)[1].strip() not in listed.stdout  # the key is never shown again
+    rotated = run_cli("integration", "rotate", "city-app", env=env)
+    assert rotated.returncode == 0 and "api_key of city-app" in rotated.stdout
+    assert run_cli("integration", "disable", "city-app", env=env).returncode == 0
+    assert "\tDISABLED\t" in run_cli("integration", "list", env=env).stdout
+    assert run_cli("integration", "disable", "nobody", env=env).returncode == 2

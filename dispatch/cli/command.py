@@ -19,7 +19,7 @@ import click
 from dispatch.cli import seeding
 from dispatch.cli.seeding import HistoryPlan, history_options, progress_bar
 from dispatch.core.config import Config, load_config
-from dispatch.core.domain import Role
+from dispatch.core.domain import Role, Source
 from dispatch.store import pool as db
 from dispatch.store.pool import Conn
 from protocols.errors import XianghuError
@@ -383,6 +383,78 @@ def user_disable(data_dir: Path | None, username: str) -> None:
 
     _with_conn(data_dir, lambda conn: auth.disable_user(conn, username, datetime.now(UTC)))
     click.echo(f"user {username} disabled; sessions revoked")
+
+
+@main.group()
+def integration() -> None:
+    """Outside systems feeding the intake: Open311 clients and the 12345 hotline (docs/INTAKE.md)."""
+
+
+def _show_credential(kind: str, name: str, token: str) -> None:
+    what = "api_key" if kind == "open311" else "secret"
+    click.echo(f"{what} of {name} (shown this once; keep it safe): {token}")
+
+
+@integration.command("add")
+@data_option
+@click.argument("name")
+@click.option("--kind", type=click.Choice(["open311", "hotline"]), required=True)
+@click.option("--name", "display_name", required=True, help="How timelines name it, e.g. 12345热线.")
+@click.option("--township", help="Township code: bound to it (default: each report's location decides).")
+@click.option("--source", type=click.Choice([s.value for s in Source]), default=None,
+              help="The calls' source (default: resident_app for open311, hotline_12345 for hotline).")
+@click.option("--callback-url", default=None, help="Where the outside system wants status changes (kept).")
+@click.option("--rate", "rate_per_min", type=click.IntRange(1, 100_000), default=60, show_default=True,
+              help="Requests a minute.")
+def integration_add(data_dir: Path | None, name: str, kind: str, display_name: str, township: str | None,
+                    source: str | None, callback_url: str | None, rate_per_min: int) -> None:
+    """Add an integration; prints its api_key (open311) or secret (hotline) once."""
+    from datetime import UTC, datetime
+
+    from dispatch.store import integrations
+
+    async def go(conn: Conn) -> tuple[Any, str]:
+        return await integrations.add(conn, kind=kind, name=name, display_name=display_name, township=township,
+                                      source=Source(source) if source else None, callback_url=callback_url,
+                                      rate_per_min=rate_per_min, now=datetime.now(UTC))
+
+    found, token = _with_conn(data_dir, go)
+    click.echo(f"integration {found.name} ({found.kind}) created, id {found.id}")
+    _show_credential(found.kind, found.name, token)
+
+
+@integration.command("list")
+@data_option
+def integration_list(data_dir: Path | None) -> None:
+    """List integrations (never their credentials)."""
+    from dispatch.store import integrations
+
+    for i in _with_conn(data_dir, integrations.all_integrations):
+        state = "enabled" if i.enabled else "DISABLED"
+        click.echo(f"{i.name}\t{i.kind}\t{state}\t{i.township_code or '-'}\t{i.rate_per_min}/min\t"
+                   f"{i.display_name}\t{i.id}")
+
+
+@integration.command("disable")
+@data_option
+@click.argument("name")
+def integration_disable(data_dir: Path | None, name: str) -> None:
+    """Disable an integration: its key or signatures are refused from now on."""
+    from dispatch.store import integrations
+
+    _with_conn(data_dir, lambda conn: integrations.set_enabled(conn, name, False))
+    click.echo(f"integration {name} disabled")
+
+
+@integration.command("rotate")
+@data_option
+@click.argument("name")
+def integration_rotate(data_dir: Path | None, name: str) -> None:
+    """Replace the credential; prints the new one once (the old one stops working at once)."""
+    from dispatch.store import integrations
+
+    found, token = _with_conn(data_dir, lambda conn: integrations.rotate(conn, name))
+    _show_credential(found.kind, found.name, token)
 
 
 @main.command("verify-log")

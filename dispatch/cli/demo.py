@@ -6,6 +6,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from dispatch.core.domain import DEPARTMENTS, Role
+from dispatch.core.geography import rectangle
 from dispatch.store import accounts as auth
 from dispatch.store.pool import Conn
 
@@ -37,11 +38,23 @@ UNITS: tuple[tuple[str, str], ...] = (
     ("物业服务站", "Property service station"),
 )
 GRIDS_PER_TOWNSHIP = 6
+# Boundaries (docs/INTAKE.md): the county's box around Wenshang split into 5 × 3 township rectangles, listed
+# west to east from the south row up, each split into 3 × 2 grid cells (第1网格 at its south-west corner).
+# A stand-in for the real map: the intake matches reports to townships with it.
+COUNTY_BOX = (116.3, 35.6, 116.8, 35.9)  # west, south, east, north
+TOWNSHIP_COLUMNS, TOWNSHIP_ROWS = 5, 3
+GRID_COLUMNS, GRID_ROWS = 3, 2
 
 INSERT_TOWNSHIP = "insert into townships (code, name_zh, name_en) values ($1, $2, $3) returning id"
 INSERT_STATION = "insert into stations (township_id, department) values ($1, $2)"
 INSERT_UNIT = "insert into units (township_id, name_zh, name_en) values ($1, $2, $3) returning id"
 INSERT_GRID = "insert into grids (township_id, name) values ($1, $2) returning id"
+SET_TOWNSHIP_BOUNDARY = "update townships set boundary = $2 where code = $1 and boundary is null"
+SET_GRID_BOUNDARY = """
+update grids g set boundary = $3
+  from townships t
+ where t.id = g.township_id and t.code = $1 and g.name = $2 and g.boundary is null
+"""
 INSERT_HEAD = "insert into township_heads (township_id) values ($1)"
 SELECT_SEEDED = "select value from meta where key = 'demo_seeded'"
 MARK_SEEDED = "insert into meta (key, value) values ('demo_seeded', now()::text)"
@@ -49,6 +62,31 @@ DEMO_PHONES = """
 update users set phone = '1390537' || lpad(id::text, 4, '0')
  where role in ('liaison', 'department_head', 'leader', 'operator') and phone is null
 """
+
+
+def township_box(index: int) -> tuple[float, float, float, float]:
+    """The demo township ``index``'s rectangle (west, south, east, north)."""
+    west, south, east, north = COUNTY_BOX
+    width, height = (east - west) / TOWNSHIP_COLUMNS, (north - south) / TOWNSHIP_ROWS
+    col, row = index % TOWNSHIP_COLUMNS, index // TOWNSHIP_COLUMNS
+    return west + col * width, south + row * height, west + (col + 1) * width, south + (row + 1) * height
+
+
+def grid_box(index: int, grid: int) -> tuple[float, float, float, float]:
+    """The rectangle of grid ``grid`` (1-based) of demo township ``index``."""
+    west, south, east, north = township_box(index)
+    width, height = (east - west) / GRID_COLUMNS, (north - south) / GRID_ROWS
+    col, row = (grid - 1) % GRID_COLUMNS, (grid - 1) // GRID_COLUMNS
+    return west + col * width, south + row * height, west + (col + 1) * width, south + (row + 1) * height
+
+
+async def set_demo_boundaries(conn: Conn) -> None:
+    """Give the demo county's townships and grids their rectangles where they have no boundary yet (also a
+    demo county seeded before boundaries existed)."""
+    for index, (code, _zh, _en) in enumerate(TOWNSHIPS):
+        await conn.execute(SET_TOWNSHIP_BOUNDARY, code, rectangle(*township_box(index)))
+        for g in range(1, GRIDS_PER_TOWNSHIP + 1):
+            await conn.execute(SET_GRID_BOUNDARY, code, f"第{g}网格", rectangle(*grid_box(index, g)))
 
 
 def demo_logins() -> list[tuple[str, str]]:
@@ -101,6 +139,7 @@ async def seed_demo(conn: Conn) -> bool:
     async with conn.transaction():
         await conn.execute("select pg_advisory_xact_lock(7420190002)")
         if await conn.fetchval(SELECT_SEEDED) is not None:
+            await set_demo_boundaries(conn)
             return False
         # One argon2 hash for every demo account: they share the published demo password anyway,
         # and hashing 300 times would add ~15 s to the first start.
@@ -117,6 +156,7 @@ async def seed_demo(conn: Conn) -> bool:
                                 password="", password_hash=password_hash, role=Role.DEPARTMENT_HEAD, department=dep)
         # Demo phone numbers (1390537xxxx), so the demo SMS gateway shows whose phone rang.
         await conn.execute(DEMO_PHONES)
+        await set_demo_boundaries(conn)
         await conn.execute(MARK_SEEDED)
     return True
 

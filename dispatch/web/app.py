@@ -30,6 +30,7 @@ from dispatch.web import account, calls, duty, evaluation, export, notify_status
 from dispatch.web import routing as web
 from dispatch.web.attachments import UPLOAD_PATH  # and registers the attachments' endpoints
 from dispatch.web.demo_sms import DemoGateway
+from dispatch.web.intake_api import routes as intake_routes
 from dispatch.web.logs import RequestLog, event_logger
 from dispatch.web.metrics import MetricsListener  # and registers GET /metrics
 from dispatch.web.middleware import BodyLimit, ProxyHeaders, SecurityHeaders
@@ -171,6 +172,7 @@ def create_app(cfg: Config, dsn: str, *, clock: Clock | None = None, pool_size: 
         Route("/supervisor/", _page("supervisor/index.html")),
         Route("/grid/", _page("grid/index.html")),
         *web.routes(),
+        *intake_routes(),
         WebSocketRoute("/ws", websocket_endpoint),
     ]
     if demo:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
@@ -18,6 +19,16 @@ ERROR_SCHEMA = {
         "field": {"type": ["string", "null"], "description": "the offending field, dotted"},
     },
 }
+
+
+# Operations served outside the registry (Open311, the hotline webhook: their own bodies, auth and errors),
+# each as (method, path, builder); the builder adds its schemas to the components and returns the operation.
+EXTERNAL: list[tuple[str, str, Callable[[dict[str, Any]], dict[str, Any]]]] = []
+
+
+def schema_ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
+    """A model's schema in the components, referenced (for the ``EXTERNAL`` builders)."""
+    return _schema(model, components)
 
 
 def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
@@ -101,6 +112,8 @@ def openapi_document(version: str) -> dict[str, Any]:
             op["responses"][str(status)] = _err(text)
         path = re.sub(r"{(\w+):\w+}", r"{\1}", ep.path)
         paths.setdefault(path, {})[ep.method.lower()] = op
+    for method, path, build in EXTERNAL:
+        paths.setdefault(path, {})[method.lower()] = build(components)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Xianghu 乡呼 hub API", "version": version,
