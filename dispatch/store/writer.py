@@ -26,7 +26,7 @@ from dispatch.core.numbering import format_number, numbering_year
 from dispatch.core.records import Assignment, Call, Event
 from dispatch.core.sla_policy import next_escalation
 from dispatch.evaluation.facts import touches
-from dispatch.store import eventlog, outbox
+from dispatch.store import eventlog, outbox, reporters
 from dispatch.store import facts as evaluation_facts
 from dispatch.store.eventlog import EventRecord
 from dispatch.store.pool import Conn, unavailable, unreachable
@@ -229,11 +229,14 @@ class Store:
                 call = evolve(call, ev)
                 steps.append(call)
             assert call is not None
-            records = [event_record(township_id, actor, cmd.command_id, ev) for ev in events]
+            # the reporter's name and phone go to ``reporters``, the chain gets their digest (DESIGN.md idea 10)
+            records, kept = reporters.set_aside_all(event_record(township_id, actor, cmd.command_id, ev)
+                                                    for ev in events)
             for rec in records:
                 _check_deliverable(rec)
             stored = await eventlog.append(conn, township_id, head, records)
             await self._project(conn, call, events, stored[-1].seq)
+            await reporters.save(conn, kept)
             if touches(events):  # the evaluation's facts, in the same transaction as their events
                 known = await evaluation_facts.load(conn, call.id) if existing else {}
                 rows = evaluation_facts.changed(known, list(zip(steps, events, (r.seq for r in stored),

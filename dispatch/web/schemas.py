@@ -375,3 +375,27 @@ class NotifyStatusOut(_Out):
     since: str  # failures given up after this count in `failed`
     failing: bool  # some channel is retrying or gave up on a message since `since`
     channels: list[ChannelStatusOut]
+
+
+# -- the admin log (DESIGN.md idea 11) -----------------------------------------------------------
+
+class AdminLogEntryOut(_Out):
+    """One entry of the admin log: who changed what, before → after, chained like the events."""
+
+    seq: int
+    at: str  # UTC, YYYY-MM-DDTHH:MM:SS.ffffffZ (as hashed)
+    actor_id: int | None
+    actor_name: str  # an account's name, "cli:<os user>" for the command line, "system" for the hub itself
+    action: str  # user.add, user.passwd, user.disable, privacy.rechain, privacy.erase, …
+    target: str  # what it changed: user:<username>, township:<code>, reporters, …
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    prev_hash: str  # lowercase hex; "" for the first entry
+    hash: str  # lowercase hex SHA-256 of the raw prev_hash bytes followed by the canonical encoding
+
+
+class AdminLogOut(_Out):
+    entries: list[AdminLogEntryOut]  # newest first
+    total: int
+    limit: int
+    offset: int

@@ -1,0 +1,3 @@
+-- Reserved: issue #16's migration 0008 lands here (attachments / Open311). This placeholder keeps the
+-- numbers gap-free on the privacy branch until then; delete it when the real 0008 is merged.
+select 1;
