@@ -1,5 +1,6 @@
 """Who reported a call, kept out of the hash chain (DESIGN.md idea 10): the chained ``call.created`` body
-carries ``reporter_digest`` instead of the name and phone, which live in the ``reporters`` table until erased.
+carries ``reporter_digest`` instead of the name and phone, which live in the ``reporters`` table until erased;
+the call snapshot a dispatch carries (``assignment.dispatched``'s ``call``) carries neither.
 
 The digest is SHA-256 over the call's random salt followed by the canonical JSON (sorted keys, no
 whitespace, UTF-8, non-ASCII as itself: the chain's own encoding) of ``{"name": …, "phone": …}``; null when
@@ -37,9 +38,22 @@ class Reporter:
     digest: bytes
 
 
-def has_plaintext(body: dict[str, Any]) -> bool:
-    """Whether a ``call.created`` body still carries a name or phone field (the shape before migration 0010)."""
-    return any(f in body for f in PLAIN_FIELDS)
+def has_plaintext(type_: str, body: dict[str, Any]) -> bool:
+    """Whether an event body still carries a name or phone field (the shape before migration 0010): at the top of
+    ``call.created``, or in the call snapshot (``call``) a dispatch carries."""
+    if type_ == "call.created":
+        return any(f in body for f in PLAIN_FIELDS)
+    snapshot = body.get("call")
+    return isinstance(snapshot, dict) and any(f in snapshot for f in PLAIN_FIELDS)
+
+
+def without_snapshot_reporter(body: dict[str, Any]) -> dict[str, Any]:
+    """A body whose call snapshot (``assignment.dispatched``) loses the name and phone: the call's
+    ``call.created`` holds their digest; delivery joins them back from ``reporters``."""
+    snapshot = body.get("call")
+    if not isinstance(snapshot, dict):
+        return body
+    return {**body, "call": {k: v for k, v in snapshot.items() if k not in PLAIN_FIELDS}}
 
 
 def separate(body: dict[str, Any], salt: bytes) -> tuple[dict[str, Any], Reporter | None]:

@@ -44,15 +44,18 @@ select {EVENT_COLUMNS}
  order by seq
  limit $3
 """
-# An event as clients get it (fan-out, replay, the REST timeline), in EventRecord order: a ``call.created`` body
-# with the reporter's name and phone joined back from ``reporters`` (null once erased). Never chained: the
-# chain holds only their digest (DESIGN.md idea 10).
+# An event as clients get it (fan-out, replay, the REST timeline), in EventRecord order: a ``call.created`` body,
+# and the call snapshot of a dispatch (``body.call``), with the reporter's name and phone joined back from
+# ``reporters`` (null once erased). Never chained: the chain holds only their digest (DESIGN.md idea 10).
 DELIVERY_COLUMNS = """e.township_id, e.seq, e.call_id, e.assignment_id, e.type, e.actor_id, e.actor_role, e.actor_name,
        e.at, case when e.type = 'call.created'
                   then e.body || jsonb_build_object('reporter_name', r.name, 'reporter_phone', r.phone)
+                  when jsonb_typeof(e.body->'call') = 'object'
+                  then jsonb_set(e.body, '{call}', (e.body->'call')
+                                 || jsonb_build_object('reporter_name', r.name, 'reporter_phone', r.phone))
                   else e.body end as body,
        e.audience, e.call_state, e.assignment_state, e.command_id, e.prev_hash, e.hash"""
-DELIVERY_FROM = "events e left join reporters r on e.type = 'call.created' and r.call_id = e.call_id"
+DELIVERY_FROM = "events e left join reporters r on r.call_id = e.call_id"
 SELECT_DELIVERY_AFTER = f"""
 select {DELIVERY_COLUMNS}
   from {DELIVERY_FROM}

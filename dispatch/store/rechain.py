@@ -1,7 +1,8 @@
 """Moving reporters out of chains written before migration 0010 (run by ``xianghu migrate`` and at every
 start, after the SQL migrations; a second run finds nothing to do).
 
-For each township whose log still has a ``call.created`` body with a name or phone: verify its chain (a broken
+For each township whose log still has a name or phone in an event body (``call.created``, and the call snapshot
+of ``assignment.dispatched``): verify its chain (a broken
 one is left untouched and reported), set each reporter aside into ``reporters`` with a fresh salt, put the
 digest in the body, re-chain every event from the first changed one (every later ``prev_hash`` and ``hash``
 changes), move the head, verify again, and record old head → new head in the admin log — all in one
@@ -30,7 +31,8 @@ BATCH = 5000
 SELECT_PLAIN = """
 select township_id, min(seq) as first_seq
   from events
- where type = 'call.created' and (body ? 'reporter_name' or body ? 'reporter_phone')
+ where (type = 'call.created' and (body ? 'reporter_name' or body ? 'reporter_phone'))
+    or (body->'call' ? 'reporter_name' or body->'call' ? 'reporter_phone')
  group by township_id
  order by township_id
 """
@@ -106,7 +108,7 @@ async def _move_township(conn: Conn, tid: int, first: int, now: datetime) -> tup
             out = []
             for row in rows:
                 rec = EventRecord.from_row(row)
-                if rec.type == "call.created" and has_plaintext(rec.body):
+                if has_plaintext(rec.type, rec.body):
                     rec, reporter = reporters.set_aside(rec)
                     if reporter is not None:
                         kept.append(reporters.reporter_row(rec, reporter))

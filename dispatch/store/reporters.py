@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from dispatch.core.reporter import SALT_BYTES, Reporter, separate
+from dispatch.core.reporter import SALT_BYTES, Reporter, has_plaintext, separate, without_snapshot_reporter
 from dispatch.store.eventlog import EventRecord
 from dispatch.store.pool import Conn
 
@@ -32,10 +32,11 @@ def reporter_row(rec: EventRecord, reporter: Reporter) -> tuple[Any, ...]:
 
 
 def set_aside(rec: EventRecord, salt: Salts = new_salt) -> tuple[EventRecord, Reporter | None]:
-    """``rec`` as it is chained (a ``call.created`` body with the digest in place of the name and phone) and the
-    reporter kept aside; any other record unchanged."""
+    """``rec`` as it is chained (a ``call.created`` body with the digest in place of the name and phone, a call
+    snapshot without them) and the reporter kept aside (``call.created`` only)."""
     if rec.type != "call.created":
-        return rec, None
+        return (replace(rec, body=without_snapshot_reporter(rec.body)) if has_plaintext(rec.type, rec.body)
+                else rec), None
     body, reporter = separate(rec.body, salt())
     return replace(rec, body=body), reporter
 
