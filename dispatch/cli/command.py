@@ -579,7 +579,7 @@ async def _counts(dsn: str) -> tuple[int, int]:
 def backup_cmd(data_dir: Path | None, pg_bin: Path | None, file: Path) -> None:
     """Back the whole database up to FILE (pg_dump's custom format), while the hub keeps serving.
 
-    The file holds everything: accounts, sessions, the event log with reporters' names and phones. Keep
+    The file holds everything: accounts, sessions, the event log, the reporters not yet erased. Keep
     it as you keep the database."""
     from dispatch.cli import backup
 

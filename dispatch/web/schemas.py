@@ -295,8 +295,8 @@ class TrendsOut(_Out):
 # -- the exported event log (docs/EXPORT.md) ----------------------------------------------------
 
 class ExportedEventOut(_Out):
-    """One line of an exported event log (docs/EXPORT.md): every column of the event, as hashed. Bodies
-    carry reporters' names and phones unmasked, because the hash covers them."""
+    """One line of an exported event log (docs/EXPORT.md): every column of the event, as hashed. Reporters'
+    names and phones are not in it: ``call.created`` carries their salted ``reporter_digest``."""
 
     township_id: int
     seq: int
@@ -307,7 +307,7 @@ class ExportedEventOut(_Out):
     actor_role: str
     actor_name: str
     at: str  # UTC, YYYY-MM-DDTHH:MM:SS.ffffffZ
-    body: dict[str, Any]  # carries reporters' names and phones unmasked: the hash covers them
+    body: dict[str, Any]  # as chained: call.created has reporter_digest, never the reporter's name or phone
     audience: list[str]
     call_state: str | None
     assignment_state: str | None
