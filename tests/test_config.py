@@ -66,6 +66,7 @@ def test_missing_file_is_reported(tmp_path: Path) -> None:
 def test_every_key_is_documented() -> None:
     doc = (Path(__file__).parent.parent / "docs" / "CONFIGURATION.md").read_text(encoding="utf-8")
     cfg = load_config()
-    for section in ("server", "realtime", "sla", "evaluation", "notify", "lifecycle", "metrics", "attachments"):
+    for section in ("server", "realtime", "sla", "evaluation", "notify", "lifecycle", "metrics", "attachments",
+                    "privacy"):
         for key in type(getattr(cfg, section)).model_fields:
             assert f"`{section}.{key}`" in doc, f"{section}.{key} is not documented in docs/CONFIGURATION.md"

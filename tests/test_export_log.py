@@ -134,8 +134,11 @@ async def test_a_day_is_its_contiguous_seq_range_with_every_column_as_stored(hub
     assert docs[len(lines2)]["at"] == "2026-11-02T16:00:00.000000Z"
     assert docs[len(lines2)]["prev_hash"] == docs[len(lines2) - 1]["hash"]
     assert docs[0]["prev_hash"] == "" and all(len(d["hash"]) == 64 for d in docs)
-    # Raw: the reporter's name and phone as entered (the hash covers them), UTF-8, not escaped.
-    assert "13812345678" in res2.text and "王小明".encode() in res2.content
+    # Raw, UTF-8, not escaped; the reporter's name and phone are not in the chain, only their salted digest.
+    assert "小区门口车辆乱停".encode() in res2.content
+    assert "13812345678" not in res2.text and "王小明" not in res2.text
+    created = next(d for d in docs if d["type"] == "call.created")
+    assert len(created["body"]["reporter_digest"]) == 64
     notes = [d["body"]["text"] for d in docs if d["type"] == "call.noted"]
     assert notes == ["已联系派出所", "午夜前最后一条", "午夜第一条"]
 

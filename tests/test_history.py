@@ -22,10 +22,12 @@ from dispatch.core.config import Config
 from dispatch.core.domain import DEPARTMENTS
 from dispatch.core.lifecycle import evolve
 from dispatch.core.records import Call
+from dispatch.core.reporter import reporter_digest
 from dispatch.evaluation import scorecard
 from dispatch.evaluation.facts import COLUMNS
 from dispatch.store import eventlog
 from dispatch.store import facts as evaluation_facts
+from dispatch.store.eventlog import DELIVERY_COLUMNS, DELIVERY_FROM
 from dispatch.store.writer import ASSIGNMENT_COLUMNS, CALL_COLUMNS, assignment_row, call_row
 from protocols.errors import Conflict
 from tests.conftest import ROOT
@@ -68,7 +70,10 @@ async def test_facts_are_what_a_rebuild_from_the_log_gives(conn: asyncpg.Connect
 async def test_projections_are_the_replayed_events(conn: asyncpg.Connection, cfg: Config, month: Figures) -> None:
     calls: dict[UUID, Call] = {}
     last_seq: dict[UUID, int] = {}
-    for row in await conn.fetch(evaluation_facts.SELECT_EVENTS_BY_CALL):
+    # the events as delivered: call.created with its reporter joined back from `reporters` (not in the chain)
+    replay = (f"select {DELIVERY_COLUMNS} from {DELIVERY_FROM}"
+              " where e.call_id is not null order by e.call_id, e.seq")
+    for row in await conn.fetch(replay):
         calls[row["call_id"]] = evolve(calls.get(row["call_id"]), evaluation_facts.event_of(row))
         last_seq[row["call_id"]] = row["seq"]
     stored = {r["id"]: tuple(r) for r in await conn.fetch(f"select {', '.join(CALL_COLUMNS)} from calls")}
@@ -166,3 +171,22 @@ def test_seed_demo_history_from_the_command_line(dsn: str) -> None:
     bad = subprocess.run([sys.executable, "-m", "dispatch.cli", "seed-demo", "--history", "25"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60, env={**os.environ, "DATABASE_URL": dsn})
     assert bad.returncode == 2 and "--history" in bad.stderr
+
+
+async def test_reporters_are_kept_out_of_the_chain_as_the_write_path_keeps_them(conn: asyncpg.Connection,
+                                                                                month: Figures) -> None:
+    assert not await conn.fetchval("select count(*) from events where body ? 'reporter_name' or body ? 'reporter_phone'"
+                                   " or body->'call' ? 'reporter_name' or body->'call' ? 'reporter_phone'")
+    rows = await conn.fetch("""
+        select r.name, r.phone, r.salt, r.digest, e.body->>'reporter_digest' as chained, c.doc
+          from reporters r
+          join events e on e.call_id = r.call_id and e.type = 'call.created'
+          join calls c on c.id = r.call_id""")
+    assert len(rows) > 50
+    assert len(rows) == await conn.fetchval("select count(*) from events where type = 'call.created'"
+                                            " and body->>'reporter_digest' is not null")
+    for r in rows:
+        digest = reporter_digest(bytes(r["salt"]), r["name"], r["phone"])
+        assert digest.hex() == r["chained"] == bytes(r["digest"]).hex()
+        assert (r["doc"]["reporter_name"], r["doc"]["reporter_phone"]) == (r["name"], r["phone"])
+    assert (await eventlog.verify(conn)).ok

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import xml.etree.ElementTree as ET
+from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import httpx
 
 from dispatch.cli.client import HubClient
+from dispatch.store import erasure
+from dispatch.store import pool as db
 from tests.conftest import Hub
 from tests.helpers import assignment_of, post
 from tests.intake_support import add_integration, grid_id
+from tests.test_attachments import bodies, photo, upload
 
 V2 = "/open311/v2"
 
@@ -82,9 +87,15 @@ async def test_a_georeport_client_reports_and_follows_a_matter_until_closed(hub:
         assert dispatched["expected_datetime"] is not None
         aid = assignment_of((await op.get(f"/api/v1/calls/{call_id}")).json(), "police")["id"]
         await post(police, f"/api/v1/assignments/{aid}/acknowledge")
-        await post(police, f"/api/v1/assignments/{aid}/arrive")
+        before, after = await upload(police, photo(color="red")), await upload(police, photo(color="green"))
+        await post(police, f"/api/v1/assignments/{aid}/arrive", {"attachments": [before["id"]]})
         assert (await get_request(app, number, key))["status_notes"].startswith("处置中")
-        await post(police, f"/api/v1/assignments/{aid}/report_result", {"result": "已劝离车辆，通道畅通"})
+        await post(police, f"/api/v1/assignments/{aid}/report_result",
+                   {"result": "已劝离车辆，通道畅通", "attachments": [after["id"]]})
+        evidence = (await op.get(f"/api/v1/calls/{call_id}")).json()
+        assert [b["attachments"][0]["sha256"] for b in bodies(evidence, "assignment.arrived")] == [before["sha256"]]
+        assert [b["attachments"][0]["sha256"] for b in bodies(evidence, "assignment.reported")] \
+            == [after["sha256"]]
         await post(op, f"/api/v1/calls/{call_id}/accept")
         await post(op, f"/api/v1/calls/{call_id}/return_visit", {"resolved": True, "satisfaction": 5})
         await post(op, f"/api/v1/calls/{call_id}/close")
@@ -107,6 +118,15 @@ async def test_a_georeport_client_reports_and_follows_a_matter_until_closed(hub:
         xml = await app.get(f"{V2}/requests/{number}.xml", params={"api_key": key})
         root = ET.fromstring(xml.content)
         assert root.tag == "service_requests" and root.find("request/status").text == "closed"  # type: ignore[union-attr]
+
+    # Erasure takes what the client said about the person with the reporter's name and phone.
+    conn = await db.connect(hub.dsn)  # with the hub's JSON codecs
+    try:
+        await erasure.erase(conn, cutoff=hub.clock.now() + timedelta(days=1), now=hub.clock.now())
+        details = await conn.fetchval("select details from integration_calls where call_id = $1", UUID(call_id))
+    finally:
+        await conn.close()
+    assert not {"email", "device_id", "account_id"} & set(details), details
 
 
 async def test_api_key_missing_unknown_or_disabled_is_refused_in_the_standard_form(hub: Hub) -> None:

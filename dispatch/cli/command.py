@@ -97,12 +97,23 @@ async def _township_id(conn: Conn, code: str) -> int:
 
 
 async def _migrate(dsn: str) -> list[int]:
-    from dispatch.store import facts
+    from datetime import UTC, datetime
+
+    from dispatch.store import facts, rechain
 
     conn = await db.connect(dsn)
     try:
         done = await db.migrate(conn)
+        # reporters written into the chain before migration 0010 move to their table (docs/EXPORT.md)
+        moved = await rechain.move_reporters(conn, datetime.now(UTC))
+        for code, count in moved.moved.items():
+            click.echo(f"township {code}: {count} reporters moved out of the event log; its chain was re-hashed "
+                       "(old and new heads in the admin log)", err=True)
+        for tid, why in moved.refused.items():
+            click.echo(f"township {tid}: reporters NOT moved out of the event log: {why}", err=True)
         await facts.ensure_current(conn)  # the evaluation's projection, rebuilt if its rules changed
+        if moved.refused:
+            _fail("some chains are broken (xianghu verify-log says where); their reporters stay in the log")
         return done
     finally:
         await conn.close()
@@ -350,9 +361,12 @@ def user_add(data_dir: Path | None, username: str, display_name: str, role: str,
             gid = await auth.grid_id(conn, tid, grid)
             if gid is None:
                 raise click.BadParameter(f"no grid {grid!r} in {township}", param_hint="--grid")
-        return await auth.add_user(conn, username=username, display_name=display_name, password=password,
-                                   role=Role(role), township_id=tid, department=department, team_lead=team_lead,
-                                   phone=phone, grid_id=gid)
+        async with conn.transaction():
+            uid = await auth.add_user(conn, username=username, display_name=display_name, password=password,
+                                      role=Role(role), township_id=tid, department=department,
+                                      team_lead=team_lead, phone=phone, grid_id=gid)
+            await _log_account(conn, "user.add", username, None)
+        return uid
 
     uid = _with_conn(data_dir, go)
     click.echo(f"user {username} created (id {uid})")
@@ -368,7 +382,14 @@ def user_passwd(data_dir: Path | None, username: str, password: str) -> None:
 
     from dispatch.store import accounts as auth
 
-    _with_conn(data_dir, lambda conn: auth.set_password(conn, username, password, datetime.now(UTC)))
+    async def go(conn: Conn) -> None:
+        async with conn.transaction():
+            await auth.set_password(conn, username, password, datetime.now(UTC))
+            # what changed, never the password or its hash
+            await _log_account(conn, "user.passwd", username, {"password": "old", "sessions": "kept"},
+                               {"password": "new", "sessions": "revoked"})
+
+    _with_conn(data_dir, go)
     click.echo(f"password of {username} changed; sessions revoked")
 
 
@@ -380,9 +401,29 @@ def user_disable(data_dir: Path | None, username: str) -> None:
     from datetime import UTC, datetime
 
     from dispatch.store import accounts as auth
+    from dispatch.store import adminlog
 
-    _with_conn(data_dir, lambda conn: auth.disable_user(conn, username, datetime.now(UTC)))
+    async def go(conn: Conn) -> None:
+        async with conn.transaction():
+            before = await adminlog.account_snapshot(conn, username)
+            await auth.disable_user(conn, username, datetime.now(UTC))
+            await _log_account(conn, "user.disable", username, before)
+
+    _with_conn(data_dir, go)
     click.echo(f"user {username} disabled; sessions revoked")
+
+
+async def _log_account(conn: Conn, action: str, username: str, before: dict[str, Any] | None,
+                       after: dict[str, Any] | None = None) -> None:
+    """Append an account change to the admin log: before → after (the account as it is now, unless given)."""
+    from datetime import UTC, datetime
+
+    from dispatch.store import adminlog
+
+    if after is None:
+        after = await adminlog.account_snapshot(conn, username)
+    await adminlog.append(conn, actor=adminlog.cli_actor(), action=action, target=f"user:{username}",
+                          at=datetime.now(UTC), before=before, after=after)
 
 
 @main.group()
@@ -466,8 +507,9 @@ def integration_rotate(data_dir: Path | None, name: str) -> None:
 def verify_log(data_dir: Path | None, township: str | None, file: Path | None) -> None:
     """Recompute the event log's hash chains; report the first broken link or OK with the count.
 
-    With --file, check an exported file alone: its lines, its township, consecutive seq and every hash."""
-    from dispatch.store import eventlog
+    The admin log's chain is verified too. With --file, check an exported file alone: its lines, its
+    township, consecutive seq and every hash."""
+    from dispatch.store import adminlog, eventlog
 
     if file is not None:
         if township is not None:
@@ -475,16 +517,21 @@ def verify_log(data_dir: Path | None, township: str | None, file: Path | None) -
         _verify_file(file)
         return
 
-    async def go(conn: Conn) -> eventlog.VerifyReport:
-        return await eventlog.verify(conn, await _township_id(conn, township) if township else None)
+    async def go(conn: Conn) -> tuple[eventlog.VerifyReport, adminlog.AdminVerifyReport]:
+        events = await eventlog.verify(conn, await _township_id(conn, township) if township else None)
+        return events, await adminlog.verify(conn)
 
-    report = _with_conn(data_dir, go)
-    if report.ok:
-        click.echo(f"OK: {report.count} events, every hash chain intact")
-        return
-    click.echo(f"BROKEN: township {report.township_id}, event seq {report.seq}: {report.reason} "
-               f"({report.count} events verified before it)", err=True)
-    sys.exit(1)
+    report, admin = _with_conn(data_dir, go)
+    if not report.ok:
+        click.echo(f"BROKEN: township {report.township_id}, event seq {report.seq}: {report.reason} "
+                   f"({report.count} events verified before it)", err=True)
+    if not admin.ok:
+        click.echo(f"BROKEN: admin log, entry seq {admin.seq}: {admin.reason} "
+                   f"({admin.count} entries verified before it)", err=True)
+    if not (report.ok and admin.ok):
+        sys.exit(1)
+    click.echo(f"OK: {report.count} events, every hash chain intact; admin log: {admin.count} entries, "
+               f"chain intact")
 
 
 def _verify_file(path: Path) -> None:
@@ -508,6 +555,34 @@ def _verify_file(path: Path) -> None:
     sys.exit(1)
 
 
+@main.command("erase")
+@data_option
+@click.option("--before", "before", required=True, type=click.DateTime(["%Y-%m-%d"]),
+              help="Erase the reporters of calls closed or cancelled before 00:00 (Asia/Shanghai) of this day, "
+                   "YYYY-MM-DD.")
+@click.option("--dry-run", is_flag=True, help="Only count the calls; change nothing.")
+def erase_cmd(data_dir: Path | None, before: datetime, dry_run: bool) -> None:
+    """Erase reporters' names and phones of closed calls (the hash chains stay intact).
+
+    Open calls are never touched. Each run (not a dry run) is recorded in the admin log."""
+    from datetime import UTC
+
+    from dispatch.evaluation.period import midnight
+    from dispatch.store import adminlog, erasure
+
+    cutoff = midnight(before.date())
+
+    async def go(conn: Conn) -> erasure.ErasureReport:
+        return await erasure.erase(conn, cutoff=cutoff, now=datetime.now(UTC), actor=adminlog.cli_actor(),
+                                   dry_run=dry_run)
+
+    report = _with_conn(data_dir, go)
+    detail = ", ".join(f"{code} {n}" for code, n in sorted(report.by_township.items()))
+    what = "would erase" if dry_run else "erased"
+    click.echo(f"{'dry run: ' if dry_run else ''}{what} the reporters of {report.calls} calls closed before "
+               f"{before.date().isoformat()} (Asia/Shanghai){f': {detail}' if detail else ''}")
+
+
 @main.command("export-log")
 @config_option
 @data_option
@@ -525,7 +600,7 @@ def export_log(config_path: Path | None, data_dir: Path | None, township: str, f
                out: Path | None, attachments_dir: Path | None) -> None:
     """Export one township's raw event log for a period as JSON Lines (docs/EXPORT.md).
 
-    The file holds reporters' names and phones (the hash covers them): keep it as you keep the database."""
+    Reporters' names and phones are not in it (the log holds only their salted digest); the actors' names are."""
     from dispatch.evaluation.period import date_range
     from dispatch.store import attachments as attachment_files
     from dispatch.store import export
@@ -598,7 +673,7 @@ async def _counts(dsn: str) -> tuple[int, int]:
 def backup_cmd(data_dir: Path | None, pg_bin: Path | None, file: Path) -> None:
     """Back the whole database up to FILE (pg_dump's custom format), while the hub keeps serving.
 
-    The file holds everything: accounts, sessions, the event log with reporters' names and phones. Keep
+    The file holds everything: accounts, sessions, the event log, the reporters not yet erased. Keep
     it as you keep the database."""
     from dispatch.cli import backup
 

@@ -317,6 +317,10 @@ class MetricsConfig(_Strict):
     def bearer(self) -> str:
         """The token a scrape must present (from ``token`` or ``token_file``); empty: none."""
         return self._bearer
+class PrivacyConfig(_Strict):
+    # Reporters' names and phones of calls closed (or cancelled) more than this many days ago are erased once a
+    # day by the hub (docs/CONFIGURATION.md); 0: never (erase by hand with ``xianghu erase --before``).
+    retention_days: Annotated[int, Field(ge=0, le=36500)] = 0
 
 
 class AttachmentsConfig(_Strict):
@@ -357,6 +361,7 @@ class Config(_Strict):
     notify: NotifyConfig = NotifyConfig()
     metrics: MetricsConfig = MetricsConfig()
     attachments: AttachmentsConfig = AttachmentsConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
     departments: dict[str, Names]
     categories: Annotated[dict[str, Category], Field(min_length=1)]
 

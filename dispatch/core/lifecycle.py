@@ -131,7 +131,8 @@ def _created(event: Event) -> Call:
         source=Source(b["source"]), category=b["category"], title=b["title"],
         description=b["description"], address=b["address"], priority=Priority(b["priority"]),
         created_at=event.at, updated_at=event.at, lat=b["lat"], lon=b["lon"], grid_id=b["grid_id"],
-        reporter_name=b["reporter_name"], reporter_phone=b["reporter_phone"],
+        # the chained body has only the digest; the projection keeps the plaintext from the command's events
+        reporter_name=b.get("reporter_name"), reporter_phone=b.get("reporter_phone"),
     )
 
 

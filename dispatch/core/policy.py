@@ -28,7 +28,7 @@ READ_ONLY_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN, Role.LEADER, Role.DEPA
 # Roles that read the record of one target (a department code or ``unit:<id>``) only.
 TARGET_SCOPED_ROLES = frozenset({Role.LIAISON, Role.DEPARTMENT_HEAD})
 # Roles that may export a township's raw event log (within their township scope). The raw log is every
-# event unfiltered, reporters' names and phones included (the hash covers them); a part filtered for a
+# event unfiltered (reporters' names and phones are not in it: only their salted digest); a part filtered for a
 # department head would not verify, and operators and liaisons work calls, they do not audit them.
 LOG_EXPORT_ROLES = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.LEADER})
 

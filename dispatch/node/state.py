@@ -39,6 +39,7 @@ class HubState:
     realtime: Service | None = None
     sla: Service | None = None
     notify: Service | None = None
+    retention: Service | None = None  # the daily erasure of reporters ([privacy] retention_days)
     # The VAPID public key (base64url) browsers subscribe with; None while Web Push is off.
     vapid_public_key: str | None = None
     metrics: NodeMetrics = field(default_factory=NodeMetrics)  # this app's own registry (docs/OPERATIONS.md)

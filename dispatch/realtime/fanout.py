@@ -20,7 +20,7 @@ import asyncpg
 
 from dispatch.core import policy
 from dispatch.core.domain import Actor
-from dispatch.store.eventlog import NOTIFY_CHANNEL, SELECT_EVENTS_AFTER, SELECT_HEADS, EventRecord
+from dispatch.store.eventlog import NOTIFY_CHANNEL, SELECT_DELIVERY_AFTER, SELECT_HEADS, EventRecord
 from protocols.messages import Error, encode_event, to_ms
 
 if TYPE_CHECKING:
@@ -235,7 +235,7 @@ class Fanout:
         batch = self.hub.cfg.realtime.replay_batch
         for tid, wanted in list(self._wanted.items()):
             while self.delivered.get(tid, 0) < wanted:
-                rows = await self.hub.pool.fetch(SELECT_EVENTS_AFTER, tid, self.delivered.get(tid, 0), batch)
+                rows = await self.hub.pool.fetch(SELECT_DELIVERY_AFTER, tid, self.delivered.get(tid, 0), batch)
                 if not rows:
                     break
                 records = [EventRecord.from_row(r) for r in rows]

@@ -22,7 +22,7 @@ from dispatch.node.state import HubState
 from dispatch.realtime.fanout import Encoded, Fanout, Subscriber
 from dispatch.realtime.presence import Presence
 from dispatch.store.accounts import token_hash
-from dispatch.store.eventlog import EVENT_COLUMNS, EventRecord
+from dispatch.store.eventlog import DELIVERY_COLUMNS, DELIVERY_FROM, EventRecord
 from dispatch.store.pool import unavailable, unreachable
 from protocols.errors import ClientError, InvalidMessage, Unavailable, ValidationFailed
 from protocols.messages import CaughtUp, Command, Error, Resync, Scope, Subscribe, User, to_ms
@@ -34,17 +34,17 @@ log = logging.getLogger(__name__)
 SELECT_HEADS_IN = "select township_id, seq from township_heads where township_id = any($1::int[]) order by 1"
 SELECT_ALL_TOWNSHIPS = "select id from townships order by id"
 REPLAY_ALL = f"""
-select {EVENT_COLUMNS}
-  from events
- where township_id = $1 and seq > $2 and seq <= $3
- order by seq
+select {DELIVERY_COLUMNS}
+  from {DELIVERY_FROM}
+ where e.township_id = $1 and e.seq > $2 and e.seq <= $3
+ order by e.seq
  limit $4
 """
 REPLAY_TARGET = f"""
-select {EVENT_COLUMNS}
-  from events
- where township_id = $1 and seq > $2 and seq <= $3 and $5 = any(audience)
- order by seq
+select {DELIVERY_COLUMNS}
+  from {DELIVERY_FROM}
+ where e.township_id = $1 and e.seq > $2 and e.seq <= $3 and $5 = any(e.audience)
+ order by e.seq
  limit $4
 """
 

@@ -3,7 +3,8 @@
 What the write path writes for each command, written for many at once: the events chained exactly as
 ``eventlog.append`` chains them (``EventRecord.chained``, one chain per township, its head moved once at the
 end), the ``calls``/``assignments`` projections from the writer's own row functions (one row per call and
-assignment, as of its last event), the evaluation facts from the same fold (``facts.changed``), the call
+assignment, as of its last event), the reporters set aside as the write path sets them aside (their digest
+in the chain, ``dispatch.store.reporters``), the evaluation facts from the same fold (``facts.changed``), the call
 numbers' counters and the township heads. Nothing goes to ``commands``: no client will ever retry a loaded
 command, so there is no answer to keep for one. Nothing goes to ``notifications`` either: whoever had to be
 told about a past event was told then; a pending row would have the outbox's sender deliver it now.
@@ -28,7 +29,7 @@ from dispatch.core.records import Call, Event
 from dispatch.core.transitions import CALL_FINAL
 from dispatch.evaluation.facts import COLUMNS as FACT_COLUMNS
 from dispatch.evaluation.facts import FACTS_VERSION, Facts, touches
-from dispatch.store import eventlog
+from dispatch.store import eventlog, reporters
 from dispatch.store import facts as evaluation_facts
 from dispatch.store.pool import Conn, binary_jsonb
 from dispatch.store.writer import ASSIGNMENT_COLUMNS, CALL_COLUMNS, assignment_row, call_row, event_record
@@ -56,6 +57,7 @@ class _Open:
     call: Call
     last_seq: int = 0
     facts: dict[UUID, Facts] = field(default_factory=dict)
+    reporter: tuple[Any, ...] | None = None  # its ``reporters`` row, copied with the call's (the foreign key)
 
 
 class BulkLog:
@@ -75,6 +77,7 @@ class BulkLog:
         self._event_rows: list[tuple[Any, ...]] = []
         self._call_rows: list[tuple[Any, ...]] = []
         self._assignment_rows: list[tuple[Any, ...]] = []
+        self._reporter_rows: list[tuple[Any, ...]] = []
         self._fact_rows: list[tuple[Any, ...]] = []
 
     @property
@@ -89,11 +92,16 @@ class BulkLog:
             raise InternalError("bulk load: every event needs the call after it")
         seq, prev = self._heads[township_id]
         seqs = []
+        reporter = None
         for ev in events:
             seq += 1
             if ev.type == "call.created":
                 self._number(township_id, ev)
-            rec = event_record(township_id, actor, command_id, ev, seq).chained(prev)
+            # as the write path does: the name and phone kept aside, their digest chained
+            rec, kept = reporters.set_aside(event_record(township_id, actor, command_id, ev, seq))
+            rec = rec.chained(prev)
+            if kept is not None:
+                reporter = reporters.reporter_row(rec, kept)
             prev = rec.hash
             seqs.append(seq)
             self._event_rows.append(eventlog.row_values(rec))
@@ -104,6 +112,8 @@ class BulkLog:
         if state is None:
             state = self._open[call.id] = _Open(call)
             self.calls += 1
+        if reporter is not None:
+            state.reporter = reporter
         if touches(events):  # as the writer does: the fold advanced by each (call after, event, seq)
             evaluation_facts.changed(state.facts, list(zip(calls, events, seqs, strict=True)))
         state.call, state.last_seq = call, seq
@@ -123,6 +133,8 @@ class BulkLog:
     def _project(self, state: _Open) -> None:
         call = state.call
         self._call_rows.append(call_row(call, state.last_seq))
+        if state.reporter is not None:
+            self._reporter_rows.append(state.reporter)
         self._assignment_rows.extend(assignment_row(call, a, self.cfg) for a in call.assignments.values())
         self._fact_rows.extend(evaluation_facts.row_values(f) for f in state.facts.values())
 
@@ -131,8 +143,10 @@ class BulkLog:
         into new lists, so a caller may copy one batch while it gathers the next."""
         batch = [("events", eventlog.INSERT_COLUMNS, self._event_rows), ("calls", CALL_COLUMNS, self._call_rows),
                  ("assignments", ASSIGNMENT_COLUMNS, self._assignment_rows),
+                 ("reporters", reporters.REPORTER_COLUMNS, self._reporter_rows),
                  ("assignment_facts", FACT_COLUMNS, self._fact_rows)]
         self._event_rows, self._call_rows, self._assignment_rows, self._fact_rows = [], [], [], []
+        self._reporter_rows = []
         return batch
 
     async def copy(self, batch: list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]]) -> None:

@@ -8,7 +8,6 @@ makes events of a township visible strictly in sequence order, and lets the same
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from uuid import UUID
 
 import asyncpg
 
+from dispatch.core.reporter import canonical_json
 from dispatch.store.pool import Conn
 
 NOTIFY_CHANNEL = "xianghu_events"
@@ -44,14 +44,28 @@ select {EVENT_COLUMNS}
  order by seq
  limit $3
 """
+# An event as clients get it (fan-out, replay, the REST timeline), in EventRecord order: a ``call.created`` body,
+# and the call snapshot of a dispatch (``body.call``), with the reporter's name and phone joined back from
+# ``reporters`` (null once erased). Never chained: the chain holds only their digest (DESIGN.md idea 10).
+DELIVERY_COLUMNS = """e.township_id, e.seq, e.call_id, e.assignment_id, e.type, e.actor_id, e.actor_role, e.actor_name,
+       e.at, case when e.type = 'call.created'
+                  then e.body || jsonb_build_object('reporter_name', r.name, 'reporter_phone', r.phone)
+                  when jsonb_typeof(e.body->'call') = 'object'
+                  then jsonb_set(e.body, '{call}', (e.body->'call')
+                                 || jsonb_build_object('reporter_name', r.name, 'reporter_phone', r.phone))
+                  else e.body end as body,
+       e.audience, e.call_state, e.assignment_state, e.command_id, e.prev_hash, e.hash"""
+DELIVERY_FROM = "events e left join reporters r on r.call_id = e.call_id"
+SELECT_DELIVERY_AFTER = f"""
+select {DELIVERY_COLUMNS}
+  from {DELIVERY_FROM}
+ where e.township_id = $1 and e.seq > $2
+ order by e.seq
+ limit $3
+"""
 SELECT_TOWNSHIPS = "select id, code from townships order by id"
 # The one form of an event's time, in the hash and in exported files (docs/EXPORT.md).
 AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-
-def canonical_json(doc: dict[str, Any]) -> bytes:
-    """Sorted keys at every depth, no whitespace, non-ASCII characters as themselves, UTF-8."""
-    return json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 from uuid import UUID
 
-from dispatch.store.eventlog import AT_FORMAT, EventRecord, canonical_json
+from dispatch.core.reporter import canonical_json
+from dispatch.store.eventlog import AT_FORMAT, EventRecord
 
 MEDIA_TYPE = "application/x-ndjson"
 # Every column of an event row, each a key of every line.

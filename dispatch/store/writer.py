@@ -27,7 +27,7 @@ from dispatch.core.numbering import format_number, numbering_year
 from dispatch.core.records import Assignment, Call, Event
 from dispatch.core.sla_policy import next_escalation
 from dispatch.evaluation.facts import touches
-from dispatch.store import attachments, eventlog, outbox
+from dispatch.store import attachments, eventlog, outbox, reporters
 from dispatch.store import facts as evaluation_facts
 from dispatch.store.eventlog import EventRecord
 from dispatch.store.pool import Conn, unavailable, unreachable
@@ -235,7 +235,9 @@ class Store:
                 call = evolve(call, ev)
                 steps.append(call)
             assert call is not None
-            records = [event_record(township_id, actor, cmd.command_id, ev) for ev in events]
+            # the reporter's name and phone go to ``reporters``, the chain gets their digest (DESIGN.md idea 10)
+            records, kept = reporters.set_aside_all(event_record(township_id, actor, cmd.command_id, ev)
+                                                    for ev in events)
             for rec in records:
                 _check_deliverable(rec)
             stored = await eventlog.append(conn, township_id, head, records)
@@ -243,6 +245,7 @@ class Store:
             if evidence:  # after the projection: the row references the call
                 carrier = next(r for r in stored if "attachments" in r.body)
                 await attachments.bind(conn, evidence, call.id, carrier.seq, carrier.type, carrier.assignment_id)
+            await reporters.save(conn, kept)
             if touches(events):  # the evaluation's facts, in the same transaction as their events
                 known = await evaluation_facts.load(conn, call.id) if existing else {}
                 rows = evaluation_facts.changed(known, list(zip(steps, events, (r.seq for r in stored),

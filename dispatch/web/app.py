@@ -24,9 +24,10 @@ from dispatch.core.config import Config
 from dispatch.node.state import HubState
 from dispatch.realtime.hub import Realtime, websocket_endpoint
 from dispatch.store import pool as db
+from dispatch.store import rechain
 from dispatch.store.accounts import Auth
 from dispatch.store.reference import sync_reference
-from dispatch.web import account, calls, duty, evaluation, export, notify_status, push  # noqa: F401 - api modules register their endpoints
+from dispatch.web import account, admin_log, calls, duty, evaluation, export, notify_status, push  # noqa: F401 - api modules register their endpoints
 from dispatch.web import routing as web
 from dispatch.web.attachments import UPLOAD_PATH  # and registers the attachments' endpoints
 from dispatch.web.demo_sms import DemoGateway
@@ -140,6 +141,8 @@ def create_app(cfg: Config, dsn: str, *, clock: Clock | None = None, pool_size: 
                 if not ok:
                     raise RuntimeError(f"cannot serve: {reason} (run `xianghu migrate`)")
                 await sync_reference(conn, cfg)
+                # reporters still in a chain written before migration 0010 move out (idempotent; usually nothing)
+                await rechain.move_reporters(conn, clock.now())
                 secret = await _secret(conn, cfg)
                 epoch: str = await conn.fetchval(SELECT_META, "epoch")
             hub = HubState(cfg=cfg, pool=pool, clock=clock, auth=Auth(pool, cfg.server, secret), dsn=dsn,

@@ -14,6 +14,7 @@ from dispatch.core.commands import COMMANDS, parse_command
 from dispatch.core.domain import Actor, DeadlineKind, Role
 from dispatch.core.transitions import WAITING_FOR
 from dispatch.store import attachments as attachment_store
+from dispatch.store.eventlog import DELIVERY_COLUMNS, DELIVERY_FROM
 from dispatch.store.pool import Conn
 from dispatch.web.attachments import listed
 from dispatch.web.routing import Req, ZhJSONResponse, endpoint
@@ -21,12 +22,12 @@ from dispatch.web.schemas import CallDetailOut, CallListOut, CommandResultOut
 from protocols.errors import NotFound
 
 SELECT_CALL = "select township_id, doc, last_seq, reporter_digits, created_at, number from calls where id = $1"
-SELECT_TIMELINE = """
-select seq, type, assignment_id, actor_id, actor_role, actor_name, at, body, audience, call_state,
-       assignment_state
-  from events
- where call_id = $1
- order by seq
+# The call's events as clients get them: ``call.created`` with its reporter joined back (eventlog.DELIVERY_COLUMNS).
+SELECT_TIMELINE = f"""
+select {DELIVERY_COLUMNS}
+  from {DELIVERY_FROM}
+ where e.call_id = $1
+ order by e.seq
 """
 LIST_CALLS = """
 select c.township_id, c.doc, c.last_seq

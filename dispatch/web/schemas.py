@@ -346,8 +346,8 @@ class TrendsOut(_Out):
 # -- the exported event log (docs/EXPORT.md) ----------------------------------------------------
 
 class ExportedEventOut(_Out):
-    """One line of an exported event log (docs/EXPORT.md): every column of the event, as hashed. Bodies
-    carry reporters' names and phones unmasked, because the hash covers them."""
+    """One line of an exported event log (docs/EXPORT.md): every column of the event, as hashed. Reporters'
+    names and phones are not in it: ``call.created`` carries their salted ``reporter_digest``."""
 
     township_id: int
     seq: int
@@ -358,7 +358,7 @@ class ExportedEventOut(_Out):
     actor_role: str
     actor_name: str
     at: str  # UTC, YYYY-MM-DDTHH:MM:SS.ffffffZ
-    body: dict[str, Any]  # carries reporters' names and phones unmasked: the hash covers them
+    body: dict[str, Any]  # as chained: call.created has reporter_digest, never the reporter's name or phone
     audience: list[str]
     call_state: str | None
     assignment_state: str | None
@@ -426,3 +426,27 @@ class NotifyStatusOut(_Out):
     since: str  # failures given up after this count in `failed`
     failing: bool  # some channel is retrying or gave up on a message since `since`
     channels: list[ChannelStatusOut]
+
+
+# -- the admin log (DESIGN.md idea 11) -----------------------------------------------------------
+
+class AdminLogEntryOut(_Out):
+    """One entry of the admin log: who changed what, before → after, chained like the events."""
+
+    seq: int
+    at: str  # UTC, YYYY-MM-DDTHH:MM:SS.ffffffZ (as hashed)
+    actor_id: int | None
+    actor_name: str  # an account's name, "cli:<os user>" for the command line, "system" for the hub itself
+    action: str  # user.add, user.passwd, user.disable, privacy.rechain, privacy.erase, …
+    target: str  # what it changed: user:<username>, township:<code>, reporters, …
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    prev_hash: str  # lowercase hex; "" for the first entry
+    hash: str  # lowercase hex SHA-256 of the raw prev_hash bytes followed by the canonical encoding
+
+
+class AdminLogOut(_Out):
+    entries: list[AdminLogEntryOut]  # newest first
+    total: int
+    limit: int
+    offset: int

@@ -10,6 +10,7 @@ from dispatch.notify.webpush import load_keys
 from dispatch.realtime.hub import Realtime
 from dispatch.store.writer import Store
 from dispatch.timers.engine import SlaEngine
+from dispatch.timers.retention import Retention
 
 
 async def start_services(hub: HubState) -> None:
@@ -27,10 +28,14 @@ async def start_services(hub: HubState) -> None:
     sender = hub.notify = Sender(hub.pool, hub.store, hub.cfg, hub.clock, hub.node_id, vapid=vapid)
     realtime.fanout.on_records.append(sender.on_events)  # any node's new notices wake every sender
     await sender.start()
+    retention = hub.retention = Retention(hub.pool, hub.clock, hub.cfg.privacy.retention_days)
+    await retention.start()
 
 
 async def stop_services(hub: HubState) -> None:
     # Shielded: a cancelled shutdown must still let escalations being written finish before the pool closes.
+    if hub.retention is not None:
+        await asyncio.shield(hub.retention.stop())
     if hub.notify is not None:
         await asyncio.shield(hub.notify.stop())
     if hub.sla is not None:

@@ -1,0 +1,29 @@
+"""REST reading of the admin log (DESIGN.md idea 11): administrators only, newest first, paged."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dispatch.core.domain import Role
+from dispatch.store import adminlog
+from dispatch.web.routing import Req, endpoint
+from dispatch.web.schemas import AdminLogOut
+
+
+class AdminLogQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: Annotated[str | None, Field(max_length=64, pattern=r"^[a-z_.]+$",
+                                        description="only entries of this action (user.add, privacy.erase, …)")] = None
+    limit: Annotated[int, Field(ge=1, le=500)] = 100
+    offset: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+
+
+@endpoint("GET", "/api/v1/admin/log", summary="Read the admin log, newest first", tags=["admin"],
+          query=AdminLogQuery, response=AdminLogOut, roles=[Role.ADMIN])
+async def admin_log(call: Req) -> dict[str, Any]:
+    query: AdminLogQuery = call.query
+    async with call.hub.pool.acquire() as conn:
+        total, entries = await adminlog.fetch_page(conn, action=query.action, limit=query.limit, offset=query.offset)
+    return {"entries": [e.to_json() for e in entries], "total": total, "limit": query.limit, "offset": query.offset}
