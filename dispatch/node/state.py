@@ -6,6 +6,7 @@ imports the adapters that fill it in (``web.services`` assembles them).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -44,3 +45,6 @@ class HubState:
     vapid_public_key: str | None = None
     metrics: NodeMetrics = field(default_factory=NodeMetrics)  # this app's own registry (docs/OPERATIONS.md)
     extras: dict[str, Any] = field(default_factory=dict)
+    # Called with the topic when an admin change committed on any node (dispatch/store/changes.py), or with
+    # "*" after this node's listener reconnected and may have missed some; each reloads what it caches.
+    on_change: list[Callable[[str], Awaitable[None]]] = field(default_factory=list)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,6 +18,7 @@ from dispatch.node.state import HubState
 from dispatch.realtime.fanout import Fanout
 from dispatch.realtime.presence import Presence
 from dispatch.realtime.socket import Socket
+from dispatch.store import changes
 from dispatch.store.accounts import REVOKED_CHANNEL
 from dispatch.store.pool import RETRY_AFTER_S, unreachable
 from protocols.messages import Presence as PresenceMsg
@@ -44,6 +46,7 @@ class Realtime:
         self.presence = Presence(hub.pool, hub.node_id, self._presence_changed)
         self.fanout.extra_channels["xianghu_presence"] = self.presence.notified
         self.fanout.extra_channels[REVOKED_CHANNEL] = self._revoked
+        self.fanout.extra_channels[changes.CHANNEL] = self._changed
         self.fanout.on_reconnect.append(self._after_listener_reconnect)
         self.sockets: set[Socket] = set()
         # Who is shown presence: operators by township, supervisors and admins (key None) county-wide.
@@ -51,7 +54,7 @@ class Realtime:
         self.closed_too_slow = 0  # sockets closed with 4008 since start (a health figure)
         self.replay_failures = 0  # replays that failed (database unreachable, or a fault: logged)
         self._heartbeat: asyncio.Task[None] | None = None
-        self._tasks_spawned: list[asyncio.Task[None]] = []
+        self._tasks_spawned: set[asyncio.Task[None]] = set()  # kept referenced until done
 
     async def start(self) -> None:
         await self.fanout.start()
@@ -86,8 +89,25 @@ class Realtime:
                 await self._check_sessions()
 
     def _after_listener_reconnect(self) -> None:
-        self._tasks_spawned.append(asyncio.get_running_loop().create_task(self._check_sessions()))
+        self._spawn(self._check_sessions())
         self.presence.announce_soon()
+        self._spawn(self._reload(changes.EVERYTHING))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks_spawned.add(task)
+        task.add_done_callback(self._tasks_spawned.discard)
+
+    def _changed(self, _conn: Any, _pid: int, _channel: str, payload: object) -> None:
+        """An admin change committed on some node: whatever this node caches of it is reloaded."""
+        self._spawn(self._reload(str(payload)))
+
+    async def _reload(self, topic: str) -> None:
+        for reload in list(self.hub.on_change):
+            try:
+                await reload(topic)
+            except Exception:  # one cache failing to reload must not keep the others stale
+                log.exception("reloading after a change of %s failed", topic)
 
     async def _check_sessions(self) -> None:
         """Close sockets whose session ended (revoked, expired, user disabled) even if no NOTIFY arrived."""

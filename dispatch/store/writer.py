@@ -130,6 +130,11 @@ class Store:
         }
         self.on_commit: list[CommitHook] = []
 
+    async def forget_reference(self, topic: str) -> None:
+        """A township's stations or units changed (``changes`` topic ``reference``): read them again."""
+        if topic in ("reference", "*"):
+            self._loaded_at.clear()
+
     async def _township_of(self, conn: Conn, actor: Actor, cmd: Command) -> tuple[int, UUID | None]:
         call_id = command_call_id(cmd)
         if call_id is not None:

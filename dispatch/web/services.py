@@ -18,6 +18,7 @@ async def start_services(hub: HubState) -> None:
     vapid = await load_keys(hub.pool, hub.cfg.notify.webpush) if "webpush" in hub.cfg.notify.channels else None
     hub.vapid_public_key = vapid.public if vapid is not None else None
     hub.store = Store(hub.pool, hub.cfg, hub.clock)
+    hub.on_change.append(hub.store.forget_reference)  # a new station or unit is a target on every node at once
     hub.store.on_commit.append(hub.metrics.committed)  # counted once, by the node that commits
     realtime = hub.realtime = Realtime(hub)
     await realtime.start()
