@@ -7,7 +7,9 @@ body ``{code, message, field}``. Anything else is internal: logged, and the clie
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
+
+from protocols.localize import Lang, localize
 
 _REGISTRY: dict[str, type[XianghuError]] = {}
 
@@ -22,6 +24,9 @@ class XianghuError(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
+        # What the client is told besides the message, for its language (a refused transition: the command,
+        # and who put the call in its state and when — set by the store, which can read the timeline).
+        self.context: dict[str, Any] | None = None
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -34,8 +39,12 @@ class XianghuError(Exception):
             )
         _REGISTRY[code] = cls
 
-    def to_dict(self) -> dict[str, str | None]:
-        return {"code": self.code, "message": self.message, "field": self.field}
+    def localized(self, lang: Lang) -> str:
+        """The message in ``lang`` (protocols/localize.py); ``code`` and ``field`` do not change."""
+        return localize(self.code, self.message, self.field, lang, self.context)
+
+    def to_dict(self, lang: Lang = "en") -> dict[str, str | None]:
+        return {"code": self.code, "message": self.localized(lang), "field": self.field}
 
 
 class InternalError(XianghuError):

@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, St
 from pydantic_core import ErrorDetails
 
 from protocols.errors import ClientError, InvalidMessage, ProtocolViolation, Unavailable
+from protocols.localize import DEFAULT_LANG, Lang, localize
 
 PROTOCOL_VERSION = 1
 
@@ -207,11 +208,13 @@ class Error(Message):
     field: Str | None = None
 
     @classmethod
-    def from_exception(cls, exc: BaseException, command_id: str | None = None) -> Error:
-        """The frame for ``exc``: a client error or ``unavailable`` as it is, anything else as ``internal``."""
+    def from_exception(cls, exc: BaseException, command_id: str | None = None, lang: Lang = DEFAULT_LANG) -> Error:
+        """The frame for ``exc`` with its message in ``lang``: a client error or ``unavailable`` as it is,
+        anything else as ``internal``."""
         if isinstance(exc, (ClientError, Unavailable)):
-            return cls(command_id=command_id, code=exc.code, message=exc.message, field=exc.field)
-        return cls(command_id=command_id, code="internal", message="internal error", field=None)
+            return cls(command_id=command_id, code=exc.code, message=exc.localized(lang), field=exc.field)
+        return cls(command_id=command_id, code="internal", message=localize("internal", "internal error", None, lang),
+                   field=None)
 
 
 class Presence(Message):

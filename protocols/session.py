@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Mapping
 
 from protocols.errors import FrameTooLarge, InvalidMessage, ProtocolViolation, RateLimited
+from protocols.localize import DEFAULT_LANG, Lang
 from protocols.messages import (
     CLIENT_TYPES,
     SERVER_TYPES,
@@ -79,7 +80,7 @@ class ServerSession:
     """
 
     __slots__ = ("_last_received", "_outbox", "_ping_nonce", "_ping_sent_at", "_rate_warned", "_refilled_at",
-                 "_requests", "_tokens", "burst", "close_requested", "heartbeat_s", "max_frame_bytes",
+                 "_requests", "_tokens", "burst", "close_requested", "heartbeat_s", "lang", "max_frame_bytes",
                  "max_violations", "outbox_frames", "rate_per_s", "state", "subscription", "violations")
 
     def __init__(
@@ -91,8 +92,10 @@ class ServerSession:
         *,
         heartbeat_s: float = 20.0,
         max_violations: int = 5,
+        lang: Lang = DEFAULT_LANG,
     ) -> None:
         self.max_frame_bytes = max_frame_bytes
+        self.lang = lang  # the language of this connection's error messages (the handshake's ``lang``)
         self.rate_per_s = rate_per_s
         self.burst = burst
         self.outbox_frames = outbox_frames
@@ -130,7 +133,7 @@ class ServerSession:
         self._last_received = now
         if len(data) > self.max_frame_bytes:
             exc = FrameTooLarge(f"frame of {len(data)} bytes exceeds the limit of {self.max_frame_bytes}")
-            self.send(Error.from_exception(exc))
+            self.send(Error.from_exception(exc, lang=self.lang))
             self.close(CloseCode.MESSAGE_TOO_BIG, "frame too large")
             return
         if not self._take_token(now):
@@ -167,7 +170,7 @@ class ServerSession:
     def _violation(self, exc: ProtocolViolation) -> None:
         self.violations += 1
         command_id = exc.command_id if isinstance(exc, InvalidMessage) else None
-        self.send(Error.from_exception(exc, command_id))
+        self.send(Error.from_exception(exc, command_id, self.lang))
         if self.violations > self.max_violations:
             self.close(CloseCode.PROTOCOL_ERROR, f"too many protocol violations ({self.violations})")
 
@@ -192,7 +195,7 @@ class ServerSession:
             f"retry after {retry_after:.3f} s",
             retry_after=retry_after,
         )
-        self.send(Error.from_exception(exc))
+        self.send(Error.from_exception(exc, lang=self.lang))
         return False
 
     def requests_received(self) -> list[Message]:

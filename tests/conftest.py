@@ -136,17 +136,23 @@ class Hub:
     def state(self) -> Any:
         return self.app.state.hub
 
-    def client(self, **kwargs: Any) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.url, timeout=10, **kwargs)
+    def client(self, *, lang: str | None = "en", **kwargs: Any) -> httpx.AsyncClient:
+        """A client asking for English messages unless ``lang`` says otherwise (None: no Accept-Language,
+        so the hub's default, zh-CN); the suite's assertions on messages read the English ones."""
+        headers = dict(kwargs.pop("headers", {}))
+        if lang is not None:
+            headers.setdefault("Accept-Language", lang)
+        return httpx.AsyncClient(base_url=self.url, timeout=10, headers=headers, **kwargs)
 
-    async def login(self, username: str, password: str = DEMO_PASSWORD) -> httpx.AsyncClient:
+    async def login(self, username: str, password: str = DEMO_PASSWORD, *,
+                    lang: str | None = "en") -> httpx.AsyncClient:
         """A client holding a bearer token for the user."""
         async with self.client() as anon:
             res = await anon.post("/api/v1/login", json={"username": username, "password": password,
                                                          "client": "token"})
             res.raise_for_status()
             token = res.json()["token"]
-        return self.client(headers={"Authorization": f"Bearer {token}"})
+        return self.client(lang=lang, headers={"Authorization": f"Bearer {token}"})
 
     async def token(self, username: str, password: str = DEMO_PASSWORD) -> str:
         async with self.client() as anon:

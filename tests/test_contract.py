@@ -18,7 +18,7 @@ from tests.helpers import cid
 async def _open(hub: Hub, username: str):  # type: ignore[no-untyped-def]
     token = await hub.token(username)
     ws = await connect(hub.ws_url, subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
-                       additional_headers={"Authorization": f"Bearer {token}"}, max_size=None,
+                       additional_headers={"Authorization": f"Bearer {token}", "Accept-Language": "en"}, max_size=None,
                        ping_interval=None)
     assert isinstance(decode(await ws.recv()), Welcome)  # type: ignore[arg-type]
     return ws

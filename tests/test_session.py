@@ -37,6 +37,7 @@ def errors(frames: list[bytes]) -> list[m.Error]:
 
 
 def welcomed(**kwargs: Any) -> ServerSession:
+    kwargs.setdefault("lang", "en")  # these tests read the English messages (tests/test_localize.py: Chinese)
     session = ServerSession(**kwargs)
     session.send_welcome(user=USER, scope=SCOPE, heads=[(1, 301)], epoch="e1", server_time=1700000000000)
     session.data_to_send()
@@ -56,7 +57,7 @@ def test_close_codes() -> None:
 
 
 def test_welcome_is_the_first_frame_and_carries_the_limits() -> None:
-    session = ServerSession(max_frame_bytes=1024, rate_per_s=1.5, burst=3, outbox_frames=8, heartbeat_s=10.0)
+    session = ServerSession(max_frame_bytes=1024, rate_per_s=1.5, burst=3, outbox_frames=8, heartbeat_s=10.0, lang="en")
     session.send_welcome(user=USER, scope=SCOPE, heads=[(1, 301)], epoch="e1", server_time=1700000000000)
     [frame] = session.data_to_send()
     welcome = m.decode(frame)

@@ -395,7 +395,7 @@ COMMANDS: dict[str, type[BaseModel]] = {
 _COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
 
 
-def _message(error: ErrorDetails) -> str:
+def describe_error(error: ErrorDetails) -> str:
     """Turn one pydantic error into a short English sentence without the field name."""
     kind = error["type"]
     ctx: dict[str, Any] = dict(error.get("ctx") or {})
@@ -488,7 +488,7 @@ def parse_command(kind: str, data: Mapping[str, Any]) -> Command:
         if loc and loc[0] == kind:
             first = {**first, "loc": loc[1:]}
         path = _field_path(first)
-        raise ValidationFailed(f"{path}: {_message(first)}", field=path) from None
+        raise ValidationFailed(f"{path}: {describe_error(first)}", field=path) from None
 
 
 def command_call_id(cmd: Command) -> UUID | None:

@@ -79,9 +79,11 @@ def event_frame(rec: EventRecord, body: dict[str, Any]) -> bytes:
 
 
 def undeliverable_notice(rec: EventRecord) -> bytes:
-    """The ``error`` frame sent in place of an event that cannot be encoded (see PROTOCOL.md)."""
+    """The ``error`` frame sent in place of an event that cannot be encoded (see PROTOCOL.md): encoded once
+    for every socket, so its message is in both languages, Chinese first."""
     return Error(command_id=None, code="undeliverable_event",
-                 message=f"event {rec.township_id}:{rec.seq} of call {rec.call_id} could not be delivered; "
+                 message=f"事件 {rec.township_id}:{rec.seq}（呼叫 {rec.call_id}）无法送达，请刷新该呼叫 / "
+                         f"event {rec.township_id}:{rec.seq} of call {rec.call_id} could not be delivered; "
                          f"reload the call", field=None).encode()
 
 

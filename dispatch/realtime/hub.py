@@ -21,6 +21,7 @@ from dispatch.realtime.socket import Socket
 from dispatch.store import changes
 from dispatch.store.accounts import REVOKED_CHANNEL
 from dispatch.store.pool import RETRY_AFTER_S, unreachable
+from protocols.localize import pick_language
 from protocols.messages import Presence as PresenceMsg
 from protocols.session import SUBPROTOCOL, CloseCode
 
@@ -196,7 +197,8 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         await ws.close(CloseCode.INTERNAL_ERROR, "real-time hub not running")
         return
     rt.make_room_for(session.actor)
-    sock = Socket(ws, hub, rt, session.actor, session.username, session.token)
+    lang = pick_language(ws.headers.get("accept-language"), ws.query_params.get("lang"))
+    sock = Socket(ws, hub, rt, session.actor, session.username, session.token, lang)
     try:
         await sock.prepare()
     except Exception as exc:

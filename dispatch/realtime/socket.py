@@ -25,6 +25,7 @@ from dispatch.store.accounts import token_hash
 from dispatch.store.eventlog import DELIVERY_COLUMNS, DELIVERY_FROM, EventRecord
 from dispatch.store.pool import unavailable, unreachable
 from protocols.errors import ClientError, InvalidMessage, Unavailable, ValidationFailed
+from protocols.localize import DEFAULT_LANG, Lang
 from protocols.messages import CaughtUp, Command, Error, Resync, Scope, Subscribe, User, to_ms
 from protocols.messages import Presence as PresenceMsg
 from protocols.session import CloseCode, ServerSession
@@ -100,7 +101,7 @@ class Socket:
     )
 
     def __init__(self, ws: WebSocket, hub: HubState, rt: Host, actor: Actor, username: str,
-                 token: str = "") -> None:
+                 token: str = "", lang: Lang = DEFAULT_LANG) -> None:
         self.ws = ws
         self.token = token  # kept to re-check the session before every command
         self.token_digest = token_hash(token).hex() if token else ""
@@ -110,7 +111,7 @@ class Socket:
         self.username = username
         rc = hub.cfg.realtime
         self.session = ServerSession(rc.max_frame_bytes, rc.rate_per_s, rc.burst, rc.outbox_frames,
-                                     heartbeat_s=rc.heartbeat_s)
+                                     heartbeat_s=rc.heartbeat_s, lang=lang)
         self.sub: Subscriber | None = None
         self.townships: list[int] = []
         self._writer_task: asyncio.Task[None] | None = None
@@ -123,6 +124,10 @@ class Socket:
         self.frames_sent = 0
         # Live event frames queued with when the node heard of their commit, in outbox order (fan-out lag).
         self._stamped: deque[tuple[bytes, float]] = deque(maxlen=rc.outbox_frames)
+
+    def error_frame(self, exc: BaseException, command_id: str | None = None) -> Error:
+        """The error frame for ``exc`` in this connection's language."""
+        return Error.from_exception(exc, command_id, self.session.lang)
 
     def kick(self) -> None:
         """Send what is queued: start a drain unless one runs. An idle socket holds no writer task."""
@@ -294,14 +299,14 @@ class Socket:
             cmd = _parse_args(request)
             outcome = await store.execute(self.actor, cmd)
         except (ClientError, Unavailable) as exc:
-            self.session.send(Error.from_exception(exc, command_id=request.command_id))
+            self.session.send(self.error_frame(exc, command_id=request.command_id))
             return
         except Exception as exc:
             if unreachable(exc):
-                self.session.send(Error.from_exception(unavailable(exc), command_id=request.command_id))
+                self.session.send(self.error_frame(unavailable(exc), command_id=request.command_id))
                 return
             log.exception("command %s failed", request.name)
-            self.session.send(Error.from_exception(exc, command_id=request.command_id))
+            self.session.send(self.error_frame(exc, command_id=request.command_id))
             return
         self.session.send_result(request.command_id, {**outcome.result, "replayed": outcome.replayed})
 
@@ -317,18 +322,18 @@ class Socket:
             if unreachable(exc):
                 log.warning("replay for %s: database unreachable (%r)", self.username, exc)
                 err = unavailable(exc)
-                self.session.send(Error.from_exception(err))
+                self.session.send(self.error_frame(err))
                 self.close(CloseCode.INTERNAL_ERROR, f"unavailable: retry in {err.retry_after:g} s")
             else:
                 log.exception("replay for %s failed", self.username)
-                self.session.send(Error.from_exception(exc))
+                self.session.send(self.error_frame(exc))
                 self.close(CloseCode.INTERNAL_ERROR, "replay failed: reconnect and resume")
 
     async def _subscribe(self, request: Subscribe) -> None:
         cursors: dict[int, int] = {}
         for tid, seq in request.cursors:
             if tid not in self.townships:
-                self.session.send(Error.from_exception(InvalidMessage(
+                self.session.send(self.error_frame(InvalidMessage(
                     f"subscribe.cursors: township {tid} is outside your scope", field="cursors")))
                 continue
             cursors[tid] = seq

@@ -31,7 +31,7 @@ from dispatch.store import attachments, eventlog, outbox, reporters
 from dispatch.store import facts as evaluation_facts
 from dispatch.store.eventlog import EventRecord
 from dispatch.store.pool import Conn, unavailable, unreachable
-from protocols.errors import ClientError, CommandIdReused, Forbidden, InternalError, NotFound
+from protocols.errors import ClientError, CommandIdReused, Forbidden, IllegalTransition, InternalError, NotFound
 from protocols.messages import encode_event, to_ms
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,22 @@ on conflict (id) do update
        next_level = excluded.next_level, updated_at = excluded.updated_at, doc = excluded.doc
 """
 UPDATE_CALL_LAST_SEQ = "update calls set last_seq = $2 where id = $1"
+# Events that do not move a call or an assignment (a refusal's story is the last one that did).
+NOT_STATE_EVENTS = ("call.noted", "call.lead_changed", "assignment.nudged", "assignment.alarm_handled",
+                    "assignment.escalated", "notice.sent", "notice.failed")
+SELECT_LAST_STATE_EVENT = """
+select e.type, e.actor_name,
+       to_char(e.at at time zone 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI') as at_local
+  from events e
+ where e.call_id = $1
+   and ($2::uuid is null or e.assignment_id = $2)
+   and e.type <> all($3::text[])
+ order by e.seq desc
+ limit 1
+"""
+SELECT_ASSIGNMENT_CALL_ID = """
+select call_id from assignments where id = $1
+"""
 INSERT_COMMAND = """
 insert into commands (command_id, user_id, kind, payload_hash, township_id, result, created_at)
 values ($1, $2, $3, $4, $5, $6, $7)
@@ -185,15 +201,35 @@ class Store:
         digest = payload_hash(cmd)
         try:
             return await self._execute(actor, cmd, digest)
-        except ClientError:
+        except ClientError as exc:
             twin = await self._recorded(actor, cmd, digest)
             if twin is None:
+                if isinstance(exc, IllegalTransition):
+                    await self._explain(exc, cmd)
                 raise
             return twin
         except Exception as exc:
             if unreachable(exc):
                 raise unavailable(exc) from exc
             raise
+
+    async def _explain(self, exc: IllegalTransition, cmd: Command) -> None:
+        """Tell a refused command who put the call (or assignment) in its state and when, from the timeline."""
+        exc.context = {"command": cmd.kind}
+        assignment_id = command_assignment_id(cmd) if exc.field == "assignment_id" else None
+        call_id = command_call_id(cmd)
+        try:
+            if call_id is None and assignment_id is not None:
+                call_id = await self.pool.fetchval(SELECT_ASSIGNMENT_CALL_ID, assignment_id)
+            if call_id is None:
+                return
+            row = await self.pool.fetchrow(SELECT_LAST_STATE_EVENT, call_id, assignment_id, list(NOT_STATE_EVENTS))
+        except Exception as e:
+            if unreachable(e):
+                return  # the refusal stands without its story
+            raise
+        if row is not None:
+            exc.context.update(event=row["type"], actor=row["actor_name"], at=row["at_local"])
 
     async def _recorded(self, actor: Actor, cmd: Command, digest: bytes) -> Outcome | None:
         """The committed answer to this ``command_id``, if any (``command_id_reused`` if it was another command)."""

@@ -37,7 +37,9 @@ from dispatch.web.metrics import MetricsListener  # and registers GET /metrics
 from dispatch.web.middleware import BodyLimit, ProxyHeaders, SecurityHeaders
 from dispatch.web.openapi import openapi_document
 from dispatch.web.reports import my_reports  # noqa: F401 - registers GET /api/v1/reports/mine
+from dispatch.web.routing import error_response, request_language
 from dispatch.web.services import start_services, stop_services
+from protocols.errors import NotFound
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -202,6 +204,5 @@ def create_app(cfg: Config, dsn: str, *, clock: Clock | None = None, pool_size: 
 async def not_found(request: Request, exc: Exception) -> Response:
     """API clients get the JSON error shape for unknown paths (and malformed ids in paths) too."""
     if request.url.path.startswith("/api/"):
-        return JSONResponse({"code": "not_found", "message": f"no such resource: {request.url.path}",
-                             "field": None}, status_code=404)
+        return error_response(NotFound(f"no such resource: {request.url.path}"), request_language(request))
     return PlainTextResponse("Not Found", status_code=404)

@@ -23,7 +23,7 @@ from dispatch.store import integrations as store
 from dispatch.store.integrations import Integration
 from dispatch.store.pool import unavailable, unreachable
 from dispatch.web import intake
-from dispatch.web.routing import MAX_BODY_BYTES, ZhJSONResponse, error_response, validation_error
+from dispatch.web.routing import MAX_BODY_BYTES, ZhJSONResponse, error_response, request_language, validation_error
 from protocols.errors import (
     BadRequest,
     Forbidden,
@@ -162,16 +162,17 @@ async def ticket_status(hub: HubState, request: Request) -> Response:
 
 def _wrap(fn: Any, method: str, path: str) -> Any:
     async def run(request: Request) -> Response:
+        lang = request_language(request)
         try:
             result: Response = await fn(request.app.state.hub, request)
             return result
         except XianghuError as exc:
-            return error_response(exc)
+            return error_response(exc, lang)
         except Exception as exc:
             if unreachable(exc):
-                return error_response(unavailable(exc))
+                return error_response(unavailable(exc), lang)
             log.exception("internal error in %s %s", method, path)
-            return error_response(InternalError("internal error"))
+            return error_response(InternalError("internal error"), lang)
     return run
 
 

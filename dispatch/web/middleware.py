@@ -11,6 +11,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from protocols.errors import PayloadTooLarge
+from protocols.localize import pick_language
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -98,9 +99,11 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit = self.paths.get(scope["path"], self.max_bytes)
-        length = Headers(scope=scope).get("content-length")
+        headers = Headers(scope=scope)
+        lang = pick_language(headers.get("accept-language"))
+        length = headers.get("content-length")
         if length is not None and length.strip().isdigit() and int(length) > limit:
-            for message in _json(413, self.error(limit).to_dict()):
+            for message in _json(413, self.error(limit).to_dict(lang)):
                 await send(message)
             return
         received = 0
@@ -129,7 +132,7 @@ class BodyLimit:
         except PayloadTooLarge as exc:  # an endpoint that read the body without catching it
             if started:
                 raise
-            for message in _json(413, exc.to_dict()):
+            for message in _json(413, exc.to_dict(lang)):
                 await send(message)
 
 

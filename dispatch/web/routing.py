@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from dispatch.core.commands import nul_field
+from dispatch.core.commands import describe_error, nul_field
 from dispatch.core.domain import Actor, Role
 from dispatch.node.credentials import authenticate, credential, same_origin
 from dispatch.node.state import HubState
@@ -34,6 +34,7 @@ from protocols.errors import (
     ValidationFailed,
     XianghuError,
 )
+from protocols.localize import DEFAULT_LANG, Lang, pick_language
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 256 * 1024  # also enforced before and while a body is read (web.middleware.BodyLimit)
@@ -49,24 +50,26 @@ class ZhJSONResponse(JSONResponse):
         return json.dumps(content, ensure_ascii=False, separators=(",", ":"), default=str).encode()
 
 
-def error_response(exc: XianghuError) -> Response:
-    headers = {}
+def request_language(request: Request) -> Lang:
+    """The language of the answer's messages: a ``lang`` query parameter, else ``Accept-Language``, else
+    zh-CN (protocols/localize.py)."""
+    return pick_language(request.headers.get("accept-language"), request.query_params.get("lang"))
+
+
+def error_response(exc: XianghuError, lang: Lang = DEFAULT_LANG) -> Response:
+    headers = {"Content-Language": lang, "Vary": "Accept-Language"}
     if isinstance(exc, (RateLimited, Unavailable)):
         headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
     if isinstance(exc, (ClientError, Unavailable)):
-        return ZhJSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
-    return ZhJSONResponse({"code": "internal", "message": "internal error", "field": None}, status_code=500)
+        return ZhJSONResponse(exc.to_dict(lang), status_code=exc.status, headers=headers)
+    return ZhJSONResponse(InternalError("internal error").to_dict(lang), status_code=500, headers=headers)
 
 
 def validation_error(exc: ValidationError, prefix: str = "") -> ValidationFailed:
     first = exc.errors()[0]
     loc = ".".join(str(p) for p in first["loc"])
     fld = f"{prefix}{loc}" if loc else (prefix.rstrip(".") or None)
-    msg = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        msg = "unknown field"
-    elif first["type"] == "missing":
-        msg = "required"
+    msg = describe_error(first)  # the same sentences as commands' (and so the same Chinese)
     return ValidationFailed(f"{fld}: {msg}" if fld else msg, field=fld)
 
 
@@ -136,6 +139,7 @@ def endpoint(method: str, path: str, *, summary: str, tags: Sequence[str] = ("ca
 def _asgi(ep: Endpoint) -> Callable[[Request], Awaitable[Response]]:
     async def run(request: Request) -> Response:
         hub: HubState = request.app.state.hub
+        lang = request_language(request)
         try:
             session = None if ep.public else await authenticate(request, hub)
             if session is not None:  # for the request's log line (web.logs): role and id, never the name
@@ -178,6 +182,8 @@ def _asgi(ep: Endpoint) -> Callable[[Request], Awaitable[Response]]:
                 params: dict[str, Any] = {}
                 lists = _list_fields(ep.query)
                 for key in request.query_params:
+                    if key == "lang":  # the answer's language, not a filter
+                        continue
                     values = request.query_params.getlist(key)
                     if any("\x00" in v for v in values):
                         raise ValidationFailed(f"{key}: must not contain a NUL character", field=key)
@@ -188,16 +194,16 @@ def _asgi(ep: Endpoint) -> Callable[[Request], Awaitable[Response]]:
                     raise validation_error(exc) from None
             result = await ep.handler(call)
         except XianghuError as exc:
-            return error_response(exc)
+            return error_response(exc, lang)
         except asyncpg.DataError as exc:  # a value PostgreSQL cannot take that validation let through
-            return error_response(ValidationFailed(f"a value is out of range or malformed: {exc}"))
+            return error_response(ValidationFailed(f"a value is out of range or malformed: {exc}"), lang)
         except Exception as exc:
             if unreachable(exc):  # the database is down or restarting: say so, and when to retry
                 log.warning("%s %s: database unreachable (%r)", ep.method, ep.path, exc)
-                return error_response(unavailable(exc))
+                return error_response(unavailable(exc), lang)
             # A fault of ours: the log gets the real traceback, the client a generic message.
             log.exception("internal error in %s %s", ep.method, ep.path)
-            return error_response(InternalError("internal error"))
+            return error_response(InternalError("internal error"), lang)
         if isinstance(result, Response):
             return result
         return ZhJSONResponse(result, status_code=ep.status)
