@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import re
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import msgpack
 import pytest
@@ -76,7 +77,8 @@ def test_a_refused_transition_names_the_state_and_who_made_it() -> None:
 def _sample(value: ast.expr) -> str:
     """A plausible value for an interpolated expression, guessed from its source."""
     src = ast.unparse(value.value if isinstance(value, ast.FormattedValue) else value)
-    for hint, sample in (("isoformat", "2026-10-01"), ("first", "from"), ("field", "title"), ("path", "title"), ("bad", "title"), ("key", "title"),
+    for hint, sample in (("isoformat", "2026-10-01"), ("first", "from"), ("field", "title"),
+                          ("path", "title"), ("bad", "title"), ("key", "title"),
                          ("noun", "call"), ("article", "a"), ("state", "accepted"), ("kind", "close"),
                          ("role", "operator"), ("target", "police"), ("TYPE", "'event'"), ("name", "title")):
         if hint in src:
@@ -180,10 +182,11 @@ async def test_a_conflict_says_who_did_it_and_when(hub: Hub) -> None:
         closing = await op.post(f"/api/v1/calls/{call_id}/close", json={"command_id": cid()})
     assert again.status_code == 409 and again.json()["code"] == "illegal_transition"
     assert again.json()["field"] == "assignment_id"
-    when = hub.clock.now().astimezone(__import__("zoneinfo").ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+    when = hub.clock.now().astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
     assert again.json()["message"] == f"不能响应：该派单已由 {me['name']} 于 {when} 响应（当前状态：已响应）"
     assert closing.status_code == 409
-    assert closing.json()["message"].startswith("不能结案：该呼叫已由 ") and "（当前状态：处置中）" in closing.json()["message"]
+    refused = closing.json()["message"]
+    assert refused.startswith("不能结案：该呼叫已由 ") and "（当前状态：处置中）" in refused
 
 
 async def test_a_websocket_answers_in_the_language_of_its_handshake(hub: Hub) -> None:
