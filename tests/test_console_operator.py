@@ -467,7 +467,7 @@ async def test_conn_js_dedup_and_outbox(browser: Any, hub: Hub) -> None:
     page = await browser_login(browser, hub, "op1.yiqiao")
     await page.goto(f"{hub.url}/login")  # same origin, and no console opening sockets of its own
     out = await page.evaluate(CONN_UNIT)
-    assert out["url"].endswith("/ws?token=tok") and out["proto"] == "xianghu.v1"
+    assert out["url"].endswith("/ws?token=tok&lang=zh-CN") and out["proto"] == "xianghu.v1"
     assert out["status"] == "live"
     assert out["subscribe1"] == {"type": "subscribe", "cursors": [[10, 5]], "epoch": "e1"}
     assert out["resyncs"] == ["no_cursor"]

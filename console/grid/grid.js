@@ -6,7 +6,7 @@
 // says it is offline, keeps the form as filled and sends nothing until the person taps 上报 again online.
 // The command id of a filled form is kept until the hub answers, so a retry after a lost answer is not a
 // second report.
-import { applyI18n, lang, setLang } from "/shared/i18n.js";
+import { applyI18n, lang, langHeaders, setLang } from "/shared/i18n.js";
 import { h } from "/shared/dom.js";
 import { fmtDateTime, fmtNumber } from "/shared/format.js";
 import { uuid4 } from "/shared/uuid.js";
@@ -19,7 +19,7 @@ const state = { me: null, ref: null, pos: null, commandId: null, busy: false };
 
 async function api(path, options = {}) {
   const res = await fetch(path, { credentials: "same-origin", ...options,
-    headers: { Accept: "application/json", ...(options.headers || {}) } });
+    headers: langHeaders({ Accept: "application/json", ...(options.headers || {}) }) });
   if (res.status === 401) {
     location.href = "/login?next=" + encodeURIComponent(location.pathname);
     throw new Error("unauthenticated");

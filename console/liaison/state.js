@@ -1,5 +1,5 @@
 // The liaison page's state (my assignments, cached details), its connection, and the helpers its views share.
-import { lang } from "/shared/i18n.js";
+import { lang, langHeaders } from "/shared/i18n.js";
 import { readJSON, writeJSON } from "/shared/storage.js";
 import { fmtNumber } from "/shared/format.js";
 
@@ -117,7 +117,7 @@ export function townshipName(id) {
 
 export async function api(path, options = {}) {
   const res = await fetch(path, { credentials: "same-origin", ...options,
-    headers: { Accept: "application/json", ...(options.headers || {}) } });
+    headers: langHeaders({ Accept: "application/json", ...(options.headers || {}) }) });
   if (res.status === 401) {
     location.href = "/login?next=" + encodeURIComponent(location.pathname);
     throw new Error("unauthenticated");

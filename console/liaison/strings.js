@@ -156,7 +156,6 @@ export const tt = (key, vars = {}) => t(key, vars, L);
 export function errorText(err) {
   if (!err) return "";
   const known = L[lang()][`li.err.${err.code}`];
-  // The hub's message is English and meant for people, not for matching: shown in the English UI only.
-  if (lang() === "en" && err.message) return `${known || err.code}: ${err.message}`;
-  return known || err.message || err.code || String(err);
+  // The hub answers in the UI's language (Accept-Language / the socket's lang): its message says more.
+  return err.message || known || err.code || String(err);
 }

@@ -12,7 +12,8 @@ export function showError(form, err) {
   const slot = field && form.querySelector(`.field-error[data-for="${CSS.escape(field)}"]`);
   let msg = err.message || err.code || String(err);
   if (slot) {
-    msg = msg.replace(new RegExp(`^(args\\.)?${field}[^:]*:\\s*`), ""); // the field is named by its place
+    // the field is named by its place: drop "title: " (English) or "事由：" (Chinese) from the message
+    msg = msg.replace(new RegExp(`^(args\\.)?${field}[^:]*:\\s*`), "").replace(/^[^：:]{1,16}：/, "");
     slot.textContent = msg;
     const input = form.querySelector(`[name="${CSS.escape(field)}"]`);
     if (input) { input.setAttribute("aria-invalid", "true"); input.focus(); }

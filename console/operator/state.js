@@ -1,6 +1,7 @@
 // The operator page's state, its connection and alarm, and the small helpers its views share.
 import { Connection } from "/shared/conn.js";
 import { refName } from "/shared/format.js";
+import { langHeaders } from "/shared/i18n.js";
 import { Alarm } from "./alarm.js";
 
 export const OPEN_CALL_STATES = ["intake", "dispatched", "in_progress", "review", "accepted", "visited"];
@@ -43,7 +44,7 @@ export const now = () => Date.now() + S.skew;
 export async function api(method, path, body) {
   const res = await fetch(path, {
     method, credentials: "same-origin",
-    headers: body ? { "Content-Type": "application/json" } : {},
+    headers: langHeaders(body ? { "Content-Type": "application/json" } : {}),
     body: body ? JSON.stringify(body) : undefined,
   });
   if (res.status === 401) {

@@ -24,6 +24,7 @@
 import { encode, decode } from "/vendor/msgpack/index.mjs";
 import { readJSON, writeJSON } from "/shared/storage.js";
 import { uuid4 } from "/shared/uuid.js";
+import { lang as uiLang } from "/shared/i18n.js";
 
 export { uuid4 };
 
@@ -154,6 +155,7 @@ export class Connection extends EventTarget {
     if (u.protocol === "http:") u.protocol = "ws:";
     if (u.protocol === "https:") u.protocol = "wss:";
     if (this._token) u.searchParams.set("token", this._token);
+    u.searchParams.set("lang", uiLang()); // error frames in the UI's language
     return u.toString();
   }
 

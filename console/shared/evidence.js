@@ -1,6 +1,6 @@
 // Photos and PDFs as evidence (照片 / 附件): upload one file (POST /api/v1/attachments, the raw file as the
 // body), and show a call's attachments as thumbnails that open the full file. Shared by every console.
-import { addStrings, t } from "/shared/i18n.js";
+import { addStrings, langHeaders, t } from "/shared/i18n.js";
 import { h } from "/shared/dom.js";
 
 addStrings({
@@ -26,7 +26,7 @@ const STEP_OF_EVENT = { "call.created": "intake", "assignment.arrived": "arrive"
 export async function uploadFile(file) {
   const res = await fetch("/api/v1/attachments", {
     method: "POST", credentials: "same-origin", body: file,
-    headers: { "Content-Type": file.type || "application/octet-stream", Accept: "application/json" },
+    headers: langHeaders({ "Content-Type": file.type || "application/octet-stream", Accept: "application/json" }),
   });
   const data = await res.json().catch(() => ({}));
   if (!res.ok) throw Object.assign(new Error(data.message || res.statusText), { status: res.status, code: data.code, data });

@@ -3,7 +3,7 @@ const STRINGS = {
   "zh-CN": {
     app: "乡呼 · 镇街综合指挥调度", login: "登录", username: "用户名", password: "密码",
     submit: "登 录", logout: "退出", wrong: "用户名或密码错误", tooMany: "登录失败次数过多，请 {s} 秒后再试",
-    required: "请填写此项", network: "无法连接到指挥平台，请检查网络",
+    required: "请填写此项", network: "无法连接到指挥平台，请检查网络", close: "关闭",
     operator: "操作员控制台", liaison: "联络员", supervisor: "督查考核", admin: "系统管理",
     welcome: "欢迎，{name}", lang: "English",
     // connection
@@ -22,7 +22,7 @@ const STRINGS = {
   en: {
     app: "Xianghu · Township joint-enforcement dispatch", login: "Log in", username: "Username",
     password: "Password", submit: "Log in", logout: "Log out", wrong: "Wrong username or password",
-    tooMany: "Too many failed logins, try again in {s} s", required: "Required",
+    tooMany: "Too many failed logins, try again in {s} s", required: "Required", close: "Close",
     network: "Cannot reach the hub, check the network",
     operator: "Operator console", liaison: "Liaison", supervisor: "Supervisor review", admin: "Administration",
     welcome: "Welcome, {name}", lang: "中文",
@@ -49,6 +49,11 @@ export function lang() {
   const q = new URLSearchParams(location.search).get("lang");
   if (q === "en" || q === "zh-CN") localStorage.setItem("xianghu.lang", q);
   return localStorage.getItem("xianghu.lang") === "en" ? "en" : "zh-CN";
+}
+
+/** Headers that ask the hub for its messages in the UI's language (errors are {code, message, field}). */
+export function langHeaders(extra = {}) {
+  return { "Accept-Language": lang(), ...extra };
 }
 
 export function setLang(value) {

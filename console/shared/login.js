@@ -1,5 +1,5 @@
 // The login page (console/login.html): no inline script, so the Content-Security-Policy can forbid it.
-import { applyI18n, t, lang, setLang } from "/shared/i18n.js";
+import { applyI18n, t, lang, langHeaders, setLang } from "/shared/i18n.js";
 applyI18n();
 document.getElementById("lang").onclick = () => setLang(lang() === "en" ? "zh-CN" : "en");
 const LANDING = { operator: "/operator/", liaison: "/liaison/", supervisor: "/supervisor/", admin: "/supervisor/",
@@ -31,7 +31,7 @@ document.getElementById("login").addEventListener("submit", async (ev) => {
   if (bad) return;
   let res;
   try {
-    res = await fetch("/api/v1/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    res = await fetch("/api/v1/login", { method: "POST", headers: langHeaders({ "Content-Type": "application/json" }), body: JSON.stringify(body) });
   } catch { err.textContent = t("network"); return; }
   const data = await res.json().catch(() => ({}));
   if (res.ok) {

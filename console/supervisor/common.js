@@ -1,6 +1,6 @@
 // What the supervisor page's modules share: who is looking (me), the reference data, REST reads with errors
 // that name their status and field, display names, and the loading / empty / failed state of a panel.
-import { t, lang } from "/shared/i18n.js";
+import { t, lang, langHeaders } from "/shared/i18n.js";
 import { h } from "/shared/dom.js";
 import { fmtDateTime, overdueText, toDate } from "/shared/format.js";
 import "/supervisor/strings.js";
@@ -15,7 +15,7 @@ export const now = () => Date.now() + S.skew;
 export async function api(path) {
   let res;
   try {
-    res = await fetch(path, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    res = await fetch(path, { credentials: "same-origin", headers: langHeaders({ Accept: "application/json" }) });
   } catch (e) {
     throw Object.assign(new Error(String(e && e.message)), { status: 0, field: null });
   }
@@ -63,12 +63,12 @@ export function myScope() {
   return parts.join(" · ") || tt("e.county");
 }
 
-/** A failure in words, never the hub's English message in the zh-CN UI. */
+/** A failure in words: the hub's own message, in the UI's language (it answers by Accept-Language). */
 export function errorText(e) {
   if (!e || e.status === 0) return tt("st.network");
   if (e.status === 403) return tt("st.forbidden", { scope: myScope() });
-  if (e.status === 422) return tt("st.invalid", { field: e.field ? tt(`field.${e.field}`) : "" });
-  return lang() === "en" ? `${tt("st.failed")}: ${e.message}` : `${tt("st.failed")}（${e.status}）`;
+  if (e.status === 422 && e.message) return e.message;
+  return e.message ? `${tt("st.failed")}：${e.message}` : `${tt("st.failed")}（${e.status}）`;
 }
 
 /** Show a panel's state in its .state box: "loading", "empty" (with text), "failed" (with a retry), or "ok". */
