@@ -10,12 +10,18 @@ from pydantic import BaseModel
 
 from dispatch.web.routing import LINES_MEDIA_TYPES, REGISTRY
 
+LANGUAGE_RULE = (
+    "Error messages are in the request's language: a `lang` query parameter (`zh-CN` or `en`), else the best of "
+    "`Accept-Language` (`zh*` → zh-CN, `en*` → English), else zh-CN. `code` and `field` never change with the "
+    "language; the answer's `Content-Language` names the one chosen."
+)
 ERROR_SCHEMA = {
     "type": "object",
     "required": ["code", "message"],
     "properties": {
         "code": {"type": "string", "description": "stable error code (see protocols/PROTOCOL.md)"},
-        "message": {"type": "string"},
+        "message": {"type": "string", "description": "for people, in the request's language (zh-CN by default: "
+                    "`lang` query parameter, else `Accept-Language`); never match on it"},
         "field": {"type": ["string", "null"], "description": "the offending field, dotted"},
     },
 }
@@ -118,7 +124,8 @@ def openapi_document(version: str) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "Xianghu 乡呼 hub API", "version": version,
                  "description": "REST API of the township joint-enforcement dispatch hub. "
-                                "Real-time delivery is the WebSocket protocol in protocols/PROTOCOL.md."},
+                                "Real-time delivery is the WebSocket protocol in protocols/PROTOCOL.md. "
+                                + LANGUAGE_RULE},
         "paths": paths,
         "components": {
             "schemas": components,
