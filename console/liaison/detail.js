@@ -85,7 +85,7 @@ export function renderDetail() {
   nodes.push(h("h1", { class: "detail-title" }, call.title || ""));
   for (const a of mine) {
     nodes.push(h("section", { class: `mine st-${effectiveState(a)}`, dataset: { assignment: a.id } },
-      h("div", { class: "card-state" }, h("span", { class: "state" }, tt(`li.st.${effectiveState(a)}`)), roleChip(a),
+      h("div", { class: "card-state" }, h("span", { class: "state" }, tt(`asg.${effectiveState(a)}`)), roleChip(a),
         pendingFor(a.id).some((p) => p.state === "pending") ? h("span", { class: "queued" }, tt("li.queuedChip")) : null),
       dueBlock(a),
       actionButtons(a),
@@ -102,7 +102,7 @@ export function renderDetail() {
     field(tt("li.f.description"), call.description, "wide"),
     field(tt("li.f.source"), call.source ? tt(`li.src.${call.source}`) : ""),
     field(tt("li.f.reporter"), reporter),
-    field(tt("li.f.callState"), call.state ? tt(`li.cs.${call.state}`) : ""),
+    field(tt("li.f.callState"), call.state ? tt(`call.${call.state}`) : ""),
     field(tt("li.f.dispatched"), fmtTime(call.created_at))));
   const evidence = evidenceSection((data && data.attachments) || []);
   if (evidence) nodes.push(evidence);

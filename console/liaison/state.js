@@ -1,7 +1,7 @@
 // The liaison page's state (my assignments, cached details), its connection, and the helpers its views share.
 import { lang, langHeaders } from "/shared/i18n.js";
 import { readJSON, writeJSON } from "/shared/storage.js";
-import { fmtNumber } from "/shared/format.js";
+import { fmtDateTime, fmtNumber } from "/shared/format.js";
 
 export const STORE = "xianghu.liaison";
 export const CONN_KEY = `${STORE}.conn`;
@@ -32,11 +32,8 @@ export function save(key, value) {
   writeJSON(`${STORE}.${key}`, value); // storage full: keep working in memory
 }
 
-const timeFmt = new Intl.DateTimeFormat(lang() === "en" ? "en-GB" : "zh-CN", {
-  timeZone: "Asia/Shanghai", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
-  hour12: false,
-});
-export const fmtTime = (v) => (ms(v) === null ? "—" : timeFmt.format(new Date(ms(v))));
+// One date-time format everywhere (GLOSSARY.md): 2026-11-30 09:23, Asia/Shanghai.
+export const fmtTime = (v) => (ms(v) === null ? "—" : fmtDateTime(new Date(ms(v))));
 
 export function fmtSpan(msLeft) {
   const s = Math.floor(Math.abs(msLeft) / 1000);

@@ -5,7 +5,7 @@ import { h } from "/shared/dom.js";
 
 addStrings({
   "zh-CN": {
-    "ev.title": "照片与附件", "ev.step.intake": "受理时", "ev.step.arrive": "报到", "ev.step.report_result": "办结",
+    "ev.title": "照片与附件", "ev.step.intake": "登记时", "ev.step.arrive": "报到", "ev.step.report_result": "办结",
     "ev.pdf": "PDF 文件", "ev.add": "拍照 / 选照片", "ev.uploading": "照片上传中…", "ev.remove": "移除",
     "ev.tooMany": "最多 {n} 个附件", "ev.uploadFailed": "照片上传失败：{reason}",
     "ev.offline": "离线时无法上传照片：请联网后再附照片，或先不带照片提交",

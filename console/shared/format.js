@@ -50,7 +50,7 @@ export function fmtWhen(value, now = Date.now()) {
   return day(d) === day(new Date(now)) ? fmtTime(d) : fmtDateTime(d);
 }
 
-/** A duration: "45秒" / "12分" / "3时05分" / "2天4时" (zh) or "45s" / "12m" / "3h05m" / "2d4h" (en). */
+/** A duration (GLOSSARY.md): "45秒" / "12分" / "3小时5分" / "2天4小时" (zh) or "45s" / "12m" / "3h05m" / "2d4h" (en). */
 export function fmtDuration(ms) {
   const zh = lang() !== "en";
   const s = Math.max(0, Math.floor(Math.abs(ms) / 1000));
@@ -59,9 +59,9 @@ export function fmtDuration(ms) {
   if (m < 60) return zh ? `${m}分` : `${m}m`;
   const h = Math.floor(m / 60);
   const mm = String(m % 60).padStart(2, "0");
-  if (h < 24) return zh ? `${h}时${mm}分` : `${h}h${mm}m`;
+  if (h < 24) return zh ? `${h}小时${m % 60}分` : `${h}h${mm}m`;
   const d = Math.floor(h / 24);
-  return zh ? `${d}天${h % 24}时` : `${d}d${h % 24}h`;
+  return zh ? `${d}天${h % 24}小时` : `${d}d${h % 24}h`;
 }
 
 /** "1分05秒" / "1m05s" (below an hour). */

@@ -29,7 +29,7 @@ export async function api(path) {
 }
 
 export const name = (o) => (o ? (lang() === "en" ? o.name_en || o.name_zh : o.name_zh || o.name_en) : "");
-export const fmt = (v) => (v ? fmtDateTime(v, { seconds: true }) : "—");
+export const fmt = (v) => (v ? fmtDateTime(v) : "—"); // one format: 2026-11-30 09:23
 export const short = (v) => (v ? fmtDateTime(v).slice(5) : "—");
 
 export function townshipName(id) {

@@ -122,7 +122,7 @@ function render() {
     : h("div", { class: "field" }, h("dt", {}, label), h("dd", {}, value)));
   const assignment = (a) => h("tr", { dataset: { assignment: a.id } },
     h("td", {}, targetName(a.target, tid)),
-    h("td", {}, h("span", { class: `part as-${a.state}` }, tt(`as.${a.state}`))),
+    h("td", {}, h("span", { class: `part as-${a.state}` }, tt(`asg.${a.state}`))),
     h("td", { class: "mono" }, short(a.dispatched_at)),
     timeCell(a.acknowledged_at, a.ack_due, running(a, "ack")),
     timeCell(a.on_scene_at, a.arrive_due, running(a, "arrive")),
@@ -132,7 +132,7 @@ function render() {
     h("div", { class: "detail-head" },
       h("div", {}, h("span", { class: "mono" }, fmtNumber(c.number, S.ref)), " · ", townshipName(tid), " · ",
         categoryName(c.category), " · ", h("span", { class: `prio prio-${c.priority}` }, tt(`prio.${c.priority}`)), " · ",
-        h("span", { class: `cs cs-${c.state}` }, tt(`cs.${c.state}`))),
+        h("span", { class: `cs cs-${c.state}` }, tt(`call.${c.state}`))),
       closeBtn),
     h("h2", {}, c.title),
     h("dl", { class: "fields" },

@@ -35,7 +35,7 @@ function fillFilters() {
   const opt = (value, label) => h("option", { value }, label);
   $("f-township").replaceChildren(opt("", tt("sv.all")), ...S.ref.townships.map((tw) => opt(tw.id, townshipName(tw.id))));
   $("f-state").replaceChildren(opt("", tt("sv.all")), opt("open", tt("sv.open")),
-    ...CALL_STATES.map((s) => opt(s, tt(`cs.${s}`))));
+    ...CALL_STATES.map((s) => opt(s, tt(`call.${s}`))));
   $("f-target").replaceChildren(opt("", tt("sv.all")), ...S.ref.departments.map((d) => opt(d.code, targetName(d.code))));
   $("f-category").replaceChildren(opt("", tt("sv.all")), ...S.ref.categories.map((c) => opt(c.code, categoryName(c.code))));
   $("f-priority").replaceChildren(opt("", tt("sv.all")), ...["urgent", "normal", "low"].map((p) => opt(p, tt(`prio.${p}`))));
@@ -146,9 +146,9 @@ function render() {
   h("td", { class: "nowrap" }, categoryName(c.category)),
   h("td", { class: "title" }, c.title),
   h("td", {}, h("span", { class: `prio prio-${c.priority}` }, tt(`prio.${c.priority}`))),
-  h("td", {}, h("span", { class: `cs cs-${c.state}` }, tt(`cs.${c.state}`)), firstOverdue(c), escalationMark(c.assignments)),
+  h("td", {}, h("span", { class: `cs cs-${c.state}` }, tt(`call.${c.state}`)), firstOverdue(c), escalationMark(c.assignments)),
   h("td", {}, h("div", { class: "parts" }, (c.assignments || []).map((a) => h("span", { class: `part as-${a.state}` },
-    `${targetName(a.target, c.township_id)}·${tt(`as.${a.state}`)}`)))),
+    `${targetName(a.target, c.township_id)}·${tt(`asg.${a.state}`)}`)))),
   h("td", { class: "mono" }, fmt(c.created_at)))));
   $("empty").hidden = L.calls.length > 0;
   $("more").hidden = L.done;
