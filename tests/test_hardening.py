@@ -163,7 +163,7 @@ async def test_database_outage_answers_unavailable_with_a_retry_hint(
     hub, server, task = await start_hub(cfg, dsn, clock)
     try:
         token = await hub.token("op1.yiqiao")
-        async with HubClient(hub.url, token) as client, await hub.login("op1.yiqiao") as rest:
+        async with HubClient(hub.url, token, lang="en") as client, await hub.login("op1.yiqiao") as rest:
             await asyncio.wait_for(client.caught_up.wait(), 5)
             await asyncio.to_thread(pg.stop)
             args = {k: v for k, v in new_call().items() if k != "command_id"}

@@ -7,7 +7,23 @@ export function clearErrors(form) {
   if (general) general.textContent = "";
 }
 
+/** Clear a field's message as soon as the field is changed (once per form). */
+function clearOnInput(form) {
+  if (form.dataset.clearsErrors) return;
+  form.dataset.clearsErrors = "1";
+  const clear = (ev) => {
+    const name = ev.target && ev.target.name;
+    if (!name) return;
+    const slot = form.querySelector(`.field-error[data-for="${CSS.escape(name)}"]`);
+    if (slot) slot.textContent = "";
+    for (const el of form.querySelectorAll(`[name="${CSS.escape(name)}"][aria-invalid]`)) el.removeAttribute("aria-invalid");
+  };
+  form.addEventListener("input", clear);
+  form.addEventListener("change", clear);
+}
+
 export function showError(form, err) {
+  clearOnInput(form);
   const field = String(err.field || "").replace(/^args\./, "").split(/[.[]/)[0];
   const slot = field && form.querySelector(`.field-error[data-for="${CSS.escape(field)}"]`);
   let msg = err.message || err.code || String(err);

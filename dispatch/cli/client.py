@@ -48,10 +48,14 @@ class HubClient:
     """One logical connection: survives disconnects, resumes, never repeats an event."""
 
     def __init__(self, base_url: str | Sequence[str], token: str, *, cursors: Mapping[int, int] | None = None,
-                 epoch: str | None = None, origin: str | None = None, max_queue: int = 100_000) -> None:
+                 epoch: str | None = None, origin: str | None = None, max_queue: int = 100_000,
+                 lang: str | None = None) -> None:
         bases = [base_url] if isinstance(base_url, str) else list(base_url)
         # Several hub nodes: any node serves any client, so a failed one is simply skipped.
-        self.urls = [b.replace("http://", "ws://").replace("https://", "wss://").rstrip("/") + "/ws" for b in bases]
+        # ``lang`` (zh-CN or en): the language of error messages; None leaves it to the hub (zh-CN).
+        query = f"?lang={lang}" if lang else ""
+        self.urls = [b.replace("http://", "ws://").replace("https://", "wss://").rstrip("/") + "/ws" + query
+                     for b in bases]
         self._next_url = 0
         self.token = token
         self.origin = origin

@@ -48,6 +48,9 @@ ASSET_FOLDERS = ("shared", "operator", "liaison", "supervisor", "demo", "grid")
 # npm packages the consoles load, each by its built folder only (/vendor/<name>/...): the msgpack codec
 # (ES modules) and Apache ECharts (echarts.esm.min.mjs, one self-contained module) for the supervisor's charts.
 VENDOR_FOLDERS = {"msgpack": "@msgpack/msgpack/dist.esm", "echarts": "echarts/dist"}
+# Single files of packages without a built folder: axe-core, the accessibility checker the browser tests inject
+# (tests/a11y.py) and anyone may run from the browser's console on a page (no CDN).
+VENDOR_FILES = {"axe/axe.min.js": "axe-core/axe.min.js"}
 
 SELECT_META = "select value from meta where key = $1"
 INSERT_META = "insert into meta (key, value) values ($1, $2) on conflict (key) do nothing"
@@ -186,6 +189,8 @@ def create_app(cfg: Config, dsn: str, *, clock: Clock | None = None, pool_size: 
     for prefix, folder in VENDOR_FOLDERS.items():
         routes.append(Mount(f"/vendor/{prefix}", StaticFiles(directory=CONSOLE_DIR / "node_modules" / folder,
                                                              check_dir=False)))
+    for name, file in VENDOR_FILES.items():
+        routes.append(Route(f"/vendor/{name}", _vendor_file(CONSOLE_DIR / "node_modules" / file)))
     for folder in ASSET_FOLDERS:
         routes.append(Mount(f"/{folder}", StaticFiles(directory=CONSOLE_DIR / folder, check_dir=False)))
     middleware = [
@@ -199,6 +204,14 @@ def create_app(cfg: Config, dsn: str, *, clock: Clock | None = None, pool_size: 
     if cfg.metrics.port:  # /metrics on a listener of its own, up while the hub is
         listener = MetricsListener(app, cfg, json_logs=json_logs)
     return app
+
+
+def _vendor_file(path: Path) -> Any:
+    async def serve(request: Request) -> Response:
+        if not await asyncio.to_thread(path.is_file):
+            return PlainTextResponse("Not Found", status_code=404)
+        return FileResponse(path, media_type="text/javascript")
+    return serve
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
