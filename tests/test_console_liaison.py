@@ -240,7 +240,9 @@ async def test_liaison_declines_and_sees_a_refused_action(hub: Hub, browser: Any
         cancelled = page.locator(".li-alert[data-kind=cancelled]")  # the cancellation, missed offline, with its reason
         await cancelled.wait_for()
         assert "呼叫已撤销" in await cancelled.inner_text() and "理由：重复诉求" in await cancelled.inner_text()
-        assert "当前状态不允许此操作" in await refused.inner_text()
+        # the hub's own words: what was refused, who cancelled the call and when, the state it is in
+        told = await refused.inner_text()
+        assert "不能响应：该呼叫已由 " in told and "撤销（当前状态：已撤销）" in told
         await page.screenshot(path=artifact("liaison-refused.png"))
         await refused.locator("button").click()
         await page.wait_for_selector("#pending", state="hidden")

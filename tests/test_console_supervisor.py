@@ -125,7 +125,7 @@ async def test_supervisor_reads_overdue_time_and_filters_overdue_and_escalated(h
         await post(op, f"/api/v1/assignments/{late_a}/handle_alarm", {"deadline_kind": "ack", "level": 2})
     taken = page.locator("#detail .timeline li[data-type='assignment.alarm_handled']")
     await taken.wait_for(timeout=10_000)
-    assert "值班员已处理督办告警" in await taken.inner_text() and "二级督办" in await taken.inner_text()
+    assert "认领督办" in await taken.inner_text() and "二级督办" in await taken.inner_text()
     nudged = await page.locator("#detail .timeline li[data-type='assignment.nudged']").inner_text()
     assert "催办" in nudged and "请尽快响应" in nudged
 

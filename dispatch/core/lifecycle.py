@@ -245,7 +245,9 @@ _VERBS = {
 
 def _illegal(kind: str, noun: str, state: str, field: str) -> IllegalTransition:
     article = "an" if noun[0] in "aeiou" else "a"
-    return IllegalTransition(f"cannot {_VERBS.get(kind, kind)} {article} {noun} that is {state}", field=field)
+    err = IllegalTransition(f"cannot {_VERBS.get(kind, kind)} {article} {noun} that is {state}", field=field)
+    err.context = {"command": kind, "noun": noun, "state": state}  # the store adds who made it so, and when
+    return err
 
 
 class _Builder:

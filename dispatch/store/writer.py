@@ -92,14 +92,23 @@ UPDATE_CALL_LAST_SEQ = "update calls set last_seq = $2 where id = $1"
 # Events that do not move a call or an assignment (a refusal's story is the last one that did).
 NOT_STATE_EVENTS = ("call.noted", "call.lead_changed", "assignment.nudged", "assignment.alarm_handled",
                     "assignment.escalated", "notice.sent", "notice.failed")
-SELECT_LAST_STATE_EVENT = """
+# The event that put the call (assignment_id null) or the assignment in the state it is still in: the first of
+# its last run of events in that state.
+SELECT_STATE_ENTERED = """
 select e.type, e.actor_name,
        to_char(e.at at time zone 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI') as at_local
   from events e
  where e.call_id = $1
    and ($2::uuid is null or e.assignment_id = $2)
    and e.type <> all($3::text[])
- order by e.seq desc
+   and e.seq > coalesce((select max(p.seq)
+                           from events p
+                          where p.call_id = $1
+                            and ($2::uuid is null or p.assignment_id = $2)
+                            and p.type <> all($3::text[])
+                            and (case when $2::uuid is null then p.call_state else p.assignment_state end)
+                                is distinct from $4), 0)
+ order by e.seq
  limit 1
 """
 SELECT_ASSIGNMENT_CALL_ID = """
@@ -215,15 +224,19 @@ class Store:
 
     async def _explain(self, exc: IllegalTransition, cmd: Command) -> None:
         """Tell a refused command who put the call (or assignment) in its state and when, from the timeline."""
-        exc.context = {"command": cmd.kind}
-        assignment_id = command_assignment_id(cmd) if exc.field == "assignment_id" else None
+        exc.context = {"command": cmd.kind, **(exc.context or {})}
+        state = exc.context.get("state")
+        if state is None:
+            return
+        assignment_id = command_assignment_id(cmd) if exc.context.get("noun") == "assignment" else None
         call_id = command_call_id(cmd)
         try:
-            if call_id is None and assignment_id is not None:
-                call_id = await self.pool.fetchval(SELECT_ASSIGNMENT_CALL_ID, assignment_id)
+            named = command_assignment_id(cmd)
+            if call_id is None and named is not None:
+                call_id = await self.pool.fetchval(SELECT_ASSIGNMENT_CALL_ID, named)
             if call_id is None:
                 return
-            row = await self.pool.fetchrow(SELECT_LAST_STATE_EVENT, call_id, assignment_id, list(NOT_STATE_EVENTS))
+            row = await self.pool.fetchrow(SELECT_STATE_ENTERED, call_id, assignment_id, list(NOT_STATE_EVENTS), state)
         except Exception as e:
             if unreachable(e):
                 return  # the refusal stands without its story
