@@ -119,9 +119,9 @@ async def test_supervisor_reads_overdue_time_and_filters_overdue_and_escalated(h
     texts = await esc.all_inner_texts()
     assert "响应 一级督办（超时 2分）" in texts[0] and "响应 二级督办（超时 2分）" in texts[1], texts
     assert "0 分钟" not in " ".join(texts)
-    marks = page.locator(f"#detail tr[data-assignment='{late_a}'] .mark-overdue")
+    marks = page.locator(f"#detail li.asg-card[data-assignment='{late_a}'] .mark-overdue")
     await marks.first.wait_for(state="visible")  # the response clock; arrival and result are not due yet
-    assert await page.locator(f"#detail tr[data-assignment='{late_a}'] .mark-overdue:visible").count() == 1
+    assert await page.locator(f"#detail li.asg-card[data-assignment='{late_a}'] .mark-overdue:visible").count() == 1
     await page.screenshot(path=artifact("supervisor-overdue.png"), full_page=True)
     # the operator's 催办 and taking the alarm are on the timeline, in Chinese
     async with await hub.login("op1.yiqiao") as op:

@@ -136,9 +136,15 @@ export async function refreshCalls() {
   if (query !== L.query) return;
   const scrollY = window.scrollY;
   const seen = new Set();
+  const before = new Map(L.calls.map((c) => [c.id, JSON.stringify(c)]));
   L.calls = got.filter((c) => !seen.has(c.id) && seen.add(c.id));
   L.done = done;
-  render();
+  // Rows whose call did not change keep their node; only the changed and the new ones are drawn again.
+  const nodes = new Map([...$("rows").children].map((tr) => [tr.dataset.call, tr]));
+  $("rows").replaceChildren(...L.calls.map((c) => (before.get(c.id) === JSON.stringify(c) && nodes.get(c.id)) || rowOf(c)));
+  setState($("log-state"), "ok");
+  renderCounts();
+  tick();
   window.scrollTo(window.scrollX, scrollY);
 }
 
