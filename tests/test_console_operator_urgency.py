@@ -23,6 +23,11 @@ async def note(op: httpx.AsyncClient, call_id: str) -> None:
     await post(op, f"/api/v1/calls/{call_id}/note", {"text": "记录"})
 
 
+async def until_level(page: Any, call_id: str, level: str) -> None:
+    await page.wait_for_function(
+        f"""() => document.querySelector('#rows-risk .row[data-id="{call_id}"] .chip')?.dataset.level === '{level}'""")
+
+
 async def chip_level(page: Any, call_id: str) -> str:
     level: str = await page.locator(f'#rows-risk .row[data-id="{call_id}"] .chip').first.get_attribute("data-level")
     return level
@@ -46,8 +51,8 @@ async def test_urgent_call_leads_the_risk_lane_in_view_and_grows_louder(browser:
                            expect=201) for i in range(5)]
         hub.clock.advance(30)
         # ... then the urgent one: 2 minutes to respond, 1m30s left once the clock moves on by 30 s.
-        urgent = await post(op, "/api/v1/calls", new_call(title="燃气泄漏", priority="urgent", address="义桥镇紧急路1号",
-                                                           targets=["police"]), expect=201)
+        urgent = await post(op, "/api/v1/calls", new_call(title="燃气泄漏", priority="urgent",
+                                                           address="义桥镇紧急路1号", targets=["police"]), expect=201)
         hub.clock.advance(30)
 
         page = await browser_login(browser, hub, "op1.yiqiao", viewport={"width": 1366, "height": 768})
@@ -73,22 +78,19 @@ async def test_urgent_call_leads_the_risk_lane_in_view_and_grows_louder(browser:
         # Half the window left: a warning, with a shape as well as a colour.
         hub.clock.advance(35)
         await note(op, waiting[0]["call_id"])
-        await page.wait_for_function(f"""() => document.querySelector('#rows-risk .row[data-id="{urgent["call_id"]}"] .chip')
-                                         ?.dataset.level === 'near'""")
+        await until_level(page, urgent["call_id"], "near")
         assert (await timer.inner_text()).startswith("▲ 剩")
         # The last 30 s: critical, and it says so in words.
         hub.clock.advance(30)
         await note(op, waiting[0]["call_id"])
-        await page.wait_for_function(f"""() => document.querySelector('#rows-risk .row[data-id="{urgent["call_id"]}"] .chip')
-                                         ?.dataset.level === 'critical'""")
+        await until_level(page, urgent["call_id"], "critical")
         assert "即将超时" in await timer.inner_text() and (await timer.inner_text()).startswith("‼")
         assert await page.locator(f'#rows-risk .row.critical[data-id="{urgent["call_id"]}"]').count() == 1
         await page.screenshot(path=artifact("operator-urgency-critical-1366.png"))
         # Breached: overdue, still first.
         hub.clock.advance(30)
         await note(op, waiting[0]["call_id"])
-        await page.wait_for_function(f"""() => document.querySelector('#rows-risk .row[data-id="{urgent["call_id"]}"] .chip')
-                                         ?.dataset.level === 'due'""")
+        await until_level(page, urgent["call_id"], "due")
         assert (await timer.inner_text()).startswith("✖ 超时")
         first = await page.eval_on_selector("#rows-risk .row", "el => el.dataset.id")
         assert first == urgent["call_id"]
@@ -125,7 +127,8 @@ async def test_drawer_shows_actual_time_deadline_and_overdue_side_by_side(browse
     assert resolve[0] == "—" and resolve[1] == "2026-11-02 20:00:00" and resolve[2].startswith("剩 ")
     # transport never responded: its clock runs and it is overdue, live
     ta = assignment_of(doc, "transport")
-    t_ack = await page.locator(f'#detail table.milestones[data-assignment="{ta["id"]}"] tr[data-kind=ack] td').all_inner_texts()
+    t_table = page.locator(f'#detail table.milestones[data-assignment="{ta["id"]}"]')
+    t_ack = await t_table.locator("tr[data-kind=ack] td").all_inner_texts()
     assert t_ack[0] == "—" and t_ack[1] == "2026-11-02 16:02:00" and t_ack[2].startswith("✖ 超时 ")
     # the dispatch entry in the timeline names its times as deadlines
     assert "响应时限" in await page.locator("#timeline .ev-assignment-dispatched").first.inner_text()
