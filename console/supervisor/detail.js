@@ -140,10 +140,10 @@ function render() {
       field(tt("sv.f.created"), fmt(c.created_at)), field(tt("sv.f.closed"), c.closed_at ? fmt(c.closed_at) : ""),
       field(tt("sv.f.visit"), c.satisfaction ? tt("sv.visit", { resolved: tt(c.resolved ? "sv.resolved" : "sv.unresolved"), s: c.satisfaction }) : ""),
       field(tt("sv.f.cancel"), c.cancel_reason)),
-    evidenceSection(c.attachments || [], { label: (a) => {
+    evidenceSection(c.attachments || [], { label: (a) => { // null without photos: "" adds nothing
       const asg = (c.assignments || []).find((x) => x.id === a.assignment_id);
       return [t(`ev.step.${a.step}`), asg ? targetName(asg.target, tid) : ""].filter(Boolean).join(" · ");
-    } }),
+    } }) || "",
     h("h3", {}, tt("sv.assignments")),
     h("ul", { class: "asg-cards" }, (c.assignments || []).map(assignment)),
     h("h3", {}, tt("sv.timeline")),
