@@ -58,7 +58,11 @@ async def test_supervisor_sees_two_townships_read_only(hub: Hub, browser: Any) -
     detail_text = await page.locator("#detail").inner_text()
     assert "义桥镇幸福路车辆乱停" in detail_text
     assert "138****5678" in detail_text and "13812345678" not in detail_text
-    assert await page.locator("#detail table.asg tbody tr").count() == 2
+    assert await page.locator("#detail .asg-card").count() == 2
+    # each step's actual time, deadline and verdict side by side (issue #18 item 3)
+    police_card = page.locator("#detail .asg-card", has_text="公安")
+    ack = await police_card.locator("table.milestones tr[data-kind=ack] td").all_inner_texts()
+    assert ack[0] != "—" and ack[1] != "—" and ack[2] == "✓ 按时", ack
     buttons = await page.locator("#detail button").all_inner_texts()
     assert buttons == ["关闭"], buttons
     page_buttons = await page.locator("button").all_inner_texts()
@@ -115,9 +119,9 @@ async def test_supervisor_reads_overdue_time_and_filters_overdue_and_escalated(h
     texts = await esc.all_inner_texts()
     assert "响应 一级督办（超时 2分）" in texts[0] and "响应 二级督办（超时 2分）" in texts[1], texts
     assert "0 分钟" not in " ".join(texts)
-    marks = page.locator(f"#detail tr[data-assignment='{late_a}'] .mark-overdue")
+    marks = page.locator(f"#detail li.asg-card[data-assignment='{late_a}'] .mark-overdue")
     await marks.first.wait_for(state="visible")  # the response clock; arrival and result are not due yet
-    assert await page.locator(f"#detail tr[data-assignment='{late_a}'] .mark-overdue:visible").count() == 1
+    assert await page.locator(f"#detail li.asg-card[data-assignment='{late_a}'] .mark-overdue:visible").count() == 1
     await page.screenshot(path=artifact("supervisor-overdue.png"), full_page=True)
     # the operator's 催办 and taking the alarm are on the timeline, in Chinese
     async with await hub.login("op1.yiqiao") as op:
@@ -162,4 +166,34 @@ async def test_live_updates_keep_the_log_paging_and_scroll(hub: Hub, browser: An
     await page.wait_for_selector(f"#rows tr[data-call='{new['call_id']}']", state="attached", timeout=10_000)
     assert await page.locator("#rows tr").count() == PAGE + 3  # the second page is still there
     assert await page.evaluate("() => window.scrollY") == pytest.approx(before, abs=60)
+    await page.context.close()
+
+
+async def test_an_event_updates_its_row_in_place_and_marks_a_new_call(hub: Hub, browser: Any) -> None:
+    async with await hub.login("op1.yiqiao") as op, await hub.login("police1.yiqiao") as police:
+        for i in range(PAGE + 2):
+            await post(op, "/api/v1/calls", new_call(title=f"第{i}号", targets=["police"]), expect=201)
+        page = await browser_login(browser, hub, "supervisor")
+        await page.goto(f"{hub.url}/supervisor/?tab=log")
+        await page.wait_for_selector("#conn[data-status='live']")
+        await page.wait_for_function(f"() => document.querySelectorAll('#rows tr').length === {PAGE}")
+        await page.click("#more")
+        await page.wait_for_function(f"() => document.querySelectorAll('#rows tr').length === {PAGE + 2}")
+        # Tag every row node: a row the event is not about must be the very same node afterwards.
+        await page.evaluate("() => document.querySelectorAll('#rows tr').forEach((tr) => { tr.__kept = true; })")
+        calls = (await op.get("/api/v1/calls", params={"limit": "1", "offset": "10"})).json()["calls"]
+        target = calls[0]
+        await post(police, f"/api/v1/assignments/{assignment_of(target, 'police')['id']}/acknowledge")
+        row = page.locator(f"#rows tr[data-call='{target['id']}']")
+        await row.locator(".part.as-acknowledged").wait_for(timeout=10_000)
+        replaced = await page.evaluate("() => [...document.querySelectorAll('#rows tr')].filter((tr) => !tr.__kept)"
+                                       ".map((tr) => tr.dataset.call)")
+        assert replaced == [target["id"]]  # only its own row was redrawn
+        new = await post(op, "/api/v1/calls", new_call(title="新来的呼叫", targets=["police"]), expect=201)
+    fresh = page.locator(f"#rows tr.fresh[data-call='{new['call_id']}']")
+    await fresh.wait_for(timeout=10_000)
+    assert await fresh.locator(".mark-new").inner_text() == "新"
+    assert await page.locator("#rows tr").count() == PAGE + 3
+    kept = await page.evaluate("() => [...document.querySelectorAll('#rows tr')].filter((tr) => tr.__kept).length")
+    assert kept == PAGE + 1  # all but the updated row and the new one are the nodes shown before
     await page.context.close()

@@ -11,11 +11,12 @@ import { h } from "/shared/dom.js";
 import { fmtDateTime, fmtNumber } from "/shared/format.js";
 import { uuid4 } from "/shared/uuid.js";
 import { evidenceSection, photoPicker } from "/shared/evidence.js";
+import { showLoadState } from "/shared/loadstate.js";
 import { G, gt } from "./strings.js";
 
 const $ = (id) => document.getElementById(id);
 const POLL_MS = 20000;
-const state = { me: null, ref: null, pos: null, commandId: null, busy: false };
+const state = { me: null, ref: null, pos: null, commandId: null, busy: false, reportsAt: null };
 
 async function api(path, options = {}) {
   const res = await fetch(path, { credentials: "same-origin", ...options,
@@ -51,14 +52,23 @@ function townshipName(id) {
 
 // -- my reports -------------------------------------------------------------------------------------------
 
+/** My reports, with the list's states: loading (first time), failed with 重试 (the reports shown before stay,
+ *  dated), empty, ok. */
 async function loadReports() {
   let data;
+  const box = $("reports-state");
+  if (!state.reportsAt) showLoadState(box, "loading");
   try {
     data = await api("/api/v1/reports/mine");
   } catch (e) {
-    if (e.message !== "unauthenticated") toast(gt("gr.loadFailed"), "bad");
+    if (e.message !== "unauthenticated") {
+      showLoadState(box, "failed", { error: e, retry: loadReports, loadedAt: state.reportsAt });
+      $("reports-empty").hidden = true;
+    }
     return;
   }
+  state.reportsAt = Date.now();
+  showLoadState(box, "ok");
   const items = data.reports.map((r) => h("li", { class: "card", dataset: { call: r.call_id, state: r.state } },
     h("div", { class: "card-top" },
       h("span", { class: `report-state st-${r.state}` }, lang() === "en" ? r.state_name.en : r.state_name.zh),
@@ -135,8 +145,9 @@ async function main() {
   let me;
   try {
     me = await api("/api/v1/me");
-  } catch {
+  } catch (e) {
     $("who").textContent = gt("gr.loadFailed");
+    showLoadState($("reports-state"), "failed", { error: e, retry: () => location.reload() });
     return;
   }
   state.me = me;

@@ -5,6 +5,23 @@ import { Alerts } from "./alerts.js";
 import { effectiveState, renderPending } from "./outbox.js";
 import { card, tickDue } from "./card.js";
 import { renderDetail } from "./detail.js";
+import { showLoadState } from "/shared/loadstate.js";
+import { loadList } from "./sync.js";
+
+/** The list's state: loading (first load, nothing cached), failed with 重试, empty, or ok; reconnecting is the
+ *  offline banner (renderStatus). */
+function renderListState(activeCount) {
+  const box = $("list-state");
+  if (S.listError) {
+    showLoadState(box, "failed", { error: S.listError, loadedAt: S.listLoadedAt || null,
+                                   retry: () => { S.listError = null; render(); loadList(); } });
+  } else if (!S.listLoadedAt && !S.asg.size) {
+    showLoadState(box, "loading");
+  } else {
+    showLoadState(box, "ok");
+  }
+  $("active-empty").hidden = activeCount > 0 || Boolean(S.listError) || (!S.listLoadedAt && !S.asg.size);
+}
 
 function sortedAssignments() {
   const all = [...S.asg.values()];
@@ -30,7 +47,7 @@ export function render() {
   const done = [];
   for (const [a, rank] of sortedAssignments()) (rank < 3 ? active : done).push(card(a));
   $("active").replaceChildren(...active);
-  $("active-empty").hidden = active.length > 0;
+  renderListState(active.length);
   $("done").replaceChildren(...done.slice(0, 30));
   $("done-title").textContent = tt("li.done", { n: done.length });
   $("done-wrap").parentElement.hidden = done.length === 0;

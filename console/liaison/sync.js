@@ -40,6 +40,8 @@ export async function loadList() {
   listLoading = (async () => {
     try {
       const data = await api("/api/v1/calls?limit=200");
+      S.listError = null;
+      S.listLoadedAt = now();
       mergeCalls(data.calls || []);
       // An assignment never shown on this phone that still waits for acknowledgement rings, whether it
       // came as a live event or was dispatched while the page was closed.
@@ -49,7 +51,9 @@ export async function loadList() {
       flushAlerts();
       reconcileLoud();
     } catch (e) {
-      if (e.message !== "unauthenticated") console.warn("list", e);
+      // Said over the list with 重试 (./list.js renderListState); cards cached on the phone stay, marked as such.
+      if (e.message !== "unauthenticated") S.listError = e;
+      render();
     } finally {
       listLoading = null;
       restoreLoud(); // once: the loud alerts not yet dismissed, from before a reload (offline too)

@@ -3,9 +3,10 @@ import { t } from "/shared/i18n.js";
 import { categoryName, escalationText, fmtDateTime, fmtDuration, fmtNumber, fmtWhen, runningDeadline, targetName } from "/shared/format.js";
 import { $, CALL_ACTIONS, CLOSED_ASG, FINAL_CALL, S, api, esc, now } from "./state.js";
 import { applyEvent } from "./model.js";
-import { nextDue, tick } from "./board.js";
+import { tick } from "./board.js";
 import { openAction } from "./actions.js";
 import { evidenceSection, fromEvent } from "/shared/evidence.js";
+import { milestoneTable } from "/shared/milestones.js";
 
 /** Open a call in the drawer; `readOnly` (the history) leaves its actions out. */
 export async function openDetail(id, { readOnly = false } = {}) {
@@ -71,7 +72,9 @@ function eventDetail(e, call) {
   }
   if (e.type === "notice.sent" || e.type === "notice.failed") return bits.concat(noticeText(e.type, b)).join(" ");
   if (e.type === "assignment.alarm_handled") bits.push(esc(`${t("dl." + b.deadline_kind)} · ${escalationText(b.level)}`));
-  if (e.type === "assignment.dispatched") bits.push(esc(`${t("dl.ack")} ${fmtWhen(b.ack_due, now())} · ${t("dl.arrive")} ${fmtWhen(b.arrive_due, now())} · ${t("dl.resolve")} ${fmtWhen(b.resolve_due, now())}`));
+  if (e.type === "assignment.dispatched") { // deadlines, named as such (响应时限 …), never to be read as times done
+    bits.push(esc(["ack", "arrive", "resolve"].map((k) => `${t("dueOf." + k)} ${fmtWhen(b[k + "_due"], now())}`).join(" · ")));
+  }
   for (const k of ["reason", "result", "text", "comment"]) if (b[k]) bits.push(`<q>${esc(b[k])}</q>`);
   if (b.suggested_target) bits.push(esc(`${t("suggested")}: ${targetName(S.idx, b.suggested_target)}`));
   if (e.type === "assignment.transferred" && b.to_target) bits.push(esc(`→ ${targetName(S.idx, b.to_target)}`));
@@ -108,15 +111,9 @@ function isVoided(call, e) {
 }
 
 function asgHTML(a, call) {
-  const d = nextDue(a);
   const open = !CLOSED_ASG.has(a.state);
-  const deadlines = ["ack", "arrive", "resolve"].map((k) => {
-    const active = d && d.kind === k;
-    const lvl = a.levels?.[k] || 0;
-    return `<span class="dl${active ? " active" : ""}">${esc(t("dl." + k))} ${esc(fmtWhen(a[k + "_due"], now()))}`
-      + `${active ? ` <time data-due="${esc(a[k + "_due"])}" data-start="${esc(d.start)}"></time>` : ""}`
-      + `${lvl ? ` <span class="lvl">↑${lvl}</span>` : ""}</span>`;
-  }).join("");
+  // 响应 / 报到 / 办结: actual time, deadline and 按时 / 超时 side by side (shared/milestones.js)
+  const steps = milestoneTable(a, { now: now(), callOpen: open && !FINAL_CALL.has(call.state) }).outerHTML;
   const acts = [];
   const live = !FINAL_CALL.has(call.state);
   if (a.state === "declined" && live) acts.push(["approve", a.id], ["reject_transfer", a.id]);
@@ -139,7 +136,7 @@ function asgHTML(a, call) {
     + (running ? `<b class="mark mark-overdue" data-overdue-since="${esc(running.due.toISOString())}" hidden></b>` : "")
     + (lvl ? `<b class="mark mark-esc" data-level="${lvl}">${esc(escalationText(lvl))}</b>` : "")
     + (a.reopened ? `<span class="tag reopened">${esc(t("reopened", { n: a.reopened }))}</span>` : "") + `</div>`
-    + (open ? `<div class="dls">${deadlines}</div>` : "") + review + visit
+    + steps + review + visit
     + (a.decline_reason && a.state === "declined" ? `<div class="note">${esc(t("declineReason"))}: ${esc(a.decline_reason)}${a.suggested_target ? ` · ${esc(t("suggested"))}: ${esc(targetName(S.idx, a.suggested_target))}` : ""}</div>` : "")
     + (a.result ? `<div class="note">${esc(t("result"))}: ${esc(a.result)}</div>` : "")
     + (acts.length && !S.detailReadOnly ? `<div class="acts">${acts.map(([k, id]) => `<button type="button" class="small${k === "reject_transfer" ? " danger" : ""}" data-act="${k}" data-asg="${esc(id)}">${esc(t("act." + k))}</button>`).join("")}</div>` : "")

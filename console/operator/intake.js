@@ -2,7 +2,8 @@
 import { t } from "/shared/i18n.js";
 import { categoryName, fmtNumber, refName } from "/shared/format.js";
 import { $, S, esc, toast } from "./state.js";
-import { refreshCall, run } from "./model.js";
+import { scheduleRender } from "./board.js";
+import { createCall, refreshCall } from "./model.js";
 import { clearErrors, showError } from "./forms.js";
 import { updateOfflineWarning } from "./duty.js";
 
@@ -69,17 +70,29 @@ $("#create-form").addEventListener("submit", async (e) => {
   if (phone) args.reporter_phone = phone;
   const btn = $("#create-submit");
   btn.disabled = true;
-  try {
-    const out = await run("create_call", args);
-    S.flash.add(out.call_id);
+  let queued = false;
+  const done = () => {
     form.reset();
     updateOfflineWarning(form);
     $("#create").close();
+  };
+  try {
+    const out = await createCall(args, { onQueued: () => {
+      // Offline: the form closes, the call waits on the board as 待发送 and goes out when the network is back.
+      queued = true;
+      btn.disabled = false;
+      done();
+      toast(t("queuedCall"), "warn");
+      scheduleRender();
+    } });
+    S.flash.add(out.call_id);
+    if (!queued) done();
     toast(t("created", { number: fmtNumber(out.number, S.ref) }));
     if (out.call_id && !S.calls.has(out.call_id)) refreshCall(out.call_id);
   } catch (err) {
-    showError(form, err);
+    if (!queued) showError(form, err); // a queued call the hub refuses is listed under 指令被拒绝 (./operator.js)
   } finally {
     btn.disabled = false;
+    scheduleRender();
   }
 });

@@ -1,8 +1,8 @@
 // The open calls kept current: commands (socket or REST), the REST load, events folded into call documents.
 import { uuid4 } from "/shared/uuid.js";
 import { t } from "/shared/i18n.js";
-import { ASG_TIME, FINAL_CALL, S, api, conn, now, toast } from "./state.js";
-import { render, scheduleRender } from "./board.js";
+import { ASG_TIME, FINAL_CALL, S, api, conn, now } from "./state.js";
+import { render, renderBoardState, scheduleRender } from "./board.js";
 import { detailEvent, setDetail } from "./drawer.js";
 import { alarmHandled, raiseAlarm, reconcileAlarms } from "./escalations.js";
 import { noticeEvent } from "./notify.js";
@@ -18,8 +18,7 @@ function restPath(name, args) {
 }
 
 /** Run one command: over the live socket (outbox, re-sent after reconnects) or REST with the same id. */
-export async function run(name, args) {
-  const commandId = uuid4();
+export async function run(name, args, commandId = uuid4()) {
   if (conn.status === "live") {
     try {
       return await conn.command(name, args, { commandId });
@@ -45,7 +44,37 @@ export async function run(name, args) {
   throw { code: "network", message: t("network"), field: null, cause: lastErr };
 }
 
+/** Create a call, offline too. Live: over the socket. Not live but the browser online: one REST try. Offline (or the
+ *  hub unreachable): queued in the connection's persistent outbox with its command id — shown as 待发送 on the board
+ *  and sent when the socket is back, exactly once (the hub stores the id; a re-send has no second effect).
+ *  `onQueued` is called when it was queued; the promise settles when the hub answers. */
+export async function createCall(args, { onQueued = () => {} } = {}) {
+  const commandId = uuid4();
+  if (conn.status === "live") return run("create_call", args, commandId);
+  if (navigator.onLine) {
+    try {
+      const out = await api("POST", "/api/v1/calls", { command_id: commandId, ...args });
+      if (out.call_id) refreshCall(out.call_id);
+      return out;
+    } catch (err) {
+      if (err && err.code && err.code !== "unavailable") throw err; // the hub answered: a refusal, next to the field
+    }
+  }
+  const done = conn.command("create_call", args, { commandId });
+  onQueued(commandId);
+  const out = await done;
+  if (out.call_id) refreshCall(out.call_id);
+  return out;
+}
+
 // -- state: load, events -----------------------------------------------------------------------------
+
+/** 重试 on the board's failed state. */
+export function retryLoad() {
+  S.loadError = null;
+  renderBoardState();
+  return loadAll();
+}
 
 export async function loadAll() {
   if (S.loading) { S.reloadAgain = true; return S.loading; }
@@ -57,9 +86,13 @@ export async function loadAll() {
       for (const ev of S.buffer) applyToMap(fresh, ev);
       S.calls = fresh;
       S.loaded = true;
+      S.loadedAt = now();
+      S.loadError = null;
       render();
     } catch (err) {
-      toast(t("loadFail", { msg: err.message || err }), "bad");
+      // Said on the board itself, with 重试 (./board.js renderBoardState): a failed load never reads as "no calls".
+      S.loadError = err;
+      renderBoardState();
     } finally {
       S.loading = null;
       S.buffer = [];

@@ -5,8 +5,8 @@ import "./strings.js";
 import { applyI18n, lang, setLang, t } from "/shared/i18n.js";
 import { indexReference, refName } from "/shared/format.js";
 import { $, S, alarm, api, conn, esc, toast } from "./state.js";
-import { loadAll, onEvent } from "./model.js";
-import { fillFilters, scheduleRender, tick } from "./board.js";
+import { loadAll, onEvent, retryLoad } from "./model.js";
+import { fillFilters, renderBoardState, scheduleRender, tick } from "./board.js";
 import { loadDuty, presenceChanged, renderDuty } from "./duty.js";
 import { startNotifyStatus } from "./notify.js";
 import { renderAlarms, renderMute } from "./escalations.js";
@@ -42,7 +42,7 @@ for (const b of document.querySelectorAll("dialog [data-close]")) b.addEventList
 
 document.addEventListener("keydown", (e) => {
   if (e.target.closest("input, textarea, select, dialog[open]") || e.ctrlKey || e.metaKey || e.altKey) return;
-  if (e.key === "n" || e.key === "N" || e.key === "F2") { e.preventDefault(); openCreate(); }
+  if ((e.key === "n" || e.key === "N" || e.key === "F2") && S.me?.role === "operator") { e.preventDefault(); openCreate(); }
   if (e.key === "/") { e.preventDefault(); $(location.hash === "#history" ? "#h-q" : "#search").focus(); }
 });
 document.addEventListener("pointerdown", () => alarm.unlock(), { once: false, capture: true });
@@ -57,12 +57,48 @@ $("#logout").addEventListener("click", async () => {
 
 // -- start -------------------------------------------------------------------------------------------------
 
+/** Another role opened the operator console: no board and no 新建呼叫 (the hub would refuse the commands anyway);
+ *  say so politely and link to the console that is theirs. */
+const LANDING = { liaison: "/liaison/", grid_worker: "/grid/", supervisor: "/supervisor/", admin: "/supervisor/",
+                  leader: "/supervisor/", department_head: "/supervisor/" };
+function refuseRole(me) {
+  document.body.classList.add("not-op");
+  $(".op-main").hidden = true;
+  $(".views").hidden = true;
+  $("#new-call").hidden = true;
+  $("#not-operator").hidden = false;
+  $("#who").textContent = me.name;
+  $("#not-operator-text").textContent = t("notOpText", { role: t("role." + me.role) });
+  const link = $("#not-operator-link");
+  link.href = LANDING[me.role] || "/login";
+  link.textContent = LANDING[me.role] ? t("notOpLink." + LANDING[me.role].replaceAll("/", "")) : t("notOpLogin");
+}
+
+/** Who is looking and the reference data; false (the board in its failed state) when they could not be read. */
+async function boot() {
+  S.loadError = null;
+  renderBoardState();
+  try {
+    [S.me, S.ref] = await Promise.all([api("GET", "/api/v1/me"), api("GET", "/api/v1/reference")]);
+    return true;
+  } catch (err) {
+    S.loadError = err;
+    return false;
+  }
+}
+
 async function main() {
   applyI18n();
   renderMute();
   renderConn();
   renderAlarms();
-  [S.me, S.ref] = await Promise.all([api("GET", "/api/v1/me"), api("GET", "/api/v1/reference")]);
+  conn.addEventListener("status", () => { renderConn(); renderBoardState(); });
+  while (!(await boot())) {
+    await new Promise((resolve) => { S.retryLoad = resolve; renderBoardState(); }); // until 重试
+  }
+  S.retryLoad = retryLoad;
+  if (S.me.role !== "operator") { refuseRole(S.me); return; }
+  $("#new-call").hidden = false;
   S.idx = indexReference(S.ref);
   for (const tw of S.ref.townships) for (const u of tw.units || []) S.idx.targets.set(`unit:${u.id}`, { ...u, code: `unit:${u.id}` });
   S.township = S.ref.townships.find((x) => x.id === S.me.township_id) || S.ref.townships[0];
@@ -74,8 +110,7 @@ async function main() {
   renderAlarms();
   routeView();
 
-  conn.addEventListener("status", renderConn);
-  conn.addEventListener("pending", renderConn);
+  conn.addEventListener("pending", () => { renderConn(); scheduleRender(); });
   conn.addEventListener("welcome", (e) => { S.skew = e.detail.server_time - Date.now(); tick(); });
   conn.addEventListener("event", (e) => onEvent(e.detail));
   conn.addEventListener("resync", () => loadAll());

@@ -29,6 +29,9 @@ export const S = {
   duty: null, // GET /api/v1/duty: the township's targets, their liaisons, who is online (./duty.js)
   notify: null, // GET /api/v1/notify/status: whether the notification channels deliver (./notify.js)
   loaded: false, // the open calls were loaded once (alarms of calls no longer open may be cleared)
+  loadedAt: null, // when they were last loaded (hub clock, ms): a list kept after a failed reload says its age
+  loadError: null, // the last load's failure, shown on the board with 重试 until a load succeeds
+  retryLoad: null, // what 重试 runs (./operator.js: the start, then ./model.js retryLoad)
   loading: null, reloadAgain: false, buffer: [], fetching: new Map(),
   skew: 0, seen: 0, flash: new Set(),
   filters: { q: "", state: "", target: "", category: "", flag: "" },
@@ -52,7 +55,10 @@ export async function api(method, path, body) {
     throw { code: "unauthenticated", message: "login required", field: null };
   }
   const data = await res.json().catch(() => ({}));
-  if (!res.ok) throw { code: data.code || `http_${res.status}`, message: data.message || res.statusText, field: data.field ?? null };
+  if (!res.ok) {
+    throw { code: data.code || `http_${res.status}`, message: data.message || res.statusText, field: data.field ?? null,
+            status: res.status };
+  }
   return data;
 }
 

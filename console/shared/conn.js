@@ -7,7 +7,8 @@
 //   await conn.command("acknowledge", { assignment_id });
 //
 // Events (all CustomEvent, payload in .detail):
-//   status    {status}                "connecting" | "live" | "offline"
+//   status    {status}                "connecting" (from construction until the first socket is live or
+//                                     fails: a first load is not a disconnection) | "live" | "offline"
 //   welcome   the welcome message
 //   event     one event message, de-duplicated by (township_id, seq) against the persisted cursor
 //   caught_up the caught_up message (replay finished, live from now on)
@@ -42,7 +43,7 @@ export class Connection extends EventTarget {
     this._token = token;
     this._key = storageKey;
     this._ws = null;
-    this._status = "offline";
+    this._status = "connecting";
     this._welcome = null;
     this._running = false;
     this._attempt = 0;

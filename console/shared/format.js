@@ -78,19 +78,31 @@ export function fmtAge(value, now = Date.now()) {
   return d ? fmtDuration(now - d.getTime()) : "—";
 }
 
-/** Countdown to a deadline: {text, level, ms} with level "ok" | "near" | "due" (breached).
- *  "near" when less than `nearFraction` of the window (from `start`) or less than 5 minutes remains. */
-export function countdown(due, now = Date.now(), { start = null, nearFraction = 0.25 } = {}) {
+/** How loud a countdown is, from the time left and the window it had (deadlines count from dispatch):
+ *  "ok" (calm) until half the window is left (at most the last 30 minutes), then "near" (warning), "critical" in the
+ *  last fifth (at least the last 30 s, at most the last 10 minutes), "due" once breached. A 2-minute urgent
+ *  acknowledgement is calm for its first minute, a warning for 30 s and critical for its last 30 s. */
+export function urgencyLevel(ms, windowMs) {
+  if (ms <= 0) return "due";
+  const w = windowMs && windowMs > 0 ? windowMs : 10 * 60 * 1000; // no window known: as a 10-minute one
+  const critical = Math.min(Math.max(0.2 * w, 30 * 1000), 10 * 60 * 1000);
+  const warning = Math.max(Math.min(0.5 * w, 30 * 60 * 1000), critical);
+  return ms <= critical ? "critical" : ms <= warning ? "near" : "ok";
+}
+
+/** Countdown to a deadline: {text, level, icon, ms} with level "ok" | "near" | "critical" | "due" (urgencyLevel);
+ *  the text says it too (即将超时, 超时), and `icon` is a shape for the level, so colour is never the only cue. */
+export function countdown(due, now = Date.now(), { start = null } = {}) {
   const d = toDate(due);
-  if (!d) return { text: "—", level: "none", ms: Infinity };
+  if (!d) return { text: "—", level: "none", icon: "", ms: Infinity };
   const ms = d.getTime() - now;
   const zh = lang() !== "en";
-  if (ms <= 0) return { text: zh ? `超时 ${fmtDuration(-ms)}` : `overdue ${fmtDuration(-ms)}`, level: "due", ms };
+  if (ms <= 0) return { text: zh ? `超时 ${fmtDuration(-ms)}` : `overdue ${fmtDuration(-ms)}`, level: "due", icon: "✖", ms };
   const s = toDate(start);
-  const windowMs = s ? d.getTime() - s.getTime() : null;
-  const near = ms < 5 * 60 * 1000 || (windowMs && ms < windowMs * nearFraction);
+  const level = urgencyLevel(ms, s ? d.getTime() - s.getTime() : null);
   const left = ms < 10 * 60 * 1000 ? fmtMinSec(ms) : fmtDuration(ms); // the last minutes to the second
-  return { text: zh ? `剩 ${left}` : `${left} left`, level: near ? "near" : "ok", ms };
+  const text = level === "critical" ? (zh ? `即将超时 剩 ${left}` : `${left} left, due soon`) : zh ? `剩 ${left}` : `${left} left`;
+  return { text, level, icon: { ok: "", near: "▲", critical: "‼" }[level], ms };
 }
 
 /** Name in the current language from a reference item {name_zh, name_en}. */

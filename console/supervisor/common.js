@@ -3,6 +3,8 @@
 import { t, lang, langHeaders } from "/shared/i18n.js";
 import { h } from "/shared/dom.js";
 import { fmtDateTime, overdueText, toDate } from "/shared/format.js";
+import { loadErrorText } from "/shared/loadstate.js";
+import { tickMilestones } from "/shared/milestones.js";
 import "/supervisor/strings.js";
 
 export const S = { me: null, ref: null, skew: 0, selected: null };
@@ -67,6 +69,7 @@ export function myScope() {
 export function errorText(e) {
   if (!e || e.status === 0) return tt("st.network");
   if (e.status === 403) return tt("st.forbidden", { scope: myScope() });
+  if (e.status === 503) return loadErrorText(e); // the database is down: said so, not a bare status
   if (e.status === 422 && e.message) return e.message;
   return e.message ? `${tt("st.failed")}：${e.message}` : `${tt("st.failed")}（${e.status}）`;
 }
@@ -89,9 +92,10 @@ export function setState(box, kind, { text = "", error = null, retry = null, min
   return box.replaceChildren();
 }
 
-/** Keep every live 超时 marker (data-overdue-since) current on the hub's clock. */
+/** Keep every live 超时 marker (data-overdue-since) and step verdict current on the hub's clock. */
 export function tick() {
   const n = now();
+  tickMilestones(n);
   for (const el of document.querySelectorAll("[data-overdue-since]")) {
     const ms = n - toDate(el.dataset.overdueSince).getTime();
     el.hidden = ms <= 0;

@@ -3,8 +3,9 @@
 import { evidenceSection } from "/shared/evidence.js";
 import { t } from "/shared/i18n.js";
 import { h } from "/shared/dom.js";
-import { RUNNING_CLOCKS, escalationText, fmtDuration, fmtNumber, overdueText, toDate } from "/shared/format.js";
-import { $, S, api, categoryName, errorText, fmt, short, targetName, tick, townshipName, tt } from "/supervisor/common.js";
+import { RUNNING_CLOCKS, escalationText, fmtDuration, fmtNumber, toDate } from "/shared/format.js";
+import { milestoneTable } from "/shared/milestones.js";
+import { $, S, api, categoryName, errorText, fmt, now, targetName, tick, townshipName, tt } from "/supervisor/common.js";
 
 const listeners = new Set();
 let detail = null;
@@ -45,17 +46,11 @@ export async function reloadDetail() {
   render();
 }
 
-/** When it happened, and under it the deadline it had (red with how late when missed). */
-function timeCell(doneAt, due, running = false) {
-  return h("td", { class: "mono" }, short(doneAt), lateness(doneAt, due),
-    running && !doneAt ? h("b", { class: "mark mark-overdue", hidden: true, dataset: { overdueSince: toDate(due).toISOString() } }) : null,
-    due ? h("div", { class: "due small" }, tt("sv.dueAt", { t: short(due) })) : null);
-}
-
-function lateness(doneAt, due) {
-  if (!due || !doneAt) return null;
-  const late = Date.parse(doneAt) - Date.parse(due);
-  return late > 0 ? h("span", { class: "late" }, ` ${overdueText(late)}`) : null;
+/** The live 超时 marker of the assignment's earliest running clock (shown once it passes). */
+function firstRunning(a) {
+  const kinds = ["ack", "arrive", "resolve"].filter((k) => running(a, k) && a[`${k}_due`]);
+  const due = kinds.map((k) => toDate(a[`${k}_due`])).sort((x, y) => x - y)[0];
+  return due ? h("b", { class: "mark mark-overdue", hidden: true, dataset: { overdueSince: due.toISOString() } }) : null;
 }
 
 /** Was this escalation voided by a later action whose acted time met its rung (voids_escalations)? */
@@ -120,14 +115,17 @@ function render() {
   const tid = c.township_id;
   const field = (label, value) => (value === null || value === undefined || value === "" ? null
     : h("div", { class: "field" }, h("dt", {}, label), h("dd", {}, value)));
-  const assignment = (a) => h("tr", { dataset: { assignment: a.id } },
-    h("td", {}, targetName(a.target, tid)),
-    h("td", {}, h("span", { class: `part as-${a.state}` }, tt(`asg.${a.state}`))),
-    h("td", { class: "mono" }, short(a.dispatched_at)),
-    timeCell(a.acknowledged_at, a.ack_due, running(a, "ack")),
-    timeCell(a.on_scene_at, a.arrive_due, running(a, "arrive")),
-    timeCell(a.reported_at, a.resolve_due, running(a, "resolve")),
-    h("td", {}, a.result || a.decline_reason || ""));
+  // One card per assignment: who and how far, then 响应 / 报到 / 办结 with actual time, deadline and overdue side
+  // by side (shared/milestones.js), then the result or reason as a paragraph of its own (never a narrow column).
+  const callOpen = ["intake", "dispatched", "in_progress", "review"].includes(c.state);
+  const assignment = (a) => h("li", { class: "asg-card", dataset: { assignment: a.id } },
+    h("div", { class: "asg-head" }, h("strong", {}, targetName(a.target, tid)),
+      h("span", { class: `part as-${a.state}` }, tt(`asg.${a.state}`)),
+      h("span", { class: "muted small" }, tt("sv.dispatchedAt", { t: fmt(a.dispatched_at) })),
+      running(a, "ack") || running(a, "arrive") || running(a, "resolve") ? firstRunning(a) : null),
+    milestoneTable(a, { now: now(), callOpen }),
+    a.result || a.decline_reason ? h("p", { class: "asg-result" }, h("span", { class: "muted" },
+      tt(a.result ? "sv.a.resultL" : "sv.a.reasonL")), a.result || a.decline_reason) : null);
   box.replaceChildren(
     h("div", { class: "detail-head" },
       h("div", {}, h("span", { class: "mono" }, fmtNumber(c.number, S.ref)), " · ", townshipName(tid), " · ",
@@ -142,15 +140,12 @@ function render() {
       field(tt("sv.f.created"), fmt(c.created_at)), field(tt("sv.f.closed"), c.closed_at ? fmt(c.closed_at) : ""),
       field(tt("sv.f.visit"), c.satisfaction ? tt("sv.visit", { resolved: tt(c.resolved ? "sv.resolved" : "sv.unresolved"), s: c.satisfaction }) : ""),
       field(tt("sv.f.cancel"), c.cancel_reason)),
-    evidenceSection(c.attachments || [], { label: (a) => {
+    evidenceSection(c.attachments || [], { label: (a) => { // null without photos: "" adds nothing
       const asg = (c.assignments || []).find((x) => x.id === a.assignment_id);
       return [t(`ev.step.${a.step}`), asg ? targetName(asg.target, tid) : ""].filter(Boolean).join(" · ");
-    } }),
+    } }) || "",
     h("h3", {}, tt("sv.assignments")),
-    h("div", { class: "scroll" }, h("table", { class: "asg" },
-      h("thead", {}, h("tr", {}, ...["sv.a.target", "sv.a.state", "sv.a.dispatched", "sv.a.ack", "sv.a.arrive", "sv.a.report",
-        "sv.a.result"].map((k) => h("th", {}, tt(k))))),
-      h("tbody", {}, (c.assignments || []).map(assignment)))),
+    h("ul", { class: "asg-cards" }, (c.assignments || []).map(assignment)),
     h("h3", {}, tt("sv.timeline")),
     h("ol", { class: "timeline" }, (c.timeline || []).map((e) => h("li", { dataset: { type: e.type, seq: e.seq } },
       h("span", { class: "mono seq" }, `#${e.seq}`),

@@ -1,14 +1,18 @@
 // The call log (呼叫记录): calls in scope with filters (overdue / escalated among them), live 超时 and 督办 markers,
-// paging by "load more"; a live update re-reads the rows already shown, so paging and scroll stay where they were.
+// paging by "load more". A live event changes only what it is about: the rows of the calls it names are re-read
+// and replaced in place, a new call that fits the filters is added on top marked 新 — the other rows, the pages
+// loaded by 加载更多 and the scroll position stay as they are (an event anywhere in the county must not reload the
+// list). Only a resync (the hub lost track) re-reads the rows shown.
 import { h } from "/shared/dom.js";
 import { escalationLevel, escalationText, fmtNumber, numberQuery, runningDeadline } from "/shared/format.js";
 import { $, S, api, categoryName, errorText, fmt, setState, targetName, tick, townshipName, tt } from "/supervisor/common.js";
 import { openCall, onSelect } from "/supervisor/detail.js";
+import { showLoadState } from "/shared/loadstate.js";
 
 export const PAGE = 50;
 const MAX_LIMIT = 500; // GET /api/v1/calls answers at most 500 per request
 const CALL_STATES = ["intake", "dispatched", "in_progress", "review", "accepted", "visited", "closed", "cancelled"];
-const L = { calls: [], done: false, query: "", loaded: false };
+const L = { calls: [], done: false, query: "", loaded: false, fresh: new Set() };
 
 function overdueMark(a) {
   const d = runningDeadline(a);
@@ -83,11 +87,13 @@ export async function loadCalls() {
     if (query !== L.query) return; // a newer query is on its way
     L.calls = calls;
     L.done = calls.length < PAGE;
+    L.fresh.clear();
   } catch (e) {
     setState($("log-state"), "failed", { error: e, retry: loadCalls });
     return;
   }
   L.loaded = true;
+  L.loadedAt = Date.now() + S.skew;
   render();
 }
 
@@ -130,18 +136,25 @@ export async function refreshCalls() {
   if (query !== L.query) return;
   const scrollY = window.scrollY;
   const seen = new Set();
+  const before = new Map(L.calls.map((c) => [c.id, JSON.stringify(c)]));
   L.calls = got.filter((c) => !seen.has(c.id) && seen.add(c.id));
   L.done = done;
-  render();
+  // Rows whose call did not change keep their node; only the changed and the new ones are drawn again.
+  const nodes = new Map([...$("rows").children].map((tr) => [tr.dataset.call, tr]));
+  $("rows").replaceChildren(...L.calls.map((c) => (before.get(c.id) === JSON.stringify(c) && nodes.get(c.id)) || rowOf(c)));
+  setState($("log-state"), "ok");
+  renderCounts();
+  tick();
   window.scrollTo(window.scrollX, scrollY);
 }
 
-function render() {
-  setState($("log-state"), "ok");
-  $("rows").replaceChildren(...L.calls.map((c) => h("tr", {
-    class: `row ${c.id === S.selected ? "selected" : ""} prio-${c.priority}`, dataset: { call: c.id, township: c.township_id },
+function rowOf(c) {
+  return h("tr", {
+    class: `row ${c.id === S.selected ? "selected" : ""} prio-${c.priority}${L.fresh.has(c.id) ? " fresh" : ""}`,
+    dataset: { call: c.id, township: c.township_id },
     tabindex: "0", onclick: () => openCall(c.id), onkeydown: (e) => { if (e.key === "Enter") openCall(c.id); } },
-  h("td", { class: "mono" }, fmtNumber(c.number, S.ref)),
+  h("td", { class: "mono" }, fmtNumber(c.number, S.ref),
+    L.fresh.has(c.id) ? h("b", { class: "mark mark-new" }, tt("sv.new")) : null),
   h("td", { class: "nowrap" }, townshipName(c.township_id)),
   h("td", { class: "nowrap" }, categoryName(c.category)),
   h("td", { class: "title" }, c.title),
@@ -149,11 +162,70 @@ function render() {
   h("td", {}, h("span", { class: `cs cs-${c.state}` }, tt(`call.${c.state}`)), firstOverdue(c), escalationMark(c.assignments)),
   h("td", {}, h("div", { class: "parts" }, (c.assignments || []).map((a) => h("span", { class: `part as-${a.state}` },
     `${targetName(a.target, c.township_id)}·${tt(`asg.${a.state}`)}`)))),
-  h("td", { class: "mono" }, fmt(c.created_at)))));
+  h("td", { class: "mono" }, fmt(c.created_at)));
+}
+
+function renderCounts() {
   $("empty").hidden = L.calls.length > 0;
   $("more").hidden = L.done;
   $("count").textContent = tt("sv.count", { n: L.calls.length });
+}
+
+function render() {
+  setState($("log-state"), "ok");
+  $("rows").replaceChildren(...L.calls.map(rowOf));
+  renderCounts();
   tick();
+}
+
+/** Live: the calls named by events since the last update, re-read one by one and replaced in place. */
+export async function updateCalls(ids) {
+  if (!L.loaded) return;
+  const query = L.query;
+  const unknown = [];
+  for (const id of ids) {
+    const i = L.calls.findIndex((c) => c.id === id);
+    if (i < 0) { unknown.push(id); continue; }
+    let doc;
+    try {
+      doc = await api(`/api/v1/calls/${id}`);
+    } catch {
+      continue; // the row stays as it was; the next event about it tries again
+    }
+    if (query !== L.query) return;
+    const { timeline, attachments, ...call } = doc;
+    const at = L.calls.findIndex((c) => c.id === id);
+    if (at < 0) continue;
+    L.calls[at] = { ...L.calls[at], ...call };
+    const old = $("rows").querySelector(`tr[data-call="${CSS.escape(id)}"]`);
+    if (old) old.replaceWith(rowOf(L.calls[at]));
+  }
+  if (!unknown.length) return tick();
+  // New calls: those of the first page (newest first, this query) not shown yet go on top, marked 新.
+  let first;
+  try {
+    first = await fetchCalls(0, PAGE);
+  } catch {
+    return;
+  }
+  if (query !== L.query) return;
+  const shown = new Set(L.calls.map((c) => c.id));
+  const added = first.filter((c) => !shown.has(c.id) && unknown.includes(c.id));
+  if (!added.length) return tick();
+  const scrollY = window.scrollY;
+  const height = document.documentElement.scrollHeight;
+  for (const c of added) L.fresh.add(c.id);
+  L.calls = [...added, ...L.calls];
+  $("rows").prepend(...added.map(rowOf));
+  renderCounts();
+  tick();
+  // Rows added above a reader who scrolled down push the page: keep what they were reading where it was.
+  if (scrollY > 0) window.scrollTo(window.scrollX, scrollY + document.documentElement.scrollHeight - height);
+}
+
+/** The live connection's state over the list: while it reconnects, the rows shown may be out of date. */
+export function showConnState(status) {
+  showLoadState($("log-conn"), status === "offline" && L.loaded ? "stale" : "ok", { loadedAt: L.loadedAt });
 }
 
 export function setupLog() {
@@ -164,5 +236,7 @@ export function setupLog() {
   }
   $("f-reset").addEventListener("click", () => { $("filters").reset(); loadCalls(); });
   $("more").addEventListener("click", loadMore);
-  onSelect(() => { if (L.loaded) render(); });
+  onSelect((id) => {
+    for (const tr of $("rows").querySelectorAll("tr.row")) tr.classList.toggle("selected", tr.dataset.call === id);
+  });
 }

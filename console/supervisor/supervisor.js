@@ -7,7 +7,7 @@ import { applyI18n, lang, setLang } from "/shared/i18n.js";
 import { Connection } from "/shared/conn.js";
 import { $, S, api, myScope, tick, tt } from "/supervisor/common.js";
 import { openCall, reloadDetail } from "/supervisor/detail.js";
-import { loadCalls, refreshCalls, setupLog } from "/supervisor/log.js";
+import { loadCalls, refreshCalls, setupLog, showConnState, updateCalls } from "/supervisor/log.js";
 import { loadScorecards, setupEvaluation } from "/supervisor/evaluation.js";
 import { setupDrill } from "/supervisor/drill.js";
 import { resizeCharts, setupCharts } from "/supervisor/charts.js";
@@ -33,12 +33,24 @@ function show(view) {
   if (view === "eval") resizeCharts();
 }
 
+// Events are gathered for a moment, then only the calls they name are re-read (./log.js updateCalls); a resync
+// (the hub could not replay) re-reads the rows shown.
 let reloadTimer = null;
-function scheduleReload() {
+const touched = new Set();
+let resync = false;
+function scheduleReload(ev) {
+  if (ev && ev.call_id) touched.add(ev.call_id);
+  else resync = true;
   clearTimeout(reloadTimer);
   reloadTimer = setTimeout(() => {
-    if (loaded.has("log")) refreshCalls();
-    if (S.selected) reloadDetail();
+    const ids = [...touched];
+    touched.clear();
+    if (loaded.has("log")) {
+      if (resync) refreshCalls();
+      else updateCalls(ids);
+    }
+    if (S.selected && (resync || ids.includes(S.selected))) reloadDetail();
+    resync = false;
   }, 800);
 }
 
@@ -51,8 +63,9 @@ function connect() {
     $("conn-text").textContent = tt(`sv.status.${conn.status}`);
   };
   conn.addEventListener("status", status);
-  conn.addEventListener("event", scheduleReload);
-  conn.addEventListener("resync", scheduleReload);
+  conn.addEventListener("event", (e) => scheduleReload(e.detail));
+  conn.addEventListener("resync", () => scheduleReload(null));
+  conn.addEventListener("status", () => showConnState(conn.status));
   status();
   conn.start();
 }
