@@ -72,7 +72,8 @@ async def test_operator_joint_call_end_to_end(browser: Any, hub: Hub) -> None:
     await page.press("#c-phone", "Enter")
     err = page.locator('.field-error[data-for="reporter_phone"]')
     await err.wait_for(state="visible")
-    assert (await err.text_content() or "").startswith("must be at most 20")  # next to the field, without its name
+    # next to the field, in Chinese, without its name
+    assert (await err.text_content() or "").startswith("最多 20 位数字")
     assert await page.locator("#create[open]").count() == 1
     await page.screenshot(path=artifact("operator-create-form.png"))
     await page.fill("#c-phone", "13812345678")
@@ -359,7 +360,7 @@ async def test_operator_finds_a_closed_call_by_number_and_by_phone(browser: Any,
     await page.fill("#h-until", "")
     await page.fill("#h-phone", "12")
     await page.click("#history-form button[type=submit]")
-    await page.wait_for_function("() => document.querySelector('#h-error').textContent.includes('last 4 digits')")
+    await page.wait_for_function("() => document.querySelector('#h-error').textContent.includes('后 4 位')")
 
     # -- back to the board from the header.
     await page.click("#view-board")
