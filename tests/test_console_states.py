@@ -13,6 +13,7 @@ import pytest
 
 from dispatch.core.clock import ManualClock
 from dispatch.core.config import Config
+from tests.a11y import assert_accessible
 from tests.conftest import Hub, artifact, browser_login, start_hub
 from tests.helpers import new_call, post
 from tests.test_sla_outage import CuttableProxy
@@ -45,9 +46,11 @@ async def hub_via_proxy(cfg: Config, outage: CuttableProxy, clock: ManualClock) 
 
 
 async def shots(page: Any, name: str, sizes: tuple[str, ...] = ("1366", "1920", "phone")) -> None:
+    """A screenshot of the state at each size, and axe-core's check of it there (WCAG 2.1 AA, issue #18 item 6)."""
     for size in sizes:
         await page.set_viewport_size(SIZES[size])
         await page.screenshot(path=artifact(f"{name}-{size}.png"))
+        await assert_accessible(page, f"{name} at {size}")
     await page.set_viewport_size(SIZES["1366"])
 
 

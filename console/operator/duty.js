@@ -46,6 +46,7 @@ export function renderDuty() {
   const ul = $("#presence");
   if (!S.ref || !S.township) return;
   const fold = $("#duty-fold");
+  fold.hidden = false; // shown once there is a roster to fold (an empty button has no name)
   fold.textContent = t(folded ? "dutyShow" : "dutyHide");
   fold.setAttribute("aria-expanded", String(!folded));
   const roster = new Map((S.duty?.targets || []).map((x) => [x.target, x]));
