@@ -125,6 +125,6 @@ async def test_the_console_speaks_english_and_refuses_other_roles(hub: Hub, brow
     await page.get_by_text("Administration is for administrators only.").wait_for()
     admin = await browser_login(browser, hub, "admin")
     await admin.goto(f"{hub.url}/admin/?lang=en&tab=users")
-    await admin.get_by_role("tab", name="Accounts").wait_for()
-    assert await admin.get_by_role("tab", name="Accounts").get_attribute("aria-selected") == "true"
     await admin.locator("#view-users td", has_text="op1.zhongdu").wait_for()
+    assert await admin.get_by_role("tab", name="Accounts").get_attribute("aria-selected") == "true"
+    assert await admin.locator("#view-users").get_by_role("button", name="Add an account").count() == 1
