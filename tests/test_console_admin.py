@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from tests.a11y import assert_accessible
 from tests.conftest import Hub, artifact, browser_login
 from tests.test_admin_users import xlsx
 
@@ -62,6 +63,7 @@ async def test_a_new_administrator_sets_up_a_township_and_sees_it_in_the_admin_l
     await detail.locator(".form-error", has_text="boundary").wait_for()
     assert await detail.locator("textarea[name=boundary][aria-invalid=true]").count() == 1
     await page.screenshot(path=artifact("admin-county.png"), full_page=True)
+    await assert_accessible(page, "admin console, townships with a field error")
 
     # 部门与力量: the township's own unit; the stations it has
     await page.get_by_role("tab", name="部门与力量").click()
@@ -74,6 +76,7 @@ async def test_a_new_administrator_sets_up_a_township_and_sees_it_in_the_admin_l
     stations = section(page, "新河镇 · 派驻部门")
     assert await stations.get_by_role("button", name="撤销派驻").count() == 7
     await page.screenshot(path=artifact("admin-forces.png"), full_page=True)
+    await assert_accessible(page, "admin console, stations and units")
 
     # 账号: a sheet with a bad row is reported row by row; the good sheet imports 40 accounts
     await page.get_by_role("tab", name="账号").click()
@@ -88,6 +91,7 @@ async def test_a_new_administrator_sets_up_a_township_and_sees_it_in_the_admin_l
     assert await importer.locator("tr.bad").count() == 1
     assert await importer.get_by_role("button", name="导入").is_disabled()
     await page.screenshot(path=artifact("admin-import-errors.png"), full_page=True)
+    await assert_accessible(page, "admin console, accounts with an import report")
     good_file = tmp_path / "xinhe.xlsx"
     good_file.write_bytes(xlsx(township_sheet()))
     await importer.get_by_label("表格文件（XLSX 或 CSV）").set_input_files(str(good_file))
@@ -116,6 +120,7 @@ async def test_a_new_administrator_sets_up_a_township_and_sees_it_in_the_admin_l
     assert await log.locator("tr").count() == 1
     assert await log.locator("td ins", has_text="应急分队").count() == 1  # the unit's name in the after column
     await page.screenshot(path=artifact("admin-log.png"), full_page=True)
+    await assert_accessible(page, "admin console, the admin log")
     assert violations == []
 
 
