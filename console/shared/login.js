@@ -2,7 +2,7 @@
 import { applyI18n, t, lang, langHeaders, setLang } from "/shared/i18n.js";
 applyI18n();
 document.getElementById("lang").onclick = () => setLang(lang() === "en" ? "zh-CN" : "en");
-const LANDING = { operator: "/operator/", liaison: "/liaison/", supervisor: "/supervisor/", admin: "/supervisor/",
+const LANDING = { operator: "/operator/", liaison: "/liaison/", supervisor: "/supervisor/", admin: "/admin/",
                   leader: "/supervisor/", department_head: "/supervisor/", grid_worker: "/grid/" };
 
 // Where to go after logging in: `next` only when it is a path on this very origin. A backslash

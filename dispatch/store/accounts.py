@@ -212,6 +212,11 @@ class Auth:
         else:
             self._cache = {k: v for k, v in self._cache.items() if str(v[1].actor.user_id) != value}
 
+    async def forget_users(self, topic: str) -> None:
+        """Accounts changed (``changes`` topic ``users``): read every session's account again (names, team lead)."""
+        if topic in ("users", "*"):
+            self._cache.clear()
+
     async def logout(self, token: str, now: datetime) -> None:
         self._cache.pop(token_hash(token), None)
         async with self.pool.acquire() as conn, conn.transaction():

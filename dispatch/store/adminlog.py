@@ -139,10 +139,11 @@ async def fetch_page(conn: Conn, *, action: str | None, limit: int, offset: int)
 
 # What the log records of an account: never its password hash, sessions or phone number (only whether it has one).
 SELECT_ACCOUNT = """
-select id, username, display_name, role, township_id, department, unit_id, grid_id, team_lead, disabled,
-       phone is not null as has_phone
-  from users
- where username = $1
+select u.id, u.username, u.display_name, u.role, u.township_id, t.code as township, u.department, u.unit_id,
+       u.grid_id, u.team_lead, u.disabled, u.phone is not null as has_phone
+  from users u
+  left join townships t on t.id = u.township_id
+ where u.username = $1
 """
 
 

@@ -24,6 +24,7 @@ select 'unit:' || u.id      as target,
        u.name_en
   from units u
  where u.township_id = $1
+   and u.retired_at is null
 """
 # Team leads first, then by account; disabled accounts are off duty.
 SELECT_LIAISONS = """

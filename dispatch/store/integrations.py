@@ -16,7 +16,7 @@ import asyncpg
 
 from dispatch.core import geography
 from dispatch.core.domain import Actor, Role, Source
-from dispatch.store import accounts
+from dispatch.store import accounts, adminlog, changes
 from dispatch.store.pool import Conn
 from protocols.errors import Conflict, NotFound, ValidationFailed
 
@@ -164,10 +164,23 @@ async def township_id(conn: Conn, code: str, field: str = "township") -> int:
     return tid
 
 
+def _logged(found: Integration) -> dict[str, Any]:
+    """What the admin log records of an integration: never its credential."""
+    return {k: v for k, v in found.public().items() if k not in ("id", "created_at")}
+
+
+async def _log(conn: Conn, actor: Actor, now: datetime, action: str, found: Integration,
+               before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
+    await adminlog.append(conn, actor=actor, action=action, target=f"integration:{found.name}", at=now,
+                          before=before, after=after)
+    await changes.announce(conn, "integrations")
+
+
 async def add(conn: Conn, *, kind: str, name: str, display_name: str, township: str | None,
               source: Source | None, callback_url: str | None, rate_per_min: int,
-              now: datetime) -> tuple[Integration, str]:
-    """A new integration with its account; returns it and its credential (api_key or secret), shown once."""
+              now: datetime, actor: Actor) -> tuple[Integration, str]:
+    """A new integration with its account; returns it and its credential (api_key or secret), shown once.
+    Logged (without the credential) and announced in the same transaction."""
     if kind not in KINDS:
         raise ValidationFailed(f"kind: must be one of {', '.join(KINDS)}", field="kind")
     async with conn.transaction():
@@ -187,7 +200,8 @@ async def add(conn: Conn, *, kind: str, name: str, display_name: str, township: 
             raise Conflict(f"name: an integration {name!r} already exists", field="name") from None
         except asyncpg.CheckViolationError:
             raise ValidationFailed("name: 2-40 of a-z 0-9 _ -", field="name") from None
-    found = await get(conn, name)
+        found = await get(conn, name)
+        await _log(conn, actor, now, "integration.add", found, None, {**_logged(found), "credential": "issued"})
     return found, token
 
 
@@ -212,23 +226,27 @@ async def by_key(conn: Conn, api_key: str) -> Integration | None:
     return None if row is None else _integration(row)
 
 
-async def set_enabled(conn: Conn, name_or_id: str, enabled: bool) -> Integration:
+async def set_enabled(conn: Conn, name_or_id: str, enabled: bool, *, actor: Actor, now: datetime) -> Integration:
     """Disable (or enable again) an integration and its account."""
-    found = await get(conn, name_or_id)
     async with conn.transaction():
+        found = await get(conn, name_or_id)
         await conn.execute(SET_ENABLED, found.id, enabled)
         await conn.execute(SET_USER_DISABLED, found.user_id, not enabled)
+        await _log(conn, actor, now, "integration.enable" if enabled else "integration.disable", found,
+                   {"enabled": found.enabled}, {"enabled": enabled})
     return await get(conn, str(found.id))
 
 
-async def rotate(conn: Conn, name_or_id: str) -> tuple[Integration, str]:
+async def rotate(conn: Conn, name_or_id: str, *, actor: Actor, now: datetime) -> tuple[Integration, str]:
     """A new credential; the old one stops working at once."""
-    found = await get(conn, name_or_id)
-    token, digest, secret = _credential(found.kind)
-    if digest is not None:
-        await conn.execute(SET_KEY, found.id, digest)
-    else:
-        await conn.execute(SET_SECRET, found.id, secret)
+    async with conn.transaction():
+        found = await get(conn, name_or_id)
+        token, digest, secret = _credential(found.kind)
+        if digest is not None:
+            await conn.execute(SET_KEY, found.id, digest)
+        else:
+            await conn.execute(SET_SECRET, found.id, secret)
+        await _log(conn, actor, now, "integration.rotate", found, {"credential": "old"}, {"credential": "new"})
     return found, token
 
 

@@ -19,7 +19,7 @@ select t.id, t.code, t.name_zh, t.name_en,
                    from stations s where s.township_id = t.id), '{}') as departments,
        coalesce((select json_agg(json_build_object('id', u.id, 'name_zh', u.name_zh, 'name_en', u.name_en)
                                  order by u.id)
-                   from units u where u.township_id = t.id), '[]') as units
+                   from units u where u.township_id = t.id and u.retired_at is null), '[]') as units
   from townships t
  order by t.id
 """

@@ -55,7 +55,7 @@ SELECT_TOWNSHIP_CODE = "select code from townships where id = $1"
 SELECT_TARGETS = """
 select department as target from stations where township_id = $1
 union all
-select 'unit:' || id from units where township_id = $1
+select 'unit:' || id from units where township_id = $1 and retired_at is null
 """
 # The township's next call number this year; rolled back with the call when the creation fails.
 NEXT_CALL_NUMBER = """

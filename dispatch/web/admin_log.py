@@ -12,6 +12,13 @@ from dispatch.web.routing import Req, endpoint
 from dispatch.web.schemas import AdminLogOut
 
 
+class AdminLogVerifyOut(BaseModel):
+    ok: bool
+    count: int = Field(description="entries verified (before the broken one, if any)")
+    seq: int | None = Field(description="the first broken entry")
+    reason: str
+
+
 class AdminLogQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     action: Annotated[str | None, Field(max_length=64, pattern=r"^[a-z_.]+$",
@@ -27,3 +34,11 @@ async def admin_log(call: Req) -> dict[str, Any]:
     async with call.hub.pool.acquire() as conn:
         total, entries = await adminlog.fetch_page(conn, action=query.action, limit=query.limit, offset=query.offset)
     return {"entries": [e.to_json() for e in entries], "total": total, "limit": query.limit, "offset": query.offset}
+
+
+@endpoint("GET", "/api/v1/admin/log/verify", summary="Recompute the admin log's hash chain (as xianghu verify-log)",
+          tags=["admin"], response=AdminLogVerifyOut, roles=[Role.ADMIN])
+async def admin_log_verify(call: Req) -> dict[str, Any]:
+    async with call.hub.pool.acquire() as conn:
+        report = await adminlog.verify(conn)
+    return {"ok": report.ok, "count": report.count, "seq": report.seq, "reason": report.reason}

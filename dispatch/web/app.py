@@ -29,6 +29,8 @@ from dispatch.store.accounts import Auth
 from dispatch.store.reference import sync_reference
 from dispatch.web import account, admin_log, calls, duty, evaluation, export, notify_status, push  # noqa: F401 - api modules register their endpoints
 from dispatch.web import routing as web
+from dispatch.web.admin_county import get_county  # noqa: F401 - registers the admin's reference-data endpoints
+from dispatch.web.admin_users import IMPORT_MAX_BYTES, IMPORT_PATH  # and registers the admin's account endpoints
 from dispatch.web.attachments import UPLOAD_PATH  # and registers the attachments' endpoints
 from dispatch.web.demo_sms import DemoGateway
 from dispatch.web.intake_api import routes as intake_routes
@@ -44,7 +46,7 @@ from protocols.errors import NotFound
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
 CONSOLE_DIR = Path(__file__).resolve().parents[2] / "console"
-ASSET_FOLDERS = ("shared", "operator", "liaison", "supervisor", "demo", "grid")
+ASSET_FOLDERS = ("shared", "operator", "liaison", "supervisor", "demo", "grid", "admin")
 # npm packages the consoles load, each by its built folder only (/vendor/<name>/...): the msgpack codec
 # (ES modules) and Apache ECharts (echarts.esm.min.mjs, one self-contained module) for the supervisor's charts.
 VENDOR_FOLDERS = {"msgpack": "@msgpack/msgpack/dist.esm", "echarts": "echarts/dist"}
@@ -179,6 +181,7 @@ def create_app(cfg: Config, dsn: str, *, clock: Clock | None = None, pool_size: 
         Route("/liaison/", _page("liaison/index.html")),
         Route("/supervisor/", _page("supervisor/index.html")),
         Route("/grid/", _page("grid/index.html")),
+        Route("/admin/", _page("admin/index.html")),
         *web.routes(),
         *intake_routes(),
         WebSocketRoute("/ws", websocket_endpoint),
@@ -198,7 +201,8 @@ def create_app(cfg: Config, dsn: str, *, clock: Clock | None = None, pool_size: 
         # Next, so it sees the scope the router fills in (the route; the actor), and every answer (413s too).
         *([Middleware(RequestLog)] if json_logs else []),
         Middleware(SecurityHeaders),
-        Middleware(BodyLimit, max_bytes=web.MAX_BODY_BYTES, paths={UPLOAD_PATH: cfg.attachments.max_bytes}),
+        Middleware(BodyLimit, max_bytes=web.MAX_BODY_BYTES, paths={UPLOAD_PATH: cfg.attachments.max_bytes,
+                                                                IMPORT_PATH: IMPORT_MAX_BYTES}),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware, exception_handlers={404: not_found})
     if cfg.metrics.port:  # /metrics on a listener of its own, up while the hub is

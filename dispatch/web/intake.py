@@ -31,6 +31,12 @@ def _node(hub: HubState) -> _NodeIntake:
     return node
 
 
+async def forget_map(hub: HubState, topic: str) -> None:
+    """Boundaries changed (``changes`` topic ``reference``): read the county map again on the next report."""
+    if topic in ("reference", "*"):
+        _node(hub).county = None
+
+
 def check_rate(hub: HubState, integration: Integration) -> None:
     """``RateLimited`` when the integration spent its allowance (per node; on the hub's clock)."""
     wait = _node(hub).limiter.take(integration.id, integration.rate_per_min, hub.clock.now().timestamp())

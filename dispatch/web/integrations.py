@@ -75,7 +75,8 @@ async def add_integration(call: Req) -> dict[str, Any]:
     async with call.hub.pool.acquire() as conn:
         found, token = await store.add(conn, kind=body.kind, name=body.name, display_name=body.display_name,
                                        township=body.township, source=body.source, callback_url=body.callback_url,
-                                       rate_per_min=body.rate_per_min, now=call.hub.clock.now())
+                                       rate_per_min=body.rate_per_min, now=call.hub.clock.now(),
+                                       actor=call.actor)
     return _credential(found, token)
 
 
@@ -88,14 +89,16 @@ def _id(call: Req) -> str:
           roles=ADMIN, response=IntegrationOut, errors={404: "no such integration"})
 async def disable_integration(call: Req) -> dict[str, Any]:
     async with call.hub.pool.acquire() as conn:
-        return (await store.set_enabled(conn, _id(call), False)).public()
+        return (await store.set_enabled(conn, _id(call), False, actor=call.actor,
+                                             now=call.hub.clock.now())).public()
 
 
 @endpoint("POST", PREFIX + "/{integration_id:uuid}/enable", summary="Enable an integration again", tags=["admin"],
           roles=ADMIN, response=IntegrationOut, errors={404: "no such integration"})
 async def enable_integration(call: Req) -> dict[str, Any]:
     async with call.hub.pool.acquire() as conn:
-        return (await store.set_enabled(conn, _id(call), True)).public()
+        return (await store.set_enabled(conn, _id(call), True, actor=call.actor,
+                                             now=call.hub.clock.now())).public()
 
 
 @endpoint("POST", PREFIX + "/{integration_id:uuid}/rotate",
@@ -103,5 +106,5 @@ async def enable_integration(call: Req) -> dict[str, Any]:
           roles=ADMIN, response=CredentialOut, errors={404: "no such integration"})
 async def rotate_integration(call: Req) -> dict[str, Any]:
     async with call.hub.pool.acquire() as conn:
-        found, token = await store.rotate(conn, _id(call))
+        found, token = await store.rotate(conn, _id(call), actor=call.actor, now=call.hub.clock.now())
     return _credential(found, token)

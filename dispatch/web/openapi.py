@@ -53,6 +53,9 @@ def _err(description: str, *, retry_after: bool = False) -> dict[str, Any]:
     return out
 
 
+PATH_SCHEMAS: dict[str, dict[str, str]] = {"uuid": {"type": "string", "format": "uuid"}, "int": {"type": "integer"}}
+
+
 def openapi_document(version: str) -> dict[str, Any]:
     components: dict[str, Any] = {"Error": ERROR_SCHEMA}
     paths: dict[str, Any] = {}
@@ -60,7 +63,7 @@ def openapi_document(version: str) -> dict[str, Any]:
         op: dict[str, Any] = {"summary": ep.summary, "tags": list(ep.tags),
                               "operationId": ep.handler.__name__}
         params = [{"name": p, "in": "path", "required": True,
-                   "schema": {"type": "string", "format": "uuid"} if conv == "uuid" else {"type": "string"}}
+                   "schema": PATH_SCHEMAS.get(conv, {"type": "string"})}
                   for p, conv in re.findall(r"{(\w+)(?::(\w+))?}", ep.path)]
         if ep.query is not None:
             properties = ep.query.model_json_schema()["properties"]

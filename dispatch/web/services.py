@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from dispatch.node.state import HubState
 from dispatch.notify.sender import Sender
@@ -11,6 +12,7 @@ from dispatch.realtime.hub import Realtime
 from dispatch.store.writer import Store
 from dispatch.timers.engine import SlaEngine
 from dispatch.timers.retention import Retention
+from dispatch.web.intake import forget_map
 
 
 async def start_services(hub: HubState) -> None:
@@ -19,6 +21,8 @@ async def start_services(hub: HubState) -> None:
     hub.vapid_public_key = vapid.public if vapid is not None else None
     hub.store = Store(hub.pool, hub.cfg, hub.clock)
     hub.on_change.append(hub.store.forget_reference)  # a new station or unit is a target on every node at once
+    hub.on_change.append(functools.partial(forget_map, hub))  # a new boundary places reports at once
+    hub.on_change.append(hub.auth.forget_users)  # a new name or team lead shows at once
     hub.store.on_commit.append(hub.metrics.committed)  # counted once, by the node that commits
     realtime = hub.realtime = Realtime(hub)
     await realtime.start()
