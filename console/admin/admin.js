@@ -16,6 +16,12 @@ const ROLES = ["operator", "liaison", "supervisor", "admin", "leader", "departme
 const ACTIONS = ["township.add", "township.update", "grid.add", "grid.update", "station.add", "station.remove",
   "unit.add", "unit.update", "unit.retire", "user.add", "user.update", "user.disable", "user.enable", "user.passwd",
   "integration.add", "integration.disable", "integration.enable", "integration.rotate", "privacy.erase"];
+/** An admin-log action in words (its code where the table has none, e.g. an action added later). */
+function actionName(a) {
+  const key = `act.${a}`;
+  const s = t(key);
+  return s && s !== key ? s : a;
+}
 const S = { me: null, county: [], departments: [], selected: null, users: { offset: 0, limit: 50 }, log: { offset: 0, limit: 50 } };
 const loaded = new Set();
 
@@ -464,10 +470,10 @@ async function renderLog(root) {
   const verified = check.ok
     ? h("p", { class: "ok-text", id: "log-verified" }, t("l.verified", { n: check.count }))
     : h("p", { class: "bad-text", id: "log-verified", role: "alert" }, t("l.broken", { seq: check.seq, reason: check.reason }));
-  const filter = form([{ name: "action", label: t("l.action"), type: "select", options: optional(ACTIONS.map((a) => [a, a]), t("l.allActions")), value: q.action }],
+  const filter = form([{ name: "action", label: t("l.action"), type: "select", options: optional(ACTIONS.map((a) => [a, actionName(a)]), t("l.allActions")), value: q.action }],
     t("u.search"), async (v) => { q.action = v.action; q.offset = 0; await render("log"); });
   const rows = data.entries.map((e) => h("tr", {}, h("td", {}, e.seq), h("td", {}, fmtDateTime(e.at, { seconds: true })), h("td", {}, e.actor_name),
-    h("td", {}, e.action), h("td", {}, e.target), h("td", {}, diff(e.before, e.after))));
+    h("td", { title: e.action }, actionName(e.action)), h("td", {}, e.target), h("td", {}, diff(e.before, e.after))));
   const pager = h("div", { class: "pager" }, h("span", {}, t("l.total", { n: data.total })),
     h("button", { type: "button", class: "small", disabled: q.offset === 0, onclick: () => { q.offset = Math.max(0, q.offset - q.limit); render("log"); } }, t("u.prev")),
     h("button", { type: "button", class: "small", disabled: q.offset + q.limit >= data.total, onclick: () => { q.offset += q.limit; render("log"); } }, t("u.next")));
