@@ -112,8 +112,9 @@ async def test_a_new_administrator_sets_up_a_township_and_sees_it_in_the_admin_l
     await page.get_by_role("tab", name="管理日志").click()
     await page.locator("#log-verified", has_text="哈希链校验通过").wait_for()
     log = page.locator("#view-log tbody")
-    for action in ("township.add", "grid.add", "unit.add", "user.add"):
-        assert await log.locator("td", has_text=action).count() >= 1, action
+    for action, words in (("township.add", "新增镇街"), ("grid.add", "新增网格"), ("unit.add", "新增镇属力量"),
+                          ("user.add", "新增账号")):
+        assert await log.locator(f"td[title='{action}']", has_text=words).count() >= 1, action
     await page.locator("#view-log select[name=action]").select_option("unit.add")
     await page.get_by_role("button", name="查询").click()
     await page.locator("#view-log .pager", has_text="共 1 条").wait_for()
