@@ -6,8 +6,11 @@ from typing import Any
 
 import pytest
 
+from dispatch.core.clock import ManualClock
+from dispatch.core.config import Config
+from dispatch.web.demo_sms import with_demo_sms
 from tests.a11y import assert_accessible
-from tests.conftest import Hub, browser_login
+from tests.conftest import Hub, browser_login, free_port, start_hub
 from tests.helpers import assignment_of, new_call, post
 
 pytestmark = pytest.mark.browser
@@ -73,6 +76,48 @@ async def test_liaison_page_is_accessible(hub: Hub, browser: Any) -> None:
     await card.locator(".card-title").click()
     await page.wait_for_selector("#detail .timeline li")
     await assert_accessible(page, "liaison detail")
+
+    # 转: the decline sheet of another department's fresh assignment
+    page = await browser_login(browser, hub, "transport1.yiqiao", viewport=PHONE)
+    await page.wait_for_selector("body[data-ready='1']")
+    card = page.locator("#active .card", has_text="无障碍检查的呼叫")
+    await card.locator("button[data-act='decline']").click()
+    await page.wait_for_selector("#decline-sheet[open]")
+    await assert_accessible(page, "liaison decline sheet")
+
+
+async def test_the_english_consoles_are_accessible(hub: Hub, browser: Any) -> None:
+    async with await hub.login("op1.yiqiao") as op:
+        await post(op, "/api/v1/calls", new_call(), expect=201)
+    for user, viewport, ready in (("op1.yiqiao", None, "#rows .row"), ("police1.yiqiao", PHONE, "#active .card"),
+                                  ("supervisor", None, "body[data-ready='1']"),
+                                  ("grid.yiqiao", PHONE, "body[data-ready='1']"), ("admin", None, "#who")):
+        page = await browser_login(browser, hub, user, viewport=viewport)
+        await page.evaluate("localStorage.setItem('xianghu.lang', 'en')")
+        await page.reload()
+        await page.wait_for_selector(ready)
+        assert await page.evaluate("document.documentElement.lang") == "en"
+        await assert_accessible(page, f"{user}'s console in English")
+
+
+async def test_the_demo_phones_page_is_accessible(cfg: Config, dsn: str, clock: ManualClock, browser: Any) -> None:
+    port = free_port()
+    hub, server, task = await start_hub(with_demo_sms(cfg, port), dsn, clock, port=port, demo=True)
+    try:
+        async with await hub.login("op1.yiqiao") as op:
+            await post(op, "/api/v1/calls", new_call(targets=["police"], title="演示短信"), expect=201)
+        await hub.state.notify.settled()
+        context = await browser.new_context(viewport={"width": 1366, "height": 768})
+        try:
+            page = await context.new_page()
+            await page.goto(f"{hub.url}/demo/phones/")
+            await page.get_by_text("演示短信").first.wait_for()
+            await assert_accessible(page, "demo phones")
+        finally:
+            await context.close()
+    finally:
+        server.should_exit = True
+        await task
 
 
 async def test_supervisor_page_is_accessible(hub: Hub, browser: Any) -> None:
