@@ -138,3 +138,21 @@ async def test_grid_page_is_accessible(hub: Hub, browser: Any) -> None:
     page = await browser_login(browser, hub, "grid.yiqiao", viewport=PHONE)
     await page.wait_for_selector("body[data-ready='1']")
     await assert_accessible(page, "grid report form")
+
+
+async def test_a_field_error_goes_as_soon_as_the_field_is_fixed(hub: Hub, browser: Any) -> None:
+    """No stale 请填写此项: the message next to a field, and its aria-invalid, go when the field is changed."""
+    page = await browser_login(browser, hub, "op1.yiqiao")
+    await page.wait_for_selector("#conn[data-status='live']")
+    await page.keyboard.press("n")
+    await page.wait_for_selector("#create[open]")
+    await page.fill("#c-title", "门口堆放杂物")
+    await page.locator("#create-form button[type=submit]").click()
+    error = page.locator('.field-error[data-for="category"]')
+    await error.wait_for(state="visible")
+    assert await error.inner_text() == "请填写此项"
+    assert await page.get_attribute("#c-category", "aria-invalid") == "true"
+    await assert_accessible(page, "operator new-call form, a required field missing")
+    await page.select_option("#c-category", "parking")
+    assert await error.inner_text() == ""
+    assert await page.get_attribute("#c-category", "aria-invalid") is None
