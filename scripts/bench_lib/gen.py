@@ -43,7 +43,7 @@ def now_ms() -> float:
 class RawSockets:
     def __init__(self, url: str, mode: str, compression: str | None) -> None:
         self.url = url
-        self.mode = mode  # idle | count | record
+        self.mode = mode  # idle | count | record | escalations
         self.compression = compression
         self.conns: list[Any] = []
         self.caught = 0
@@ -54,7 +54,7 @@ class RawSockets:
         self.event_bytes = 0
         self.t_first = 0.0
         self.t_last = 0.0
-        self.records: list[tuple[str, int, float]] = []
+        self.records: list[tuple[Any, ...]] = []
         self.progress = asyncio.Event()
         self.stopping = False
 
@@ -97,6 +97,12 @@ class RawSockets:
                         ev = msgpack.unpackb(data)
                         if ev["event_type"] == "assignment.dispatched":
                             self.records.append((ev["call_id"], ev["at"], t))
+                    elif self.mode == "escalations":
+                        ev = msgpack.unpackb(data)
+                        if ev["event_type"] == "assignment.escalated":
+                            body = ev.get("body") or {}
+                            self.records.append((ev["assignment_id"], str(body.get("due")), body.get("level"),
+                                                 body.get("deadline_kind"), t))
                     self.progress.set()
                 elif data.startswith(TAG_PING, 1):
                     await self._pong(ws, data)
@@ -115,6 +121,19 @@ class RawSockets:
         nonce = msgpack.unpackb(data).get("nonce", 0)
         with contextlib.suppress(websockets.ConnectionClosed):
             await ws.send(msgpack.packb({"type": "pong", "nonce": nonce}, use_bin_type=True))
+
+    async def ping_all(self, timeout: float) -> int:
+        async def one(ws: Any) -> bool:
+            try:
+                waiter = await ws.ping()
+                await asyncio.wait_for(waiter, timeout)
+                return True
+            except Exception:
+                return False
+        answered = 0
+        for i in range(0, len(self.conns), 1000):
+            answered += sum(await asyncio.gather(*(one(ws) for ws in self.conns[i:i + 1000])))
+        return answered
 
     async def close_all(self) -> None:
         self.stopping = True
@@ -167,6 +186,9 @@ async def raw_sockets(chan: Chan, url: str, tokens: list[str], mode: str, compre
         elif cmd == "collect":
             records, rs.records = rs.records, []
             chan.send("records", records)
+        elif cmd == "ping":  # every open socket: a WebSocket ping, answered by the server's pong in time
+            answered = await rs.ping_all(msg[1])
+            chan.send("pinged", answered, len(rs.conns))
         elif cmd == "exit":
             await rs.close_all()
             for t in tasks:
@@ -174,6 +196,75 @@ async def raw_sockets(chan: Chan, url: str, tokens: list[str], mode: str, compre
             await asyncio.gather(*tasks, return_exceptions=True)
             chan.send("bye")
             return
+
+
+# -- many sockets resuming at once -----------------------------------------------------------------------
+
+
+async def resume_sockets(chan: Chan, url: str, tokens: list[str]) -> None:
+    """Each token: connect, subscribe from the welcome's heads, note heads and epoch, leave. Then on ``resume``
+    (a restarted hub's URL): every socket reconnects at once with its cursors; report when each is caught up and
+    how many events it was replayed."""
+    saved: list[tuple[str, list[Any], Any]] = []
+    gate = asyncio.Semaphore(100)
+    errors: Counter[str] = Counter()
+
+    async def first(token: str) -> None:
+        async with gate:
+            try:
+                async with connect(url, subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+                                   additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=60,
+                                   ping_interval=None, compression=None, close_timeout=1) as ws:
+                    welcome = msgpack.unpackb(await ws.recv())
+                    saved.append((token, welcome.get("heads") or [], welcome.get("epoch")))
+            except Exception as exc:
+                errors[type(exc).__name__ + ": " + str(exc)[:80]] += 1
+
+    await asyncio.gather(*(first(t) for t in tokens))
+    chan.send("ready", len(saved), dict(errors))
+    msg = await chan.recv(timeout=3600)
+    if msg[0] == "exit":
+        chan.send("bye")
+        return
+    url = msg[1]
+    results: list[tuple[float, int, int]] = []  # (caught_up at ms, events, resyncs)
+    start = asyncio.Event()
+
+    async def again(token: str, heads: list[Any], epoch: Any) -> None:
+        await start.wait()
+        events = resyncs = 0
+        try:
+            async with connect(url, subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+                               additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=120,
+                               ping_interval=None, compression=None, close_timeout=1,
+                               max_size=16 * 1024 * 1024) as ws:
+                await ws.recv()  # welcome
+                await ws.send(msgpack.packb({"type": "subscribe", "cursors": heads, "epoch": epoch},
+                                            use_bin_type=True))
+                async with asyncio.timeout(120):
+                    async for data in ws:
+                        if not isinstance(data, bytes):
+                            continue
+                        if data.startswith(TAG_EVENT, 1):
+                            events += 1
+                        elif data.startswith(TAG_CAUGHT, 1):
+                            results.append((now_ms(), events, resyncs))
+                            return
+                        elif data.startswith(TAG_PING, 1):
+                            await RawSockets._pong(ws, data)
+                        elif b"resync" in data[:16]:
+                            resyncs += 1
+        except Exception as exc:
+            errors["resume " + type(exc).__name__ + ": " + str(exc)[:80]] += 1
+
+    tasks = [asyncio.create_task(again(*s)) for s in saved]
+    await asyncio.sleep(0.2)  # every task waits on the gate
+    t0 = now_ms()
+    start.set()
+    await asyncio.gather(*tasks)
+    chan.send("resumed", t0, results, dict(errors))
+    msg = await chan.recv(timeout=3600)
+    chan.send("bye")
 
 
 # -- HubClient sockets ----------------------------------------------------------------------------------
@@ -272,7 +363,7 @@ async def creator(chan: Chan, base_url: str, tokens: dict[int, str]) -> None:
                 return
             spec: dict[str, Any] = msg[1]
             tids: list[int] = spec["tids"]
-            pairs: list[tuple[str, str]] = [tuple(p) for p in spec["pairs"]]  # type: ignore[misc]
+            pairs: list[tuple[str, str]] = [(p[0], p[1]) for p in spec["pairs"]]
             rnd = random.Random(spec.get("seed", 1))
             out: list[Any] = []
             errs: Counter[str] = Counter()
@@ -308,6 +399,147 @@ async def creator(chan: Chan, base_url: str, tokens: dict[int, str]) -> None:
                         await create(rnd.choice(tids), rnd.choice(pairs), out, errs)
                 await asyncio.gather(*(worker() for _ in range(spec["concurrency"])))
             chan.send("done", out, dict(errs), t_start, now_ms())
+
+
+# -- calls through pipelined raw HTTP/1.1 (the lean generator) ----------------------------------------
+
+
+class _Pipe(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection; requests are written back to back, responses come in order."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.waiting: list[asyncio.Future[tuple[int, bytes]]] = []
+        self.transport: asyncio.Transport | None = None
+        self.lost: Exception | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while self.waiting:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(self.buf[:end])
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            if len(self.buf) < end + 4 + length:
+                return
+            body = bytes(self.buf[end + 4:end + 4 + length])
+            del self.buf[:end + 4 + length]
+            status = int(head[9:12])
+            fut = self.waiting.pop(0)
+            if not fut.done():
+                fut.set_result((status, body))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = exc or ConnectionResetError("closed")
+        for fut in self.waiting:
+            if not fut.done():
+                fut.set_exception(self.lost)
+        self.waiting.clear()
+
+    def request(self, data: bytes) -> asyncio.Future[tuple[int, bytes]]:
+        fut: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
+        if self.lost is not None or self.transport is None:
+            fut.set_exception(self.lost or ConnectionResetError("not connected"))
+            return fut
+        self.waiting.append(fut)
+        self.transport.write(data)
+        return fut
+
+
+CID_MARK = b'"call_id":"'
+
+
+async def http_creator(chan: Chan, host: str, port: int, tokens: dict[int, str], connections: int = 16) -> None:
+    """Creates calls with ``POST /api/v1/calls`` written by hand on keep-alive connections, several in flight on
+    each (HTTP/1.1 pipelining): a few µs of generator CPU per call instead of httpx's milliseconds."""
+    import json
+
+    loop = asyncio.get_running_loop()
+    pipes: list[_Pipe] = []
+
+    async def reconnect() -> None:
+        """Fresh connections for each command: the server closes idle keep-alive ones after a few seconds."""
+        for p in pipes:
+            if p.transport is not None:
+                p.transport.close()
+        pipes[:] = [(await loop.create_connection(_Pipe, host, port))[1] for _ in range(connections)]
+
+    await reconnect()
+    counter = 0
+
+    def request(tid: int, pair: tuple[str, str]) -> bytes:
+        nonlocal counter
+        counter += 1
+        body = json.dumps(call_body(pair, counter), ensure_ascii=False).encode()
+        return (f"POST /api/v1/calls HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {tokens[tid]}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+
+    async def create(pipe: _Pipe, tid: int, pair: tuple[str, str], out: list[Any], errs: Counter[str]) -> None:
+        if pipe.lost is not None and pipe in pipes:
+            pipes[pipes.index(pipe)] = pipe = (await loop.create_connection(_Pipe, host, port))[1]
+        t0 = now_ms()
+        try:
+            status, body = await pipe.request(request(tid, pair))
+        except Exception as exc:
+            errs[type(exc).__name__] += 1
+            return
+        if status != 201:
+            errs[f"{status} {body[:60]!r}"] += 1
+            return
+        i = body.find(CID_MARK) + len(CID_MARK)
+        out.append((body[i:i + 36].decode(), tid, pair, t0, now_ms()))
+
+    chan.send("ready")
+    while True:
+        msg = await chan.recv(timeout=3600)
+        cmd = msg[0]
+        if cmd == "exit":
+            for p in pipes:
+                if p.transport is not None:
+                    p.transport.close()
+            chan.send("bye")
+            return
+        spec: dict[str, Any] = msg[1]
+        tids: list[int] = spec["tids"]
+        pairs: list[tuple[str, str]] = [(p[0], p[1]) for p in spec["pairs"]]
+        rnd = random.Random(spec.get("seed", 1))
+        out: list[Any] = []
+        errs: Counter[str] = Counter()
+        await reconnect()
+        t_start = now_ms()
+        if cmd == "closed":  # `concurrency` requests in flight (spread over the connections) for `duration` s
+            end = loop.time() + spec["duration"]
+
+            async def lane(k: int) -> None:
+                while loop.time() < end:
+                    await create(pipes[k % len(pipes)], rnd.choice(tids), rnd.choice(pairs), out, errs)
+            await asyncio.gather(*(lane(k) for k in range(spec["concurrency"])))
+        elif cmd == "paced":  # open loop at `rate` calls/s for `duration` seconds
+            n = int(spec["rate"] * spec["duration"])
+            t0 = loop.time()
+            pending = []
+            for i in range(n):
+                delay = t0 + i / spec["rate"] - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                pipe = min(pipes, key=lambda p: len(p.waiting))
+                pending.append(asyncio.create_task(create(pipe, rnd.choice(tids), rnd.choice(pairs), out, errs)))
+            await asyncio.gather(*pending)
+        elif cmd == "count":
+            todo = iter(range(spec["n"]))
+
+            async def worker(k: int) -> None:
+                for _ in todo:
+                    await create(pipes[k % len(pipes)], rnd.choice(tids), rnd.choice(pairs), out, errs)
+            await asyncio.gather(*(worker(k) for k in range(spec["concurrency"])))
+        chan.send("done", out, dict(errs), t_start, now_ms())
 
 
 # -- resume after missing events -----------------------------------------------------------------------
@@ -353,7 +585,7 @@ async def resumer(chan: Chan, base_url: str, token: str) -> None:
 # -- the reference: a bare websockets server -----------------------------------------------------------
 
 
-async def bare_server(chan: Chan, port: int) -> None:
+async def bare_server(chan: Chan, port: int, compression: str | None = None) -> None:
     from websockets.asyncio.server import broadcast, serve
 
     conns: set[Any] = set()
@@ -373,7 +605,7 @@ async def bare_server(chan: Chan, port: int) -> None:
             conns.discard(ws)
 
     async with serve(handler, "127.0.0.1", port, subprotocols=[SUBPROTOCOL], ping_interval=None,  # type: ignore[list-item]
-                     max_size=16 * 1024 * 1024, backlog=2048):
+                     max_size=16 * 1024 * 1024, backlog=2048, compression=compression):
         chan.send("ready")
         while True:
             msg = await chan.recv(timeout=3600)

@@ -1,0 +1,175 @@
+"""The commit ceiling: the hub's own create-call transaction, replayed from raw asyncpg.
+
+``record`` runs the product's ``Store.execute(create_call)`` once per township through a pool that writes down
+every statement and its arguments (the second call of each township, so the store's caches are warm, as in a
+running hub). ``replay`` then runs those statements, in order, in one transaction each, on plain asyncpg
+connections (the product's connection set-up: its jsonb codecs), with fresh ids: every UUID of the recorded
+transaction is replaced by a new one, the call number by the one the replayed ``NEXT_CALL_NUMBER`` returns, and the
+event sequence numbers by the ones following the head the replayed lock returns. Runs in a copy of the database,
+whose heads were moved to ``SEQ_BASE`` before recording so that sequence numbers cannot be mistaken for other
+integers. No Python domain code (decide, evolve, hashing) runs during the replay: what is left is the database's
+work for a call plus asyncpg's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import random
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+SEQ_BASE = 900_000_000
+SEQ_SPAN = 1_000  # a transaction appends fewer events than this
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+SEQ_RE = re.compile(r"\b9000\d{5}\b")
+
+Statement = tuple[str, str, tuple[Any, ...]]  # (method, query, args)
+
+
+class _Recorder:
+    def __init__(self, conn: Any, log: list[Statement]) -> None:
+        self._conn = conn
+        self._log = log
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    def _rec(self, method: str) -> Any:
+        async def call(query: str, *args: Any, **kw: Any) -> Any:
+            self._log.append((method, query, args))
+            return await getattr(self._conn, method)(query, *args, **kw)
+        return call
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in ("execute", "executemany", "fetch", "fetchrow", "fetchval"):
+            return object.__getattribute__(self, "_rec")(name)
+        return object.__getattribute__(self, name)
+
+
+class _RecordingPool:
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+        self.log: list[Statement] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pool, name)
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[Any]:
+        async with self._pool.acquire() as conn:
+            yield _Recorder(conn, self.log)
+
+
+async def record(dsn: str, township_ids: list[int],
+                 body: dict[str, Any]) -> tuple[dict[int, list[Statement]], dict[int, str], dict[int, int]]:
+    """One recorded create-call transaction per township (its first operator), the call number each made and the
+    head its lock read."""
+    from dispatch.core.clock import SystemClock
+    from dispatch.core.commands import parse_command
+    from dispatch.core.config import load_config
+    from dispatch.core.domain import Actor, Role
+    from dispatch.store import pool as db
+    from dispatch.store.writer import Store
+
+    cfg = load_config()
+    pool = await db.create_pool(dsn, min_size=1, max_size=2)
+    try:
+        await pool.execute("update township_heads set seq = $1", SEQ_BASE)
+        rec = _RecordingPool(pool)
+        store = Store(rec, cfg, SystemClock())  # type: ignore[arg-type]
+        out: dict[int, list[Statement]] = {}
+        numbers: dict[int, str] = {}
+        heads: dict[int, int] = {}
+        for tid in township_ids:
+            row = await pool.fetchrow("select id, display_name from users where role = 'operator' "
+                                      "and township_id = $1 order by id limit 1", tid)
+            if row is None:
+                raise RuntimeError(f"township {tid} has no operator to record a call with")
+            actor = Actor(user_id=row["id"], role=Role.OPERATOR, township_id=tid, name=row["display_name"])
+            for _ in range(2):  # the second: the store's per-township caches are warm
+                heads[tid] = await pool.fetchval("select seq from township_heads where township_id = $1", tid)
+                rec.log = []
+                cmd = parse_command("create_call", {**body, "command_id": str(uuid.uuid4())})
+                outcome = await store.execute(actor, cmd)
+            out[tid] = rec.log
+            numbers[tid] = outcome.result["number"]
+        return out, numbers, heads
+    finally:
+        await pool.close()
+
+
+def _subst(v: Any, ids: dict[str, str], shift: int, number: tuple[str, str] | None) -> Any:
+    if isinstance(v, uuid.UUID):
+        return uuid.UUID(ids.setdefault(str(v), str(uuid.uuid4())))
+    if isinstance(v, bool) or v is None:
+        return v
+    if isinstance(v, int):
+        return v + shift if SEQ_BASE < v <= SEQ_BASE + SEQ_SPAN else v
+    if isinstance(v, str):
+        if "-" in v:
+            v = UUID_RE.sub(lambda m: ids.setdefault(m.group(0), str(uuid.uuid4())), v)
+            if number is not None and number[0] in v:
+                v = v.replace(number[0], number[1])
+        if shift and "9000" in v:
+            v = SEQ_RE.sub(lambda m: str(int(m.group(0)) + shift) if int(m.group(0)) > SEQ_BASE else m.group(0), v)
+        return v
+    if isinstance(v, tuple | list):
+        return type(v)(_subst(x, ids, shift, number) for x in v)
+    if isinstance(v, dict):
+        return {k: _subst(x, ids, shift, number) for k, x in v.items()}
+    return v
+
+
+async def replay(dsn: str, templates: dict[int, list[Statement]], numbers: dict[int, str], heads: dict[int, int],
+                 concurrency: int, seconds: float) -> tuple[int, float, dict[str, int]]:
+    """Replay for ``seconds`` on ``concurrency`` connections; return (transactions committed, wall s, errors).
+    ``numbers``: the recorded call number of each township's template."""
+    from dispatch.core.numbering import format_number, numbering_year
+    from dispatch.store import pool as db
+
+    codes = {}
+    conns = [await db.connect(dsn) for _ in range(concurrency)]
+    try:
+        for r in await conns[0].fetch("select id, code from townships"):
+            codes[r["id"]] = r["code"]
+        tids = list(templates)
+        rnd = random.Random(5)
+        done = 0
+        errors: dict[str, int] = {}
+        end = time.monotonic() + seconds
+
+        async def one(conn: Any, tid: int) -> None:
+            ids: dict[str, str] = {}
+            shift = 0
+            number: tuple[str, str] | None = None
+            async with conn.transaction():
+                for method, query, args in templates[tid]:
+                    res = await getattr(conn, method)(query, *_subst(args, ids, shift, number))
+                    if "for update of h" in query:
+                        shift = res["seq"] - heads[tid]
+                    elif "call_numbers" in query:
+                        year = numbering_year(dt.datetime.now(dt.UTC))
+                        number = (numbers[tid], format_number(codes[tid], year, res))
+
+        async def lane(conn: Any) -> None:
+            nonlocal done
+            while time.monotonic() < end:
+                try:
+                    await one(conn, rnd.choice(tids))
+                    done += 1
+                except Exception as exc:
+                    key = type(exc).__name__ + ": " + str(exc)[:80]
+                    errors[key] = errors.get(key, 0) + 1
+                    if sum(errors.values()) > 50:
+                        raise
+        t0 = time.monotonic()
+        await asyncio.gather(*(lane(c) for c in conns))
+        return done, time.monotonic() - t0, errors
+    finally:
+        for c in conns:
+            await c.close()
