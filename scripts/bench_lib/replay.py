@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import random
 import re
 import time
@@ -23,12 +24,34 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
+
 SEQ_BASE = 900_000_000
 SEQ_SPAN = 1_000  # a transaction appends fewer events than this
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 SEQ_RE = re.compile(r"\b9000\d{5}\b")
 
 Statement = tuple[str, str, tuple[Any, ...]]  # (method, query, args)
+
+
+class RawJson(str):
+    """A json/jsonb argument already encoded at record time: the replay's codec sends it as it is, so a replayed
+    transaction costs no ``json.dumps`` of the documents, only the renumbering of their text."""
+
+
+def _encode_json(value: Any) -> str:
+    if isinstance(value, RawJson):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def compile_args(v: Any) -> Any:
+    """Dicts (json/jsonb arguments: asyncpg maps nothing else to a dict) become ``RawJson`` text, once."""
+    if isinstance(v, dict):
+        return RawJson(_encode_json(v))
+    if isinstance(v, tuple | list):
+        return type(v)(compile_args(x) for x in v)
+    return v
 
 
 class _Recorder:
@@ -111,13 +134,14 @@ def _subst(v: Any, ids: dict[str, str], shift: int, number: tuple[str, str] | No
     if isinstance(v, int):
         return v + shift if SEQ_BASE < v <= SEQ_BASE + SEQ_SPAN else v
     if isinstance(v, str):
+        raw = isinstance(v, RawJson)
         if "-" in v:
             v = UUID_RE.sub(lambda m: ids.setdefault(m.group(0), str(uuid.uuid4())), v)
             if number is not None and number[0] in v:
                 v = v.replace(number[0], number[1])
         if shift and "9000" in v:
             v = SEQ_RE.sub(lambda m: str(int(m.group(0)) + shift) if int(m.group(0)) > SEQ_BASE else m.group(0), v)
-        return v
+        return RawJson(v) if raw else v
     if isinstance(v, tuple | list):
         return type(v)(_subst(x, ids, shift, number) for x in v)
     if isinstance(v, dict):
@@ -130,11 +154,14 @@ async def replay(dsn: str, templates: dict[int, list[Statement]], numbers: dict[
     """Replay for ``seconds`` on ``concurrency`` connections; return (transactions committed, wall s, errors).
     ``numbers``: the recorded call number of each township's template."""
     from dispatch.core.numbering import format_number, numbering_year
-    from dispatch.store import pool as db
 
     codes = {}
-    conns = [await db.connect(dsn) for _ in range(concurrency)]
+    templates = {tid: [(m, q, compile_args(a)) for m, q, a in log] for tid, log in templates.items()}
+    conns = [await asyncpg.connect(dsn) for _ in range(concurrency)]
     try:
+        for c in conns:  # the product's codecs (dispatch.store.pool), with documents encoded beforehand
+            for typename in ("json", "jsonb"):
+                await c.set_type_codec(typename, encoder=_encode_json, decoder=json.loads, schema="pg_catalog")
         for r in await conns[0].fetch("select id, code from townships"):
             codes[r["id"]] = r["code"]
         tids = list(templates)
