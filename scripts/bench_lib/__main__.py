@@ -917,10 +917,13 @@ class Bench:
             f"{concurrency} connections for {s.ceiling_seconds:g} s")
         templates, numbers, heads = await replay.record(dsn, self.tids, gen.call_body(("police", "fire"), 1))
         statements = len(next(iter(templates.values())))
-        cpu_pg0, cpu_me0 = pg_cpu(self.pgdata), cpu_seconds(os.getpid())
-        done, wall, errors = await replay.replay(dsn, templates, numbers, heads, concurrency,
-                                                  s.ceiling_seconds)
-        cpu_pg, cpu_me = pg_cpu(self.pgdata) - cpu_pg0, cpu_seconds(os.getpid()) - cpu_me0
+        cpu0: list[float] = []
+
+        def started() -> None:
+            cpu0[:] = [pg_cpu(self.pgdata), cpu_seconds(os.getpid())]
+        done, wall, errors = await replay.replay(dsn, templates, numbers, heads, concurrency, s.ceiling_seconds,
+                                                  started)
+        cpu_pg, cpu_me = pg_cpu(self.pgdata) - cpu0[0], cpu_seconds(os.getpid()) - cpu0[1]
         self.extra["ceiling_statements_per_call"] = statements
         self.extra["ceiling_pg_cpu_ms_per_call"] = round(1000 * cpu_pg / max(1, done), 3)
         self.extra["ceiling_client_cpu_ms_per_call"] = round(1000 * cpu_me / max(1, done), 3)

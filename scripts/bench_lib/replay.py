@@ -21,7 +21,7 @@ import random
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import asyncpg
@@ -150,8 +150,10 @@ def _subst(v: Any, ids: dict[str, str], shift: int, number: tuple[str, str] | No
 
 
 async def replay(dsn: str, templates: dict[int, list[Statement]], numbers: dict[int, str], heads: dict[int, int],
-                 concurrency: int, seconds: float) -> tuple[int, float, dict[str, int]]:
-    """Replay for ``seconds`` on ``concurrency`` connections; return (transactions committed, wall s, errors).
+                 concurrency: int, seconds: float,
+                 on_start: Callable[[], None] = lambda: None) -> tuple[int, float, dict[str, int]]:
+    """Replay for ``seconds`` on ``concurrency`` connections after a warm-up (``on_start`` is called between);
+    return (transactions committed, wall s, errors).
     ``numbers``: the recorded call number of each township's template."""
     from dispatch.core.numbering import format_number, numbering_year
 
@@ -168,7 +170,6 @@ async def replay(dsn: str, templates: dict[int, list[Statement]], numbers: dict[
         rnd = random.Random(5)
         done = 0
         errors: dict[str, int] = {}
-        end = time.monotonic() + seconds
 
         async def one(conn: Any, tid: int) -> None:
             ids: dict[str, str] = {}
@@ -183,7 +184,7 @@ async def replay(dsn: str, templates: dict[int, list[Statement]], numbers: dict[
                         year = numbering_year(dt.datetime.now(dt.UTC))
                         number = (numbers[tid], format_number(codes[tid], year, res))
 
-        async def lane(conn: Any) -> None:
+        async def lane(conn: Any, end: float) -> None:
             nonlocal done
             while time.monotonic() < end:
                 try:
@@ -194,8 +195,14 @@ async def replay(dsn: str, templates: dict[int, list[Statement]], numbers: dict[
                     errors[key] = errors.get(key, 0) + 1
                     if sum(errors.values()) > 50:
                         raise
+        # Warm-up, not counted: every connection prepares every statement (asyncpg's statement cache, the
+        # backends' catalog caches), as a running hub's pool connections have long done.
+        for tid in tids:
+            await asyncio.gather(*(one(c, tid) for c in conns))
+        on_start()
+        done = 0
         t0 = time.monotonic()
-        await asyncio.gather(*(lane(c) for c in conns))
+        await asyncio.gather(*(lane(c, t0 + seconds) for c in conns))
         return done, time.monotonic() - t0, errors
     finally:
         for c in conns:
