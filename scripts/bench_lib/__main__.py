@@ -1242,7 +1242,13 @@ async def main_async(args: argparse.Namespace) -> int:
     bad = only - set(SCENARIOS) | ({args.profile} - set(SCENARIOS) if args.profile else set())
     if bad:
         raise SystemExit(f"unknown scenario(s) {sorted(bad)}; choose from {', '.join(SCENARIOS)}")
-    bench = Bench(QUICK if args.quick else FULL, args.quick, args.keep, only, args.profile, Path(args.profile_dir))
+    sizes = QUICK if args.quick else FULL
+    for item in args.set or []:
+        key, _, value = item.partition("=")
+        if key not in Sizes.__dataclass_fields__:
+            raise SystemExit(f"--set {item}: no size {key!r}; sizes: {', '.join(Sizes.__dataclass_fields__)}")
+        sizes = dataclasses.replace(sizes, **{key: type(getattr(sizes, key))(float(value))})
+    bench = Bench(sizes, args.quick or sizes != FULL, args.keep, only, args.profile, Path(args.profile_dir))
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -1260,7 +1266,8 @@ async def main_async(args: argparse.Namespace) -> int:
         if k in results and math.isfinite(results[k]):
             results[k] = int(results[k])
     info = machine(getattr(bench, "pg_version", "?"))
-    info["mode"] = "quick" if args.quick else "full"
+    info["mode"] = "quick" if args.quick else ("full" if bench.s == FULL else "custom sizes")
+    info["sizes"] = dataclasses.asdict(bench.s)
     info["only"] = sorted(only) or None
     info["seconds"] = round(time.monotonic() - t0, 1)
     print(goals.table(results, bench.extra | {"open_files_limit": info["open_files_hard_limit"]}, bench.notes,
@@ -1283,6 +1290,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="every scenario at small sizes (a couple of minutes)")
     parser.add_argument("--output", default=str(ROOT / "bench-results.json"), help="where the JSON goes")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, data)")
+    parser.add_argument("--set", action="append", metavar="SIZE=N",
+                        help="override one size of the run (e.g. conn_max=5000); the run is then not a full one")
     parser.add_argument("--only", metavar="S[,S…]", help=f"run these scenarios only: {', '.join(SCENARIOS)}")
     parser.add_argument("--profile", metavar="SCENARIO", choices=SCENARIOS,
                         help="sample the hub(s) during this scenario (built-in sampler, scripts/bench_lib/profiler.py)")
