@@ -231,6 +231,21 @@ def kernel_socket_bytes(port: int) -> tuple[int, int]:
     return n, total
 
 
+SOCKET_SLABS = ("TCP", "sock_inode_cache", "eventpoll_epi", "filp")
+
+
+def socket_slab_bytes() -> int:
+    """Kernel objects a TCP socket takes outside its buffers (the tcp_sock, its inode, file and epoll entry), from
+    /proc/slabinfo: active objects × object size, machine-wide; 0 where it cannot be read."""
+    total = 0
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/slabinfo").read_text().splitlines():
+            parts = line.split()
+            if parts and parts[0] in SOCKET_SLABS:
+                total += int(parts[1]) * int(parts[3])
+    return total
+
+
 def sockstat_bytes() -> int:
     """The kernel's TCP memory for every socket on the machine (pages in /proc/net/sockstat)."""
     with contextlib.suppress(OSError, ValueError):
@@ -560,6 +575,7 @@ class Bench:
         await asyncio.sleep(1.0)
         base_rss = rss_bytes(hub.pid)
         base_kernel = sockstat_bytes()
+        base_slab = socket_slab_bytes()
         t0 = time.monotonic()
         cpu0 = cpu_seconds(hub.pid)
         ws: list[Worker] = []
@@ -588,6 +604,11 @@ class Bench:
         n_kernel, kernel = kernel_socket_bytes(hub.port)
         if kernel < 0:  # half of the machine's TCP memory growth: both ends of each loopback connection count
             n_kernel, kernel = connected, max(0, sockstat_bytes() - base_kernel) // 2
+        # the sockets' kernel objects: half of the machine-wide growth (the client ends are on this machine too)
+        slab = max(0, socket_slab_bytes() - base_slab) // 2
+        self.extra["hub_kernel_socket_buffers_kb"] = round(kernel / 1024, 1)
+        self.extra["hub_kernel_socket_objects_kb"] = round(slab / 1024, 1)
+        kernel += slab
         statuses = await gather_calls(ws, ("status",), 60)
         still_open = sum(st[4] for st in statuses)
         pings = await gather_calls(ws, ("ping", 30.0), 240)
@@ -606,7 +627,8 @@ class Bench:
                     f"({answered:,} of {connected:,} answered a ping after {s.conn_hold_s:g} s; {still_open:,} open; "
                     f"closed by the hub {dict(closed) or 0})")
         self.record("kb_per_conn", kb, f"(hub RSS {base_rss / 2**20:.0f} → {rss / 2**20:.0f} MiB + kernel "
-                    f"{kernel / 2**20:.1f} MiB over {n_kernel:,} sockets)")
+                    f"{kernel / 2**20:.1f} MiB: buffers of {n_kernel:,} sockets {(kernel - slab) / 2**20:.1f}, "
+                    f"socket objects {slab / 2**20:.1f})")
         # Keep `fanout_idle` of them for the fan-out latency and the calls runs.
         keep, kept = [], 0
         for w, st in zip(ws, statuses, strict=True):
