@@ -1,8 +1,8 @@
 """``./scripts/bench --quick`` runs end to end: the harness works. No timing is asserted here — the figures are
 measured by the bench against the machine's limits (docs/PERFORMANCE.md), never as timed assertions. Also: the
 bench imports only runtime dependencies (it must run from a fresh clone, which installs no test extras), the docs'
-figures are generated from a results file, the create-call replay renumbers what it replays, and the hub sampler
-writes its report."""
+figures are generated from a results file, the create-call replay renumbers what it replays, and the hub's
+CPU sampler finds where the CPU goes."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import math
 import re
 import subprocess
 import sys
+import threading
+import time
 import tomllib
 import uuid
 from collections import Counter
@@ -20,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from scripts.bench_lib import goals, replay
-from scripts.bench_lib.profiler import IDLE, write_report
+from scripts.bench_lib.profiler import LOOP, sampler, write_report
 
 ROOT = Path(__file__).resolve().parent.parent
 OLD_KEYS = {
@@ -117,15 +119,41 @@ def test_the_replay_renumbers_ids_sequence_numbers_and_the_call_number() -> None
     assert again[0] != new_cid  # a fresh map: fresh ids for every replayed transaction
 
 
-def test_the_sampler_report_separates_idle_from_busy(tmp_path: Path) -> None:
+def test_the_sampler_report_separates_the_loop_from_busy_code(tmp_path: Path) -> None:
     loop = "run (runners.py:86)"
-    write_report(tmp_path / "p", Counter({("main", loop, IDLE): 6, ("main", loop, "deliver (fanout.py:1)"): 3,
-                                          ("main", loop, "execute (writer.py:1)"): 1}), 2.0)
+    write_report(tmp_path / "p", Counter({("main", loop, LOOP): 6, ("main", loop, "deliver (fanout.py:1)"): 3,
+                                          ("main", loop, "execute (writer.py:1)"): 1}), 2.0, 0.75)
     report = (tmp_path / "p.txt").read_text(encoding="utf-8")
-    assert "60.0% idle" in report
-    assert "  75.0     30.0   deliver (fanout.py:1)" in report
+    assert "used 0.75 s of CPU meanwhile; 60.0% of the samples in the event loop itself" in report
+    assert "  75.0    30.0  deliver (fanout.py:1)" in report
     collapsed = (tmp_path / "p.collapsed").read_text(encoding="utf-8").splitlines()
-    assert f"main;{loop};{IDLE} 6" in collapsed
+    assert f"main;{loop};{LOOP} 6" in collapsed
+
+
+def test_the_sampler_finds_the_busy_function(tmp_path: Path) -> None:
+    """The sampler thread, run for real on this process: the main thread's busy function tops the report."""
+    out = tmp_path / "q"
+    out.with_suffix(".on").touch()
+    main_id = threading.main_thread().ident
+    assert main_id is not None
+    threading.Thread(target=sampler, args=(out, main_id), daemon=True).start()
+    end = time.thread_time() + 0.5
+
+    def spin() -> int:
+        n = 0
+        while time.thread_time() < end:
+            n += 1
+        return n
+    spin()
+    out.with_suffix(".on").unlink()
+    deadline = time.monotonic() + 10
+    while not out.with_suffix(".txt").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    report = out.with_suffix(".txt").read_text(encoding="utf-8")
+    cpu = float(report.split("which used ")[1].split(" s of CPU")[0])
+    assert 0.3 <= cpu <= 2.0, report
+    top = report.split("------  ------  --------\n")[1].splitlines()[0]
+    assert "spin (test_bench.py:" in top, report  # the busy function, not the sampler's own sleeps
 
 
 @pytest.mark.slow
