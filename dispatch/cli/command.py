@@ -100,9 +100,13 @@ def seed_demo_cmd(config_path: Path | None, data_dir: Path | None, history_month
 @main.command("check-config")
 @config_option
 def check_config(config_path: Path | None) -> None:
-    """Validate a configuration file and exit non-zero naming the key if it is wrong."""
+    """Validate a configuration file and exit non-zero naming the key if it is wrong (the file alone: the
+    settings an admin saved in the database are checked when they are saved, and at start against the file)."""
     cfg = _config(config_path)
     click.echo(f"configuration OK: {len(cfg.departments)} departments, {len(cfg.categories)} categories")
+    click.echo("note: [categories], [sla] (but sweep_s, horizon_s) and [evaluation] are first-boot defaults; a "
+               "version saved in the admin console or by `xianghu settings set` is in effect over them "
+               "(`xianghu settings show SECTION`)")
 
 
 class _Terminated(Exception):
@@ -360,6 +364,97 @@ def integration_rotate(data_dir: Path | None, name: str) -> None:
     found, token = _with_conn(data_dir, lambda conn: integrations.rotate(conn, name, actor=adminlog.cli_actor(),
                                                                          now=datetime.now(UTC)))
     _show_credential(found.kind, found.name, token)
+
+
+@main.group()
+def settings() -> None:
+    """Settings kept in the database: categories, sla, evaluation (docs/CONFIGURATION.md)."""
+
+
+SECTION = click.Choice(["categories", "sla", "evaluation"])
+
+
+def _settings_file(section: str, file: Path) -> dict[str, Any]:
+    """A section from a TOML or JSON file: the section's content, or a file with the one table [section]."""
+    import json
+    import tomllib
+
+    try:
+        text = file.read_text(encoding="utf-8")
+        data = json.loads(text) if file.suffix.lower() == ".json" else tomllib.loads(text)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(f"cannot read {file}: {exc}", param_hint="FILE") from None
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise click.BadParameter(f"{file} is not valid {'JSON' if file.suffix == '.json' else 'TOML'}: {exc}",
+                                 param_hint="FILE") from None
+    if not isinstance(data, dict):
+        raise click.BadParameter(f"{file} must hold a table (a JSON object)", param_hint="FILE")
+    if set(data) == {section} and isinstance(data[section], dict):
+        data = data[section]
+    return data
+
+
+@settings.command("show")
+@config_option
+@data_option
+@click.argument("section", type=SECTION)
+def settings_show(config_path: Path | None, data_dir: Path | None, section: str) -> None:
+    """Print a section as in effect (JSON) with its version (0: the file's)."""
+    import json
+
+    from dispatch.store import settings as stored
+
+    cfg = _config(config_path)
+    found = _with_conn(data_dir, lambda conn: stored.current(conn, cfg, section))
+    click.echo(json.dumps(found.to_json(), ensure_ascii=False, indent=2))
+
+
+@settings.command("set")
+@config_option
+@data_option
+@click.argument("section", type=SECTION)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--based-on", type=click.IntRange(0), default=None,
+              help="The version FILE was made from (default: the one in effect now).")
+def settings_set(config_path: Path | None, data_dir: Path | None, section: str, file: Path,
+                 based_on: int | None) -> None:
+    """Save FILE (TOML or JSON: the whole section) as the section's new version; running hubs apply it."""
+    from datetime import UTC, datetime
+
+    from dispatch.store import adminlog
+    from dispatch.store import settings as stored
+
+    cfg = _config(config_path)
+    value = _settings_file(section, file)
+
+    async def go(conn: Conn) -> stored.Section:
+        version = based_on if based_on is not None else (await stored.current(conn, cfg, section)).version
+        return await stored.change(conn, cfg, section, value, based_on=version, actor=adminlog.cli_actor(),
+                                   at=datetime.now(UTC))
+
+    found = _with_conn(data_dir, go)
+    click.echo(f"{section}: version {found.version} saved; in effect on every running hub for new deadlines")
+
+
+@settings.command("history")
+@config_option
+@data_option
+@click.argument("section", type=SECTION)
+def settings_history(config_path: Path | None, data_dir: Path | None, section: str) -> None:
+    """List the saved versions of a section, newest first, with what each changed."""
+    import json
+
+    from dispatch.store import settings as stored
+
+    cfg = _config(config_path)
+    versions = _with_conn(data_dir, lambda conn: stored.history(conn, cfg, section))
+    if not versions:
+        click.echo(f"{section}: no version saved; the configuration file's is in effect")
+    for v in versions:
+        click.echo(f"version {v['version']}  {v['changed_at']}  {v['changed_by']}")
+        for key in v["after"]:
+            click.echo(f"  {key}: {json.dumps(v['before'][key], ensure_ascii=False)} → "
+                       f"{json.dumps(v['after'][key], ensure_ascii=False)}")
 
 
 @main.command("verify-log")

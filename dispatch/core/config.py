@@ -350,6 +350,12 @@ class Names(_Strict):
 
 class Category(Names):
     route: list[str] = []
+    # Kept for the calls that name it, refused for new ones (an admin retires a category in use instead of
+    # removing it; docs/CONFIGURATION.md "Settings in the database").
+    retired: bool = False
+
+
+Ladder = dict[DeadlineKind, tuple[Rung, ...]]
 
 
 class Config(_Strict):
@@ -364,6 +370,10 @@ class Config(_Strict):
     privacy: PrivacyConfig = PrivacyConfig()
     departments: dict[str, Names]
     categories: Annotated[dict[str, Category], Field(min_length=1)]
+    # Set by dispatch.core.settings.effective: each administrable section's version (0: the file's), and the
+    # escalation ladder of every SLA version, so a clock keeps the ladder it was started under.
+    _versions: dict[str, int] = PrivateAttr(default_factory=dict)
+    _ladders: dict[int, Ladder] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _references(self) -> Config:
@@ -396,14 +406,31 @@ class Config(_Strict):
                 return timedelta(seconds=value)
         return timedelta(seconds=getattr(self.sla.within[Priority(priority)], str(kind)))
 
-    def rung_after(self, kind: DeadlineKind, level: int) -> timedelta:
+    def version(self, section: str) -> int:
+        """The version of an administrable section in effect (0: the file's, no change in the database)."""
+        return self._versions.get(section, 0)
+
+    def ladder(self, kind: DeadlineKind, version: int | None = None) -> tuple[Rung, ...]:
+        """The escalation ladder of ``kind`` under SLA policy ``version`` (None: the current one). A version
+        this node has not loaded yet (another node just saved it) is the current one until it has."""
+        if version is not None and version != self.version("sla"):
+            known = self._ladders.get(version)
+            if known is not None:
+                return known[kind]
+        return tuple(self.sla.ladder[kind])
+
+    def rung_after(self, kind: DeadlineKind, level: int, version: int | None = None) -> timedelta:
         """How long after its deadline escalation ``level`` (1-based) of ``kind`` falls due."""
-        ladder = self.sla.ladder[kind]
+        ladder = self.ladder(kind, version)
         return timedelta(seconds=ladder[min(level, len(ladder)) - 1].after_s)
 
     def route(self, category: str) -> list[str]:
         cat = self.categories.get(category)
         return list(cat.route) if cat else []
+
+    def open_categories(self) -> frozenset[str]:
+        """The categories a new call may have (not retired)."""
+        return frozenset(code for code, cat in self.categories.items() if not cat.retired)
 
 
 def _describe(err: ValidationError) -> str:

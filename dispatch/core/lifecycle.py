@@ -80,8 +80,11 @@ class DecideContext:
     close_reason_sources: frozenset[str] = frozenset({Source.HOTLINE_12345.value})  # lifecycle.close_…
     # How far back a liaison's acted time may reach (configuration: lifecycle.offline_window_s).
     offline_window: timedelta = timedelta(hours=24)
-    # The ladder: how long after its deadline each escalation level falls due (None: every level at 0).
-    rung_after: Callable[[DeadlineKind, int], timedelta] | None = None
+    # The ladder: how long after its deadline each escalation level falls due, under the SLA policy version
+    # the clock was started with (None: every level at 0).
+    rung_after: Callable[[DeadlineKind, int, int], timedelta] | None = None
+    # The SLA policy version in effect (settings section ``sla``; 0: the file's): recorded on each clock started.
+    sla_version: int = 0
     # The uploads the command names, resolved and checked by the store (its user's, not yet bound), in the
     # command's order: each {id, sha256, content_type, size}, recorded in the event body as they are.
     attachments: tuple[Mapping[str, Any], ...] = ()
@@ -145,6 +148,8 @@ def _evolve_assignment(call: Call, event: Event) -> Assignment:
             dispatched_at=at, ack_due=_dt(b["ack_due"]) or at, arrive_due=_dt(b["arrive_due"]) or at,
             resolve_due=_dt(b["resolve_due"]) or at, updated_at=at,
             transferred_from=_uuid(b.get("transferred_from")), lead=bool(b.get("lead", False)),
+            sla_versions={kind.value: int(b["sla_version"]) for kind in DEPARTMENT_KINDS} if b.get("sla_version")
+            else {},
         )
     if event.assignment_id not in call.assignments:
         raise InternalError(f"{event.type} names an unknown assignment {event.assignment_id}")
@@ -175,7 +180,8 @@ def _evolve_assignment(call: Call, event: Event) -> Assignment:
         # the operator's review clock starts (a fresh ladder for every request)
         levels = {k: v for k, v in old.levels.items() if k != DeadlineKind.REVIEW.value}
         return replace(new, decline_reason=b["reason"], suggested_target=b.get("suggested_target"),
-                       declined_at=at, review_due=_dt(b.get("review_due")), levels=levels)
+                       declined_at=at, review_due=_dt(b.get("review_due")), levels=levels,
+                       sla_versions=_versions(old, b, (DeadlineKind.REVIEW,)))
     if event.type in ("assignment.transferred", "assignment.withdrawn"):
         return replace(new, closed_at=at)
     if event.type == "assignment.accepted":
@@ -183,7 +189,8 @@ def _evolve_assignment(call: Call, event: Event) -> Assignment:
     # assignment.reopened: back on scene with a fresh resolve deadline (sent back, or 重办 after a visit)
     again = old.reopened + (1 if b.get("cause") == "return_visit" else 0)
     return replace(new, reported_at=None, accepted_at=None, resolve_due=_dt(b["resolve_due"]) or at,
-                   levels={**old.levels, DeadlineKind.RESOLVE.value: 0}, reopened=again)
+                   levels={**old.levels, DeadlineKind.RESOLVE.value: 0}, reopened=again,
+                   sla_versions=_versions(old, b, (DeadlineKind.RESOLVE,)))
 
 
 def _with_lead(assignments: Mapping[UUID, Assignment], lead: UUID) -> dict[UUID, Assignment]:
@@ -283,7 +290,7 @@ class _Builder:
         body = {"target": target, "call": call.snapshot(), "ack_due": due(DeadlineKind.ACK),
                 "arrive_due": due(DeadlineKind.ARRIVE), "resolve_due": due(DeadlineKind.RESOLVE),
                 "transferred_from": None if transferred_from is None else str(transferred_from),
-                "lead": lead}
+                "lead": lead, **_policy(ctx)}
         self.emit("assignment.dispatched", call.id, body, new_id)
         return new_id
 
@@ -322,7 +329,7 @@ def _evidence(ids: list[UUID], ctx: DecideContext) -> dict[str, Any]:
 
 def _create(cmd: CreateCall, actor: Actor, at: datetime, ctx: DecideContext) -> list[Event]:
     if cmd.category not in ctx.categories:
-        raise ValidationFailed(f"category: unknown category {cmd.category!r}", field="category")
+        raise ValidationFailed(f"category: unknown or retired category {cmd.category!r}", field="category")
     for target in cmd.targets:
         if target not in ctx.known_targets:
             raise ValidationFailed(f"targets: unknown target {target!r} in this township", field="targets")
@@ -365,7 +372,8 @@ def _assignment_command(b: _Builder, cmd: Command, a: Assignment, ctx: DecideCon
                                    field="suggested_target")
         b.emit("assignment.declined", call.id,
                {"reason": cmd.reason, "suggested_target": cmd.suggested_target, "from_state": a.state.value,
-                "review_due": (b.at + ctx.transfer_review).isoformat(), **_acted(b, cmd, a, after, ctx)}, a.id)
+                "review_due": (b.at + ctx.transfer_review).isoformat(), **_acted(b, cmd, a, after, ctx),
+                **_policy(ctx)}, a.id)
     elif isinstance(cmd, Reroute):
         if cmd.target == a.target:
             raise ValidationFailed(f"target: the assignment is already {a.target}'s; to keep it there, "
@@ -449,12 +457,25 @@ def _acted(b: _Builder, cmd: Acknowledge | Arrive | ReportResult | Decline, a: A
         if deadline is None:  # the operator's review clock: never the department's
             continue
         levels = [level for level in range(1, a.levels.get(kind.value, 0) + 1)
-                  if deadline + (ctx.rung_after(kind, level) if ctx.rung_after else timedelta()) >= acted]
+                  if deadline + (ctx.rung_after(kind, level, a.sla_version(kind.value)) if ctx.rung_after
+                                 else timedelta()) >= acted]
         if levels:
             voids[kind.value] = levels
     if voids:
         body["voids_escalations"] = voids
     return body
+
+
+def _policy(ctx: DecideContext) -> dict[str, int]:
+    """The SLA policy version the clocks this event starts run under (omitted for the file's, version 0)."""
+    return {"sla_version": ctx.sla_version} if ctx.sla_version else {}
+
+
+def _versions(old: Assignment, body: Mapping[str, Any], kinds: tuple[DeadlineKind, ...]) -> dict[str, int]:
+    """``old``'s policy versions with the clocks of ``kinds`` restarted under the event's version."""
+    version = int(body.get("sla_version") or 0)
+    out = {k: v for k, v in old.sla_versions.items() if k not in {kind.value for kind in kinds}}
+    return {**out, **{kind.value: version for kind in kinds}} if version else out
 
 
 def _ms(span: timedelta) -> int:
@@ -549,7 +570,7 @@ def _call_command(b: _Builder, cmd: Command, ctx: DecideContext) -> None:
         for aid in cmd.assignment_ids:
             a = call.assignments[aid]
             due = b.at + ctx.sla.within(DeadlineKind.RESOLVE, call.priority, a.target, call.category)
-            body = {"reason": cmd.reason, "resolve_due": due.isoformat()}
+            body = {"reason": cmd.reason, "resolve_due": due.isoformat(), **_policy(ctx)}
             b.emit("assignment.reopened", call.id, body, aid)
     elif isinstance(cmd, ReturnVisit):
         if _return_visit(b, cmd, ctx):
@@ -633,7 +654,8 @@ def _return_visit(b: _Builder, cmd: ReturnVisit, ctx: DecideContext) -> bool:
         due = b.at + ctx.sla.within(DeadlineKind.RESOLVE, call.priority, a.target, call.category)
         text = r.comment or f"resolved={'yes' if r.resolved else 'no'}, satisfaction {r.satisfaction}/5"
         b.emit("assignment.reopened", call.id, {"reason": text, "cause": "return_visit",
-                                                "resolve_due": due.isoformat(), "reopened": a.reopened + 1}, aid)
+                                                "resolve_due": due.isoformat(), "reopened": a.reopened + 1,
+                                                **_policy(ctx)}, aid)
     return True
 
 

@@ -75,7 +75,8 @@ def _escalation(cfg: Config, call: Call, e: Event, i: int, target: str | None) -
     kind, level = str(b["deadline_kind"]), int(b["level"])
     if b.get("late_record"):
         return None  # recorded after the department answered: nobody needs waking for it
-    ladder = cfg.sla.ladder[DeadlineKind(kind)]
+    a = call.assignments.get(e.assignment_id) if e.assignment_id is not None else None
+    ladder = cfg.ladder(DeadlineKind(kind), a.sla_version(kind) if a is not None else None)
     rung = ladder[min(level, len(ladder)) - 1]
     repeats = tuple(timedelta(seconds=rung.repeat_every_s * n) for n in range(1, rung.repeat_count + 1))
     label = LEVEL_ZH.get(level, f"{level}级督办")

@@ -34,6 +34,8 @@ def services(cfg: Config) -> list[dict[str, Any]]:
     """``services.json``: each configured category is a service; its group is its first department's name."""
     out = []
     for code, cat in cfg.categories.items():
+        if cat.retired:
+            continue  # no new requests for it
         group = cfg.departments[cat.route[0]].zh if cat.route else "其他"
         out.append({"service_code": code, "service_name": cat.zh, "description": f"{cat.zh}（{cat.en}）",
                     "metadata": True, "type": "realtime", "keywords": f"{cat.zh},{cat.en}", "group": group})

@@ -62,6 +62,12 @@ class Assignment:
     # When it entered its current state (the acted time for a liaison's action): the earliest moment an
     # acted time for its next action may claim. None in documents written before it was kept.
     state_since: datetime | None = None
+    # The SLA policy version each clock was started under (kind -> version; absent: 0, the file's): its
+    # escalations follow that version's ladder, not one an admin saved later (docs/LIFECYCLE.md).
+    sla_versions: dict[str, int] = field(default_factory=dict)
+
+    def sla_version(self, kind: str) -> int:
+        return self.sla_versions.get(kind, 0)
 
     _TIMES = ("dispatched_at", "ack_due", "arrive_due", "resolve_due", "updated_at", "acknowledged_at",
               "on_scene_at", "reported_at", "accepted_at", "closed_at", "declined_at", "review_due", "state_since")
@@ -77,6 +83,8 @@ class Assignment:
         }
         for name in self._TIMES:
             out[name] = _iso(getattr(self, name))
+        if self.sla_versions:
+            out["sla_versions"] = dict(self.sla_versions)
         return out
 
     @classmethod
@@ -88,6 +96,7 @@ class Assignment:
             decline_reason=data.get("decline_reason"), suggested_target=data.get("suggested_target"),
             result=data.get("result"), transferred_from=_uuid(data.get("transferred_from")),
             lead=bool(data.get("lead", False)), visit=data.get("visit"), reopened=int(data.get("reopened") or 0),
+            sla_versions={str(k): int(v) for k, v in (data.get("sla_versions") or {}).items()},
             **times,  # type: ignore[arg-type]
         )
 

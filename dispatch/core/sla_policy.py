@@ -53,7 +53,7 @@ def next_escalation(a: Assignment, cfg: Config) -> NextEscalation | None:
     kinds = (*DEPARTMENT_KINDS, DeadlineKind.REVIEW) if a.state == A.DECLINED else DEPARTMENT_KINDS
     for kind in kinds:
         level = a.levels.get(kind.value, 0)
-        ladder = cfg.sla.ladder[kind]
+        ladder = cfg.ladder(kind, a.sla_version(kind.value))  # the ladder its clock was started under
         deadline = deadline_of(a, kind)
         if level >= len(ladder) or deadline is None:
             continue

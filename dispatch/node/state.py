@@ -14,6 +14,7 @@ import asyncpg
 
 from dispatch.core.clock import Clock
 from dispatch.core.config import Config
+from dispatch.core.settings import ConfigRef
 from dispatch.node.metrics import NodeMetrics
 from dispatch.store.accounts import Auth
 from dispatch.store.writer import Store
@@ -29,7 +30,10 @@ class Service(Protocol):
 
 @dataclass
 class HubState:
-    cfg: Config
+    # The configuration in effect: the file with the settings stored in the database (dispatch/store/settings.py),
+    # swapped whole when an admin changes one; every part of the node reads it through this one reference.
+    config: ConfigRef
+    file_cfg: Config  # the file as loaded: what the stored settings are put over
     pool: asyncpg.Pool
     clock: Clock
     auth: Auth
@@ -48,3 +52,7 @@ class HubState:
     # Called with the topic when an admin change committed on any node (dispatch/store/changes.py), or with
     # "*" after this node's listener reconnected and may have missed some; each reloads what it caches.
     on_change: list[Callable[[str], Awaitable[None]]] = field(default_factory=list)
+
+    @property
+    def cfg(self) -> Config:
+        return self.config.current

@@ -20,6 +20,7 @@ import httpx
 from dispatch.core.clock import Clock
 from dispatch.core.config import Config
 from dispatch.core.domain import DEPARTMENT_KINDS, DeadlineKind
+from dispatch.core.settings import ConfigRef
 from dispatch.core.transitions import WAITING_FOR, AssignmentState
 from dispatch.notify.channels import Channel, Delivery, Message, RobotChannel, SmsChannel
 from dispatch.notify.webpush import VapidKeys, WebPushChannel
@@ -53,9 +54,11 @@ def still_wanted(row: Mapping[str, Any]) -> bool:
 
 
 class Sender:
-    def __init__(self, pool: asyncpg.Pool, store: Store, cfg: Config, clock: Clock, node_id: str,
+    def __init__(self, pool: asyncpg.Pool, store: Store, cfg: Config | ConfigRef, clock: Clock, node_id: str,
                  channels: Mapping[str, Channel] | None = None, vapid: VapidKeys | None = None) -> None:
-        self.pool, self.store, self.cfg, self.clock, self.node_id = pool, store, cfg, clock, node_id
+        self.pool, self.store, self.clock, self.node_id = pool, store, clock, node_id
+        self.config = cfg if isinstance(cfg, ConfigRef) else ConfigRef(cfg)
+        cfg = self.config.current
         self.vapid = vapid
         self._client = httpx.AsyncClient(timeout=cfg.notify.timeout_s, trust_env=False)
         self.channels: dict[str, Channel] = dict(channels) if channels is not None else self._default_channels()
@@ -64,6 +67,10 @@ class Sender:
         self._task: asyncio.Task[None] | None = None
         self.sent_total = 0
         self.failed_total = 0
+
+    @property
+    def cfg(self) -> Config:
+        return self.config.current
 
     def _default_channels(self) -> dict[str, Channel]:
         n = self.cfg.notify

@@ -1,4 +1,5 @@
-"""Reference data that follows the configuration: departments and categories (upserted at start)."""
+"""Reference data that follows the configuration: departments and categories (upserted at start, from the
+configuration in effect: the file with the settings stored in the database)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ insert into departments (code, name_zh, name_en) values ($1, $2, $3)
 on conflict (code) do update set name_zh = excluded.name_zh, name_en = excluded.name_en
 """
 UPSERT_CATEGORY = """
-insert into categories (code, name_zh, name_en) values ($1, $2, $3)
-on conflict (code) do update set name_zh = excluded.name_zh, name_en = excluded.name_en
+insert into categories (code, name_zh, name_en, retired) values ($1, $2, $3, $4)
+on conflict (code) do update
+   set name_zh = excluded.name_zh, name_en = excluded.name_en, retired = excluded.retired
 """
 SELECT_TOWNSHIP_TARGETS = """
 select t.id, t.code, t.name_zh, t.name_en,
@@ -30,4 +32,4 @@ async def sync_reference(conn: Conn, cfg: Config) -> None:
         for code, names in cfg.departments.items():
             await conn.execute(UPSERT_DEPARTMENT, code, names.zh, names.en)
         for code, cat in cfg.categories.items():
-            await conn.execute(UPSERT_CATEGORY, code, cat.zh, cat.en)
+            await conn.execute(UPSERT_CATEGORY, code, cat.zh, cat.en, cat.retired)

@@ -25,6 +25,7 @@ from dispatch.core.lifecycle import DecideContext, decide, evolve
 from dispatch.core.notices import notices_for
 from dispatch.core.numbering import format_number, numbering_year
 from dispatch.core.records import Assignment, Call, Event
+from dispatch.core.settings import ConfigRef
 from dispatch.core.sla_policy import next_escalation
 from dispatch.evaluation.facts import touches
 from dispatch.store import attachments, eventlog, outbox, reporters
@@ -141,19 +142,32 @@ def payload_hash(cmd: Command) -> bytes:
 
 
 class Store:
-    def __init__(self, pool: asyncpg.Pool, cfg: Config, clock: Clock) -> None:
+    def __init__(self, pool: asyncpg.Pool, cfg: Config | ConfigRef, clock: Clock) -> None:
         self.pool = pool
-        self.cfg = cfg
+        # Read through the node's reference: a settings change (any node's) is in effect for the next command.
+        self.config = cfg if isinstance(cfg, ConfigRef) else ConfigRef(cfg)
         self.clock = clock
         self._targets: dict[int, frozenset[str]] = {}
         self._codes: dict[int, str] = {}
         self._loaded_at: dict[int, float] = {}
-        self._categories = frozenset(cfg.categories)
-        self._lifecycle_rules: dict[str, Any] = {
-            "transfer_review": timedelta(seconds=cfg.sla.transfer_review_s),
-            "close_reason_sources": frozenset(s.value for s in cfg.lifecycle.close_without_visit_reason),
-        }
+        self._rules_of: tuple[Config, dict[str, Any]] | None = None
         self.on_commit: list[CommitHook] = []
+
+    @property
+    def cfg(self) -> Config:
+        return self.config.current
+
+    def _rules(self, cfg: Config) -> dict[str, Any]:
+        """What ``decide`` needs of the configuration, worked out once per configuration in effect."""
+        if self._rules_of is None or self._rules_of[0] is not cfg:
+            self._rules_of = (cfg, {
+                "categories": cfg.open_categories(),
+                "transfer_review": timedelta(seconds=cfg.sla.transfer_review_s),
+                "close_reason_sources": frozenset(s.value for s in cfg.lifecycle.close_without_visit_reason),
+                "sla_version": cfg.version("sla"),
+                "offline_window": timedelta(seconds=cfg.lifecycle.offline_window_s),
+            })
+        return self._rules_of[1]
 
     async def forget_reference(self, topic: str) -> None:
         """A township's stations or units changed (``changes`` topic ``reference``): read them again."""
@@ -195,12 +209,11 @@ class Store:
                 raise InternalError(f"{cmd.kind} asked for a call number; only create_call is given one")
             return number
 
+        cfg = self.cfg
         return DecideContext(
-            **self._lifecycle_rules,
-            new_id=uuid.uuid4, sla=self.cfg, known_targets=self._targets[township_id],
-            categories=self._categories, township_id=township_id, next_number=next_number,
-            offline_window=timedelta(seconds=self.cfg.lifecycle.offline_window_s),
-            rung_after=self.cfg.rung_after,
+            **self._rules(cfg),
+            new_id=uuid.uuid4, sla=cfg, known_targets=self._targets[township_id],
+            township_id=township_id, next_number=next_number, rung_after=cfg.rung_after,
         )
 
     async def execute(self, actor: Actor, cmd: Command) -> Outcome:
@@ -306,7 +319,8 @@ class Store:
                                                                 strict=True)))
                 await evaluation_facts.save(conn, rows.values())
             # who must be told, in the same transaction as what they are told about (docs/NOTIFICATIONS.md)
-            await outbox.enqueue(conn, self.cfg, notices_for(events, steps, self.cfg), [r.seq for r in stored],
+            cfg = self.cfg
+            await outbox.enqueue(conn, cfg, notices_for(events, steps, cfg), [r.seq for r in stored],
                                  call, now, self._codes.get(township_id))
             result = {
                 "command_id": str(cmd.command_id), "call_id": str(call.id), "number": call.number,

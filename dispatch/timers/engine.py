@@ -34,6 +34,7 @@ from dispatch.core.clock import Clock
 from dispatch.core.commands import Escalate
 from dispatch.core.config import Config
 from dispatch.core.domain import SYSTEM_ACTOR, DeadlineKind
+from dispatch.core.settings import ConfigRef
 from dispatch.store.eventlog import EventRecord
 from dispatch.store.pool import unreachable
 from dispatch.store.writer import Store
@@ -75,13 +76,13 @@ def claim_id(assignment_id: UUID, kind: DeadlineKind, level: int, deadline: date
 class SlaEngine:
     """One node's timers: arm the near deadlines, sweep, fire escalations through the store."""
 
-    def __init__(self, pool: asyncpg.Pool, store: Store, cfg: Config, clock: Clock) -> None:
+    def __init__(self, pool: asyncpg.Pool, store: Store, cfg: Config | ConfigRef, clock: Clock) -> None:
         self.pool = pool
         self.store = store
-        self.cfg = cfg
+        self.config = cfg if isinstance(cfg, ConfigRef) else ConfigRef(cfg)
         self.clock = clock
         self.fired_total = 0  # escalations this node wrote (a lost claim does not count)
-        self._horizon = timedelta(seconds=cfg.sla.horizon_s)
+        self._horizon = timedelta(seconds=self.config.current.sla.horizon_s)
         self._scheduler: AsyncIOScheduler | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._running = False
@@ -96,6 +97,11 @@ class SlaEngine:
         self._stopping = asyncio.Event()  # wakes the retry backoff at stop
         self._retrying = False  # a retry loop is running
         self._retry_wanted = False  # a fire or sweep failed on an unreachable database since the last retry
+
+    @property
+    def cfg(self) -> Config:
+        """The configuration in effect (sweep_s and horizon_s are the file's: they are read at start)."""
+        return self.config.current
 
     # -- life cycle ---------------------------------------------------------------------------------
 

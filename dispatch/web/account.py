@@ -88,7 +88,7 @@ async def reference(call: Req) -> dict[str, Any]:
     return {
         "townships": townships,
         "departments": [{"code": c, "name_zh": n.zh, "name_en": n.en} for c, n in cfg.departments.items()],
-        "categories": [{"code": c, "name_zh": k.zh, "name_en": k.en, "route": k.route}
+        "categories": [{"code": c, "name_zh": k.zh, "name_en": k.en, "route": k.route, "retired": k.retired}
                        for c, k in cfg.categories.items()],
         "priorities": ["urgent", "normal", "low"],
         "sources": ["hotline_12345", "grid", "resident_app", "mini_program", "walk_in", "patrol"],

@@ -21,10 +21,11 @@ from starlette.staticfiles import StaticFiles
 
 from dispatch.core.clock import Clock, SystemClock
 from dispatch.core.config import Config
+from dispatch.core.settings import ConfigRef
 from dispatch.node.state import HubState
 from dispatch.realtime.hub import Realtime, websocket_endpoint
 from dispatch.store import pool as db
-from dispatch.store import rechain
+from dispatch.store import rechain, settings
 from dispatch.store.accounts import Auth
 from dispatch.store.reference import sync_reference
 from dispatch.web import account, admin_log, calls, duty, evaluation, export, notify_status, push  # noqa: F401 - api modules register their endpoints
@@ -41,6 +42,7 @@ from dispatch.web.openapi import openapi_document
 from dispatch.web.reports import my_reports  # noqa: F401 - registers GET /api/v1/reports/mine
 from dispatch.web.routing import error_response, request_language
 from dispatch.web.services import start_services, stop_services
+from dispatch.web.settings import PREFIX as _SETTINGS  # noqa: F401 - registers /api/v1/admin/settings
 from protocols.errors import NotFound
 
 log = logging.getLogger(__name__)
@@ -147,13 +149,14 @@ def create_app(cfg: Config, dsn: str, *, clock: Clock | None = None, pool_size: 
                 ok, reason = await db.schema_current(conn)
                 if not ok:
                     raise RuntimeError(f"cannot serve: {reason} (run `xianghu migrate`)")
-                await sync_reference(conn, cfg)
+                effective = await settings.load_effective(conn, cfg)  # the file with the stored settings
+                await sync_reference(conn, effective)
                 # reporters still in a chain written before migration 0010 move out (idempotent; usually nothing)
                 await rechain.move_reporters(conn, clock.now())
                 secret = await _secret(conn, cfg)
                 epoch: str = await conn.fetchval(SELECT_META, "epoch")
-            hub = HubState(cfg=cfg, pool=pool, clock=clock, auth=Auth(pool, cfg.server, secret), dsn=dsn,
-                           epoch=epoch, node_id=uuid.uuid4().hex[:8])
+            hub = HubState(config=ConfigRef(effective), file_cfg=cfg, pool=pool, clock=clock,
+                           auth=Auth(pool, cfg.server, secret), dsn=dsn, epoch=epoch, node_id=uuid.uuid4().hex[:8])
             app.state.hub = hub
             await start_services(hub)
             if json_logs and isinstance(hub.realtime, Realtime):

@@ -109,10 +109,11 @@ async def target_names(hub: HubState) -> dict[str, str]:
 
 
 def category_code(hub: HubState, given: str, field: str) -> str:
-    """A configured category by its code or its Chinese name."""
-    if given in hub.cfg.categories:
+    """A configured category (not retired) by its code or its Chinese name."""
+    open_ = hub.cfg.open_categories()
+    if given in open_:
         return given
     for code, cat in hub.cfg.categories.items():
-        if cat.zh == given:
+        if cat.zh == given and code in open_:
             return code
     raise ValidationFailed(f"{field}: unknown category {given!r}", field=field)

@@ -119,7 +119,7 @@ async def list_services(request: Request, hub: HubState, fmt: str) -> Response:
 
 async def service_definition(request: Request, hub: HubState, fmt: str) -> Response:
     code = request.path_params["service_code"]
-    if code not in hub.cfg.categories:
+    if code not in hub.cfg.open_categories():
         raise NotFound(f"no service {code!r}", field="service_code")
     return _render(fmt, "definition", open311.definition(code))
 
@@ -163,7 +163,7 @@ async def post_request(request: Request, hub: HubState, fmt: str) -> Response:
         form = open311.PostRequest.model_validate(data)
     except ValidationError as exc:
         raise validation_error(exc) from None
-    if form.service_code not in hub.cfg.categories:
+    if form.service_code not in hub.cfg.open_categories():
         raise ValidationFailed(f"service_code: no service {form.service_code!r}", field="service_code")
     match = await intake.place(hub, integration, form.lat, form.long, lat_field="lat/long")
     service_name = _service_name(hub, form.service_code)

@@ -52,6 +52,7 @@ class NamedOut(_Out):
 
 class CategoryOut(NamedOut):
     route: list[str]
+    retired: bool = False  # kept for the calls that name it; new calls cannot use it
 
 
 class TownshipOut(_Out):
