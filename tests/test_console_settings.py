@@ -53,8 +53,8 @@ async def test_an_admin_changes_the_ack_deadline_and_the_next_dispatch_uses_it(h
         a = assignment_of((await op.get(f"/api/v1/calls/{created['call_id']}")).json(), "police")
     assert datetime.fromisoformat(a["ack_due"]) - hub.clock.now() == timedelta(minutes=5)
 
-    await sla.locator(".set-history").evaluate("el => el")  # present, hidden until asked for
     await sla.get_by_role("button", name="历史版本").click()
+    await page.wait_for_selector("#set-sla .set-history .set-diff li")
     assert "within.urgent.ack" in await sla.locator(".set-history").inner_text()
     assert "120 → 300" in await sla.locator(".set-history").inner_text()
     assert page.violations == []
@@ -94,8 +94,7 @@ async def test_a_server_refusal_is_shown_next_to_its_field_and_a_stale_save_is_r
     await page.wait_for_selector("#set-evaluation .set-status.error")
     assert "该设置已被他人修改" in await status.inner_text() and "系统管理员" in await status.inner_text()
     await status.get_by_role("button", name="重新加载").click()
-    await page.wait_for_function(
-        "document.querySelector(\"#set-evaluation .set-version\").dataset.version === '1'")
+    await page.wait_for_selector("#set-evaluation .set-version[data-version='1']")
     assert await ev.locator("select[data-key='evaluation.preset']").input_value() == "outcome"
     await page.screenshot(path=artifact("admin-settings-conflict.png"), full_page=True)
     assert page.violations == []

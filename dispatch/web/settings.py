@@ -9,13 +9,13 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from dispatch.core.domain import Role
+from dispatch.core.settings import SECTIONS
 from dispatch.store import settings as store
 from dispatch.web.routing import Req, endpoint
 from dispatch.web.services import reload_settings
 
 ADMIN = [Role.ADMIN]
 PREFIX = "/api/v1/admin/settings"
-SECTION_PATH = PREFIX + "/{section}"
 
 
 class SettingsIn(BaseModel):
@@ -50,35 +50,40 @@ class SettingsHistoryOut(BaseModel):
     versions: list[SettingsChangeOut]
 
 
-def _name(call: Req) -> str:
-    value: str = call.request.path_params["section"]
-    return value
+def _register(section: str) -> None:
+    """GET, PUT and GET history of one section (a path each, so the OpenAPI document names them all)."""
+    path = f"{PREFIX}/{section}"
+    what = SECTION_SUMMARY[section]
+
+    async def get_settings(call: Req) -> dict[str, Any]:
+        async with call.hub.pool.acquire() as conn:
+            return (await store.current(conn, call.hub.file_cfg, section)).to_json()
+
+    async def put_settings(call: Req) -> dict[str, Any]:
+        body: SettingsIn = call.body
+        async with call.hub.pool.acquire() as conn:
+            await store.change(conn, call.hub.file_cfg, section, body.value, based_on=body.based_on,
+                               actor=call.actor, at=call.hub.clock.now())
+            found = await store.current(conn, call.hub.file_cfg, section)
+        # In effect here before the answer (the notice reloads the other nodes, and this one again: harmless).
+        await reload_settings(call.hub, "settings")
+        return found.to_json()
+
+    async def settings_history(call: Req) -> dict[str, Any]:
+        async with call.hub.pool.acquire() as conn:
+            versions = await store.history(conn, call.hub.file_cfg, section)
+        return {"section": section, "versions": versions}
+
+    endpoint("GET", path, summary=f"Read the settings of {what}, with their version", tags=["admin"], roles=ADMIN,
+             response=SettingsOut)(get_settings)
+    endpoint("PUT", path, summary=f"Change the settings of {what}: in effect on every node, for new deadlines",
+             tags=["admin"], roles=ADMIN, body=SettingsIn, response=SettingsOut,
+             errors={409: "changed by someone else since `based_on` (the message names who and when)"})(put_settings)
+    endpoint("GET", path + "/history", summary=f"List the saved versions of the settings of {what}, newest first",
+             tags=["admin"], roles=ADMIN, response=SettingsHistoryOut)(settings_history)
 
 
-@endpoint("GET", SECTION_PATH, summary="Read a settings section (categories, sla, evaluation) and its version",
-          tags=["admin"], roles=ADMIN, response=SettingsOut, errors={404: "no such section"})
-async def get_settings(call: Req) -> dict[str, Any]:
-    async with call.hub.pool.acquire() as conn:
-        return (await store.current(conn, call.hub.file_cfg, _name(call))).to_json()
-
-
-@endpoint("PUT", SECTION_PATH, summary="Change a settings section; in effect on every node for new deadlines",
-          tags=["admin"], roles=ADMIN, body=SettingsIn, response=SettingsOut,
-          errors={404: "no such section", 409: "changed by someone else since `based_on` (who and when)"})
-async def put_settings(call: Req) -> dict[str, Any]:
-    body: SettingsIn = call.body
-    async with call.hub.pool.acquire() as conn:
-        await store.change(conn, call.hub.file_cfg, _name(call), body.value, based_on=body.based_on,
-                           actor=call.actor, at=call.hub.clock.now())
-        found = await store.current(conn, call.hub.file_cfg, _name(call))
-    # In effect here before the answer (the notice reloads the other nodes, and this one again: harmless).
-    await reload_settings(call.hub, "settings")
-    return found.to_json()
-
-
-@endpoint("GET", SECTION_PATH + "/history", summary="The saved versions of a settings section, newest first",
-          tags=["admin"], roles=ADMIN, response=SettingsHistoryOut, errors={404: "no such section"})
-async def settings_history(call: Req) -> dict[str, Any]:
-    async with call.hub.pool.acquire() as conn:
-        versions = await store.history(conn, call.hub.file_cfg, _name(call))
-    return {"section": _name(call), "versions": versions}
+SECTION_SUMMARY = {"categories": "categories and routes", "sla": "the SLA policy and escalation ladder",
+                   "evaluation": "the evaluation weights"}
+for _section in SECTIONS:
+    _register(_section)
