@@ -251,6 +251,20 @@ async def test_a_new_hub_keeps_the_old_ladder_for_clocks_started_under_it(
         await task
 
 
+async def test_new_evaluation_weights_are_used_by_the_next_scorecard(hub: Hub) -> None:
+    async with await hub.login("admin") as admin, await hub.login("supervisor") as sv:
+        before = (await sv.get("/api/v1/evaluation/scorecards")).json()
+        assert before["preset"] == "three_rates"
+        now = await section(admin, "evaluation")
+        value = {"preset": "fast", "presets": {**now["value"]["presets"], "fast": {"response_rate": 0.5,
+                                                                                   "arrive_rate": 0.5}}}
+        await put(admin, "evaluation", value, now["version"])
+        after = (await sv.get("/api/v1/evaluation/scorecards")).json()
+    assert after["preset"] == "fast" and "fast" in after["presets"]
+    assert after["weights"] == {"response_rate": 0.5, "arrive_rate": 0.5, "result_rate": 0.0,
+                                "resolution_rate": 0.0, "satisfaction_rate": 0.0}
+
+
 # -- categories ---------------------------------------------------------------------------------------------
 
 
