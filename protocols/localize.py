@@ -74,6 +74,14 @@ FIELD_ZH: dict[str, str] = {
     "ticket_id": "工单号", "integration": "接入系统", "role": "角色", "history": "历史月数", "scale": "规模",
     "duration": "时长", "content": "内容", "subscription": "推送订阅", "endpoint": "推送地址",
     "coordinates": "坐标", "channel": "渠道", "audience": "对象",
+    # settings an admin changes (docs/CONFIGURATION.md "Settings in the database")
+    "categories": "类别", "sla": "时限与督办", "evaluation": "考核权重", "based_on": "所依据的版本",
+    "within": "时限", "ack": "响应时限", "arrive": "到场时限", "resolve": "办结时限", "ladder": "督办层级",
+    "transfer_review_s": "转派审核时限", "after_s": "超时后时间", "notify": "通知对象",
+    "repeat_every_s": "重复间隔", "repeat_count": "重复次数", "zh": "中文名称", "en": "英文名称",
+    "route": "默认派驻部门", "retired": "停用", "presets": "权重方案", "response_rate": "响应率",
+    "arrive_rate": "到场及时率", "result_rate": "办结及时率", "resolution_rate": "解决率",
+    "satisfaction_rate": "满意率",
 }
 
 _PATH_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -113,6 +121,7 @@ _CONVERT: dict[str, Callable[[str], str]] = {
     "other": field_label,
     "prio": lambda s: _list(s, {"urgent": "紧急", "normal": "一般", "low": "较低"}),
     "event": lambda s: EVENT_ZH.get(s, s),
+    "at": lambda s: _when(s),
 }
 
 # --- the catalogues ----------------------------------------------------------------------------------
@@ -155,6 +164,19 @@ REASONS: tuple[tuple[str, str], ...] = (
     (r"unknown target '?(?P<target>[^' ]+)'? in this township", "{target} 不在本镇街"),
     (r"unknown target '?(?P<target>[^' ]+)'?", "未知的部门 {target}"),
     (r"unknown category '?(?P<x>[^']+)'?", "未知的类别 {x}"),
+    (r"unknown or retired category '?(?P<x>[^']+)'?", "类别 {x} 不存在或已停用"),
+    (r"unknown department '?(?P<target>[^']+)'?", "未知的部门 {target}"),
+    (r"unknown department", "未知的部门"),
+    (r"missing", "缺少此项"),
+    (r"deadlines must satisfy ack <= arrive <= resolve", "须满足 响应时限 ≤ 到场时限 ≤ 办结时限"),
+    (r"after_s must not decrease from one level to the next", "各级督办的超时后时间不能比上一级早"),
+    (r"weights must add up to 1\.0, they add up to (?P<n>[\d.e-]+)", "权重合计须为 100%（现为 {n}）"),
+    (r"is kept in the configuration file, not here", "只能在配置文件中修改"),
+    (r"must be a table \(a JSON object\)", "须为对象"),
+    (r"a code is 2-40 of a-z 0-9 _, starting with a letter", "代码为 2–40 个小写字母、数字或下划线，以字母开头"),
+    (r"name at least one department", "至少选择一个部门"),
+    (r"keep at least one category that is not retired", "至少保留一个未停用的类别"),
+    (r"nothing changed \(the value is version (?P<n>\d+)\)", "没有修改（与版本 {n} 相同）"),
     (r"(?P<target>\S+) already has an open assignment on this call", "{target} 已有本呼叫的派单在办"),
     (r"the assignment is already (?P<target>[^']+)'s; .+", "该派单已属于 {target}，无需转派"),
     (r"(?P<dkind>\w+) has not reached level (?P<n>\d+)", "{dkind}时限尚未到第 {n} 级督办"),
@@ -298,6 +320,12 @@ MESSAGES: tuple[tuple[str, str], ...] = (
      "{dkind}时限已是第 {m} 级督办，不能升到第 {n} 级"),
     (r"already subscribed: one subscribe per connection", "每个连接只能订阅一次"),
     (r"internal error", "平台内部错误，请稍后重试"),
+    (r"(?P<x>\w+) was changed by (?P<who>.+) at (?P<at>\S+) \(version (?P<n>\d+)\); this change was based on "
+     r"version (?P<m>\d+): reload it and make the change again",
+     "该设置已由 {who} 于 {at} 修改（版本 {n}），本次修改基于版本 {m}：请重新加载后再修改"),
+    (r"(?P<x>\w+) has no version (?P<n>\d+): it is the configuration file's \(version 0\); reload it and make "
+     r"the change again", "该设置没有版本 {n}（当前为配置文件的默认值，版本 0）：请重新加载后再修改"),
+    (r"no settings section '?(?P<x>[^']+)'? .*", "没有这个设置（{x}）"),
 )
 
 # Every code's sentence when neither catalogue knows the message (never English in the zh-CN UI).

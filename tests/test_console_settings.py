@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.a11y import assert_accessible
 from tests.conftest import Hub, artifact, browser_login
 from tests.helpers import assignment_of, new_call, post
 
@@ -30,6 +31,7 @@ async def open_settings(browser: Any, hub: Hub) -> Any:
 
 async def test_an_admin_changes_the_ack_deadline_and_the_next_dispatch_uses_it(hub: Hub, browser: Any) -> None:
     page = await open_settings(browser, hub)
+    await assert_accessible(page, "settings tab")
     sla = page.locator("#set-sla")
     assert await sla.locator(".set-version").inner_text() == "配置文件默认值（尚未在此修改）"
     assert await page.locator(ACK).input_value() == "2"  # 120 s in minutes
@@ -57,6 +59,7 @@ async def test_an_admin_changes_the_ack_deadline_and_the_next_dispatch_uses_it(h
     await page.wait_for_selector("#set-sla .set-history .set-diff li")
     assert "within.urgent.ack" in await sla.locator(".set-history").inner_text()
     assert "120 → 300" in await sla.locator(".set-history").inner_text()
+    await assert_accessible(page, "settings tab after a save, with its history")
     assert page.violations == []
 
 
@@ -70,11 +73,12 @@ async def test_a_server_refusal_is_shown_next_to_its_field_and_a_stale_save_is_r
     await cats.locator("[data-save='categories']").click()
     assert await row.locator("input.code").get_attribute("aria-invalid") == "true"
     assert "代码为" in await row.locator(".field-error").inner_text()
+    await assert_accessible(page, "settings tab with a field in error")
 
     ev = page.locator("#set-evaluation")
     await ev.locator("[data-save='evaluation']").click()  # the hub refuses it (field "evaluation"): in Chinese
     await page.wait_for_selector("#set-evaluation .set-body > .field-error")
-    assert await ev.locator(".set-body > .field-error").inner_text() == "没有修改"
+    assert (await ev.locator(".set-body > .field-error").inner_text()).startswith("没有修改")
 
     first = ev.locator("[data-key='evaluation.presets.three_rates.response_rate']")
     await first.fill("20")
@@ -92,7 +96,7 @@ async def test_a_server_refusal_is_shown_next_to_its_field_and_a_stale_save_is_r
     await ev.locator("[data-save='evaluation']").click()
     status = ev.locator(".set-status")
     await page.wait_for_selector("#set-evaluation .set-status.error")
-    assert "该设置已被他人修改" in await status.inner_text() and "系统管理员" in await status.inner_text()
+    assert "该设置已由 系统管理员 于 2026-11-02 16:00 修改（版本 1）" in await status.inner_text()
     await status.get_by_role("button", name="重新加载").click()
     await page.wait_for_selector("#set-evaluation .set-version[data-version='1']")
     assert await ev.locator("select[data-key='evaluation.preset']").input_value() == "outcome"

@@ -107,6 +107,20 @@ async def test_an_invalid_change_is_refused_naming_the_key_and_changes_nothing(
     assert await conn.fetchval("select count(*) from admin_log") == 0
 
 
+async def test_a_refusal_reads_in_chinese_by_default_naming_the_setting(hub: Hub) -> None:
+    async with await hub.login("admin", lang=None) as admin:
+        now = await section(admin, "sla")
+        value = copy.deepcopy(now["value"])
+        value["within"]["urgent"]["ack"] = 0
+        res = await admin.put(f"{PATH}/sla", json={"based_on": 0, "value": value})
+        assert res.json()["message"] == "响应时限：必须大于 0"
+        value["within"]["urgent"]["ack"] = 5000
+        res = await admin.put(f"{PATH}/sla", json={"based_on": 0, "value": value})
+        assert res.json()["message"] == "时限：须满足 响应时限 ≤ 到场时限 ≤ 办结时限"
+        res = await admin.put(f"{PATH}/sla", json={"based_on": 0, "value": value}, headers={"Accept-Language": "en"})
+        assert res.json()["message"] == "sla.within.urgent: deadlines must satisfy ack <= arrive <= resolve"
+
+
 async def test_saving_the_value_in_effect_is_refused_as_no_change(hub: Hub, conn: asyncpg.Connection) -> None:
     async with await hub.login("admin") as admin:
         now = await section(admin, "evaluation")
@@ -143,8 +157,12 @@ async def test_a_change_based_on_a_stale_version_is_refused_naming_who_and_when(
         assert res.status_code == 409, res.text
         err = res.json()
         assert err["code"] == "conflict" and err["field"] == "based_on"
-        assert "系统管理员" in err["message"] and saved["changed_at"][:16] in err["message"]
-        assert "version 1" in err["message"]
+        assert err["message"].startswith("evaluation was changed by 系统管理员 at 2026-11-02T16:00:00+08:00 "
+                                          "(version 1)")  # the clock's 08:00 UTC, in the county's time
+        res = await admin.put(f"{PATH}/evaluation", json={"based_on": 0, "value": now["value"]},
+                              headers={"Accept-Language": "zh-CN"})
+        assert res.json()["message"] == ("该设置已由 系统管理员 于 2026-11-02 16:00 修改（版本 1），"
+                                         "本次修改基于版本 0：请重新加载后再修改")
         assert (await section(admin, "evaluation"))["value"]["preset"] == "outcome"
     assert await conn.fetchval("select count(*) from settings") == 1
 

@@ -24,7 +24,7 @@ const STRINGS = {
     save: "保存", saving: "保存中…", saved: "已保存为版本 {v}。新的时限只适用于保存之后派单（或重新计时）的派单，已在计时的派单仍按原规则。",
     history: "历史版本", hideHistory: "收起历史版本", noHistory: "尚无保存的版本，正在使用配置文件的默认值。",
     historyItem: "版本 {v} · {who} · {at}",
-    conflict: "该设置已被他人修改（{m}）。请重新加载后再修改。", fixErrors: "请先改正标红的项。",
+    conflict: "{m}", fixErrors: "请先改正标红的项。",
     failed: "保存失败：{m}", remove: "删除", add: "添加",
     // categories
     "cat.code": "代码", "cat.zh": "中文名称", "cat.en": "英文名称", "cat.route": "默认派驻部门", "cat.retired": "停用",
@@ -51,9 +51,7 @@ const STRINGS = {
     "e.order": "须满足 响应时限 ≤ 到场时限 ≤ 办结时限", "e.ladder": "各级督办的超时时间不能比上一级早",
     "e.audience": "至少选择一个通知对象", "e.route": "至少选择一个部门", "e.code": "代码为 2–40 个小写字母、数字或下划线，以字母开头",
     "e.duplicate": "代码重复", "e.sum": "权重合计须为 100%（现为 {n}%）", "e.every": "重复间隔至少 10 秒",
-    "e.count": "重复次数为 0–20 的整数", "e.unknownDept": "未知的部门", "e.unknownCat": "未知的类别",
-    "e.noChange": "没有修改", "e.server": "此项不符合要求（{m}）", "e.atLeastOne": "至少保留一个未停用的类别",
-    "e.preset": "默认方案须是下表中的一个",
+    "e.count": "重复次数为 0–20 的整数",
   },
   en: {
     title: "Settings", loading: "Loading…", loadFailed: "Cannot load the settings: {m}", reload: "Reload",
@@ -62,7 +60,7 @@ const STRINGS = {
     save: "Save", saving: "Saving…", saved: "Saved as version {v}. New deadlines apply to assignments dispatched (or restarted) after the save; running clocks keep their rules.",
     history: "History", hideHistory: "Hide history", noHistory: "No version saved yet: the configuration file's defaults are in effect.",
     historyItem: "Version {v} · {who} · {at}",
-    conflict: "Someone else changed this setting ({m}). Reload it and make your change again.", fixErrors: "Correct the fields marked in red first.",
+    conflict: "{m}", fixErrors: "Correct the fields marked in red first.",
     failed: "Not saved: {m}", remove: "Remove", add: "Add",
     "cat.code": "Code", "cat.zh": "Chinese name", "cat.en": "English name", "cat.route": "Default departments", "cat.retired": "Retired",
     "cat.inUse": "Calls use it: retire it, it cannot be removed", "cat.add": "Add a category",
@@ -85,19 +83,9 @@ const STRINGS = {
     "e.order": "Must be acknowledge ≤ on scene ≤ result", "e.ladder": "A level cannot fire before the one above it",
     "e.audience": "Choose at least one", "e.route": "Choose at least one department", "e.code": "2–40 of a-z 0-9 _, starting with a letter",
     "e.duplicate": "Duplicate code", "e.sum": "Weights must add up to 100% (now {n}%)", "e.every": "At least 10 seconds",
-    "e.count": "A whole number 0–20", "e.unknownDept": "Unknown department", "e.unknownCat": "Unknown category",
-    "e.noChange": "Nothing changed", "e.server": "{m}", "e.atLeastOne": "Keep at least one category that is not retired",
-    "e.preset": "The default must be one of the presets below",
+    "e.count": "A whole number 0–20",
   },
 };
-
-// Server messages (English) that have a Chinese wording.
-const SERVER_ZH = [
-  [/greater than 0|greater than or equal to 0/, "e.positive"], [/ack <= arrive <= resolve/, "e.order"],
-  [/must not decrease/, "e.ladder"], [/add up to/, "e.sum"], [/unknown department/, "e.unknownDept"],
-  [/unknown category/, "e.unknownCat"], [/nothing changed/, "e.noChange"], [/not retired/, "e.atLeastOne"],
-  [/is not one of the presets/, "e.preset"], [/repeat_every_s.*greater than or equal to 10/, "e.every"],
-];
 
 let uid = 0;
 const nextId = (p) => `set-${p}-${++uid}`;
@@ -189,7 +177,8 @@ export async function mount(container, ctx = {}) {
     status.textContent = tr("saving");
     try {
       const saved = await api(`${BASE}/${name}`, {
-        method: "PUT", headers: { "Content-Type": "application/json", Accept: "application/json" },
+        method: "PUT",
+        headers: { "Content-Type": "application/json", Accept: "application/json", "Accept-Language": lang() },
         body: JSON.stringify({ based_on: S.sections[name].version, value }),
       });
       S.sections[name] = saved;
@@ -208,8 +197,8 @@ export async function mount(container, ctx = {}) {
           h("button", { type: "button", onclick: () => reload(name) }, tr("reload")));
         return;
       }
-      const shown = e.field ? showError(panel, e.field, serverText(message)) : false;
-      status.textContent = shown ? tr("fixErrors") : tr("failed", { m: serverText(message) });
+      const shown = e.field ? showError(panel, e.field, reasonOnly(message)) : false;
+      status.textContent = shown ? tr("fixErrors") : tr("failed", { m: message });
     }
   }
 
@@ -239,12 +228,9 @@ export async function mount(container, ctx = {}) {
 
   const show = (v) => (v === null || v === undefined ? "—" : typeof v === "object" ? JSON.stringify(v) : String(v));
 
-  function serverText(message) {
-    if (lang() === "en") return message;
-    const text = message.replace(/^[\w.\s-]+: /, "");
-    for (const [re, key] of SERVER_ZH) if (re.test(message)) return tr(key, { n: "≠100", m: text });
-    return tr("e.server", { m: text });
-  }
+  // The hub answers in the UI's language (Accept-Language): "响应时限：必须大于 0". Next to the field, the
+  // reason is enough; elsewhere the whole sentence.
+  const reasonOnly = (message) => message.replace(/^[^：:]{1,60}[：:]\s*/, "");
 
   // -- errors next to the field --------------------------------------------------------------------
   function clearErrors(panel) {
@@ -583,7 +569,7 @@ export async function mount(container, ctx = {}) {
 async function ownApi(path, init = {}) {
   let res;
   try {
-    res = await fetch(path, { credentials: "same-origin", headers: { Accept: "application/json" }, ...init });
+    res = await fetch(path, { credentials: "same-origin", headers: { Accept: "application/json", "Accept-Language": document.documentElement.lang || "zh-CN" }, ...init });
   } catch (e) {
     throw { code: "network", message: String(e && e.message), field: null, status: 0 };
   }

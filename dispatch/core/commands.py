@@ -418,6 +418,9 @@ def describe_error(error: ErrorDetails) -> str:
         return f"must have at least {n} item{'s' if n != 1 else ''}"
     if kind == "too_long":
         return f"must have at most {ctx.get('max_length')} items"
+    if kind == "greater_than":
+        gt = ctx.get("gt")
+        return f"must be more than {int(gt) if isinstance(gt, float) and gt.is_integer() else gt}"
     if kind == "greater_than_equal":
         return f"must be at least {ctx.get('ge')}"
     if kind == "less_than_equal":
@@ -438,6 +441,8 @@ def describe_error(error: ErrorDetails) -> str:
         return "must be a string"
     if kind.startswith("list"):
         return "must be a list"
+    if kind in ("dict_type", "model_type"):
+        return "must be an object"
     if kind == "value_error":
         return str(ctx.get("error", error["msg"]))
     return str(error["msg"])

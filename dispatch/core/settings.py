@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from dispatch.core.commands import describe_error
 from dispatch.core.config import Config, Ladder, SlaConfig
 from dispatch.core.domain import DeadlineKind
 from protocols.errors import ValidationFailed
@@ -52,11 +53,7 @@ def failed(exc: ValidationError) -> ValidationFailed:
     """The first fault as an error naming the configuration key (``sla.within.urgent.ack``)."""
     first = exc.errors()[0]
     loc = [str(p) for p in first["loc"] if p != "[key]"]
-    msg = str(first["msg"]).removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        msg = "unknown key"
-    elif first["type"] == "missing":
-        msg = "required"
+    msg = describe_error(first)  # the commands' sentences, and so their Chinese (protocols/localize.py)
     keyed = _KEYED.match(msg)
     if keyed is not None:  # a model's own check names the key inside it ("within.low: missing")
         inner, msg = keyed.group(1), keyed.group(2)
@@ -80,13 +77,12 @@ def apply(base: Config, values: Mapping[str, Mapping[str, Any]]) -> Config:
                 **values.get("sla", section_value(base, "sla"))},
         "evaluation": values.get("evaluation", section_value(base, "evaluation")),
     }
-    for section in SECTIONS:
-        if not isinstance(data[section], Mapping):
-            raise ValidationFailed(f"{section}: must be a table (a JSON object)", field=section)
+    for field in SECTIONS:
+        if not isinstance(data[field], Mapping):
+            raise ValidationFailed(f"{field}: must be a table (a JSON object)", field=field)
     for key in values.get("sla", {}):
         if key not in SLA_KEYS:
-            raise ValidationFailed(f"sla.{key}: not an administrable key (it stays in the configuration file)",
-                                   field=f"sla.{key}")
+            raise ValidationFailed(f"sla.{key}: is kept in the configuration file, not here", field=f"sla.{key}")
     try:
         checked = Config.model_validate(data)
     except ValidationError as exc:

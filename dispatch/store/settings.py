@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from dispatch.core import settings as rules
 from dispatch.core.config import Config
@@ -17,6 +18,7 @@ from dispatch.store.pool import Conn
 from dispatch.store.reference import UPSERT_CATEGORY
 from protocols.errors import ConfigError, Conflict, NotFound, ValidationFailed
 
+TZ = ZoneInfo("Asia/Shanghai")  # who changed it and when, in the county's time (docs/GLOSSARY.md)
 # Changes of one section wait for each other (held until the transaction ends); the key ends in
 # the section's index in SECTIONS.
 LOCK_SECTION = "select pg_advisory_xact_lock(74201900120 + $1::int)"
@@ -143,10 +145,12 @@ async def change(conn: Conn, base: Config, section: str, value: Mapping[str, Any
         head = await conn.fetchrow(SELECT_HEAD, section)
         version = 0 if head is None else int(head["version"])
         if based_on != version:
-            who = "the configuration file" if head is None else (
-                f"{head['actor_name']} at {head['changed_at'].astimezone(UTC).isoformat()}")
-            raise Conflict(f"{section} was changed by {who} (version {version}); this change was based on version "
-                           f"{based_on}: reload it and make the change again", field="based_on")
+            if head is None:
+                raise Conflict(f"{section} has no version {based_on}: it is the configuration file's (version 0); "
+                               "reload it and make the change again", field="based_on")
+            at = head["changed_at"].astimezone(TZ).isoformat(timespec="seconds")
+            raise Conflict(f"{section} was changed by {head['actor_name']} at {at} (version {version}); this change "
+                           f"was based on version {based_on}: reload it and make the change again", field="based_on")
         cfg = await load_effective(conn, base)
         proposed = dict(value)
         if section == "categories":
@@ -157,7 +161,8 @@ async def change(conn: Conn, base: Config, section: str, value: Mapping[str, Any
         new_cfg = rules.apply(cfg, {section: proposed})
         before, after = rules.section_value(cfg, section), rules.section_value(new_cfg, section)
         if before == after:
-            raise ValidationFailed(f"{section}: nothing changed (the value is version {version})", field=section)
+            field = section
+            raise ValidationFailed(f"{field}: nothing changed (the value is version {version})", field=field)
         await conn.execute(INSERT_VERSION, section, version + 1, after, at, actor.user_id, actor.name)
         if section == "categories":
             for code, cat in new_cfg.categories.items():
