@@ -248,6 +248,21 @@ async def test_an_assignment_escalates_by_the_ladder_it_was_dispatched_under(
     assert docs[UUID(new["id"])]["sla_versions"] == {"ack": 1, "arrive": 1, "resolve": 1}
 
 
+async def test_a_clock_started_after_a_change_takes_the_new_version_the_running_ones_keep_theirs(
+        hub: Hub, conn: asyncpg.Connection) -> None:
+    async with await hub.login("admin") as admin, await hub.login("op1.yiqiao") as op, \
+            await hub.login("police1.yiqiao") as police:
+        old = await dispatched(op)
+        await change_sla(admin, lambda v: v.update(transfer_review_s=600))
+        hub.clock.advance(60)
+        await post(police, f"/api/v1/assignments/{old['id']}/decline", {"reason": "不属于公安职责"})
+    body = await conn.fetchval("select body from events where assignment_id = $1 and type = 'assignment.declined'",
+                               UUID(old["id"]))
+    assert body["sla_version"] == 1 and body["review_due"].startswith("2026-11-02T08:11:00")  # +600 s
+    doc = await conn.fetchval("select doc from assignments where id = $1", UUID(old["id"]))
+    assert doc["sla_versions"] == {"review": 1}  # its own clocks stay on the file's version
+
+
 async def test_a_new_hub_keeps_the_old_ladder_for_clocks_started_under_it(
         cfg: Config, dsn: str, clock: ManualClock, conn: asyncpg.Connection) -> None:
     first, server, task = await start_hub(cfg, dsn, clock)

@@ -162,7 +162,8 @@ async function main() {
   $("who").textContent = [me.name, townshipName(me.township_id)].filter(Boolean).join(" · ");
   const sel = $("category");
   sel.replaceChildren(h("option", { value: "" }, "—"),
-    ...(state.ref ? state.ref.categories : []).map((c) => h("option", { value: c.code }, lang() === "en" ? c.name_en : c.name_zh)));
+    ...(state.ref ? state.ref.categories : []).filter((c) => !c.retired) // retired: old calls only
+      .map((c) => h("option", { value: c.code }, lang() === "en" ? c.name_en : c.name_zh)));
   const picker = photoPicker({ onChange: formChanged });
   $("photos").replaceChildren(picker.root);
   for (const id of ["category", "title", "address", "description"]) $(id).addEventListener("input", formChanged);

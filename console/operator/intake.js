@@ -10,7 +10,8 @@ import { updateOfflineWarning } from "./duty.js";
 export function fillCreateForm() {
   const cat = $("#c-category");
   cat.innerHTML = `<option value="">${esc(t("choose"))}</option>`
-    + S.ref.categories.map((c) => `<option value="${esc(c.code)}">${esc(refName(c))}</option>`).join("");
+    + S.ref.categories.filter((c) => !c.retired)  // a retired category stays on old calls only
+      .map((c) => `<option value="${esc(c.code)}">${esc(refName(c))}</option>`).join("");
   $("#c-source").innerHTML = S.ref.sources.map((s) => `<option value="${esc(s)}">${esc(t("src." + s))}</option>`).join("");
   const depts = S.ref.departments.filter((d) => S.township.departments.includes(d.code));
   const targets = [...depts.map((d) => [d.code, refName(d)]), ...(S.township.units || []).map((u) => [`unit:${u.id}`, refName(u)])];
