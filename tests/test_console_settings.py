@@ -1,7 +1,6 @@
-"""The admin console's 设置 tab (console/admin/settings.js) in real Chromium: an admin changes the urgent
-acknowledge deadline and the next dispatch uses it; faults are shown next to the field in Chinese; weights add
-up live; a change saved meanwhile by someone else is refused and said so. Until the admin console itself lands,
-/admin/ is a stand-in page that mounts only this tab, through the same contract."""
+"""The admin console's 设置 tab (console/admin/settings.js, mounted by admin.js) in real Chromium: an admin
+changes the urgent acknowledge deadline and the next dispatch uses it; faults are shown next to the field in
+Chinese; weights add up live; a change saved meanwhile by someone else is refused and said so."""
 
 from __future__ import annotations
 
@@ -25,6 +24,7 @@ async def open_settings(browser: Any, hub: Hub) -> Any:
     page.on("console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None)
     page.violations = violations
     await page.goto(f"{hub.url}/admin/")
+    await page.click("#tab-settings")
     await page.wait_for_selector(ACK)
     return page
 
@@ -107,6 +107,7 @@ async def test_a_server_refusal_is_shown_next_to_its_field_and_a_stale_save_is_r
 async def test_the_settings_tab_speaks_english_on_request(hub: Hub, browser: Any) -> None:
     page = await open_settings(browser, hub)
     await page.goto(f"{hub.url}/admin/?lang=en")
+    await page.click("#tab-settings")
     await page.wait_for_selector(ACK)
     assert await page.locator("#set-sla h2").inner_text() == "Deadlines and escalation"
     assert await page.locator("#set-sla .set-version").inner_text() == (

@@ -3,8 +3,9 @@
 // else saved since is refused (409) and said so. Saved settings are in effect on every node at once, for
 // deadlines set after the save (docs/CONFIGURATION.md "Settings in the database").
 //
-// Contract with admin.js: mount(container, ctx), ctx = { api, t, lang }; api(path, init) is a fetch wrapper
-// (fetch's arguments) returning the JSON answer or throwing { code, message, field }.
+// Contract with admin.js: mount(container, ctx), ctx = { api, t, lang }; api(path, { method, body }) sends
+// ``body`` as JSON and resolves to the JSON answer or throws { code, message, field, status }; lang() is
+// "zh-CN" or "en".
 import { h } from "/shared/dom.js";
 import { fmtDateTime } from "/shared/format.js";
 
@@ -102,6 +103,7 @@ export async function mount(container, ctx = {}) {
   const api = ctx.api || ownApi;
   const S = { ref: null, sections: {} };
 
+  ensureStyles();
   container.replaceChildren(h("p", { class: "set-state", role: "status" }, tr("loading")));
   container.classList.add("settings");
   try {
@@ -176,11 +178,9 @@ export async function mount(container, ctx = {}) {
     button.disabled = true;
     status.textContent = tr("saving");
     try {
-      const saved = await api(`${BASE}/${name}`, {
-        method: "PUT",
-        headers: { "Content-Type": "application/json", Accept: "application/json", "Accept-Language": lang() },
-        body: JSON.stringify({ based_on: S.sections[name].version, value }),
-      });
+      // ?lang=: the hub's refusal in the UI's language, whatever headers the console's api sends
+      const saved = await api(`${BASE}/${name}?lang=${lang()}`,
+        { method: "PUT", body: { based_on: S.sections[name].version, value } });
       S.sections[name] = saved;
       if (name === "categories") S.sections.categories = saved;
       render(name);
@@ -228,7 +228,7 @@ export async function mount(container, ctx = {}) {
 
   const show = (v) => (v === null || v === undefined ? "—" : typeof v === "object" ? JSON.stringify(v) : String(v));
 
-  // The hub answers in the UI's language (Accept-Language): "响应时限：必须大于 0". Next to the field, the
+  // The hub answers in the UI's language (?lang=): "响应时限：必须大于 0". Next to the field, the
   // reason is enough; elsewhere the whole sentence.
   const reasonOnly = (message) => message.replace(/^[^：:]{1,60}[：:]\s*/, "");
 
@@ -565,18 +565,25 @@ export async function mount(container, ctx = {}) {
   }
 }
 
-/** Used when admin.js gives no ``api``: the same contract over fetch. */
-async function ownApi(path, init = {}) {
+/** Used when no ``api`` is given: the same contract over fetch, asking for the UI's language. */
+async function ownApi(path, { method = "GET", body } = {}) {
+  const headers = { Accept: "application/json", "Accept-Language": document.documentElement.lang || "zh-CN" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
   let res;
   try {
-    res = await fetch(path, { credentials: "same-origin", headers: { Accept: "application/json", "Accept-Language": document.documentElement.lang || "zh-CN" }, ...init });
+    res = await fetch(path, { method, headers, credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body) });
   } catch (e) {
     throw { code: "network", message: String(e && e.message), field: null, status: 0 };
   }
-  if (res.status === 401) {
-    location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
-  }
+  if (res.status === 401) location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
   const data = await res.json().catch(() => ({}));
   if (!res.ok) throw { code: data.code || "http", message: data.message || res.statusText, field: data.field || null, status: res.status };
   return data;
+}
+
+/** The tab's own stylesheet, once per page (the console's page need not list it). */
+function ensureStyles() {
+  if (document.querySelector("link[data-settings-css]")) return;
+  document.head.append(h("link", { rel: "stylesheet", href: "/admin/settings.css", "data-settings-css": "" }));
 }
