@@ -64,6 +64,8 @@ FIELD_ZH: dict[str, str] = {
     "resolved": "问题是否解决", "satisfaction": "满意度", "ratings": "各部门评价", "reopen": "重办",
     "visit": "回访", "assignment_ids": "派单", "assignment_id": "派单", "call_id": "呼叫", "command_id": "指令编号",
     "attachments": "照片与附件", "attachment_id": "附件", "file": "文件", "username": "用户名", "password": "密码",
+    "unit": "镇属力量", "department": "部门", "code": "代码", "name_zh": "中文名称", "name_en": "英文名称",
+    "grid": "网格", "boundary": "边界", "display_name": "姓名", "team_lead": "带班组长",
     "township_id": "镇街", "township": "镇街", "grid_id": "网格", "lat": "纬度", "lon": "经度",
     "latitude": "纬度", "longitude": "经度", "month": "月份", "from": "开始日期", "to": "结束日期",
     "since": "开始日期", "until": "结束日期", "preset": "权重方案", "figure": "指标", "group": "分组",
@@ -122,6 +124,8 @@ _CONVERT: dict[str, Callable[[str], str]] = {
     "prio": lambda s: _list(s, {"urgent": "紧急", "normal": "一般", "low": "较低"}),
     "event": lambda s: EVENT_ZH.get(s, s),
     "at": lambda s: _when(s),
+    "onoff": lambda s: {"disabled": "停用", "enabled": "启用", "retired": "停用"}.get(s, s),
+    "nested": lambda s: translate("validation", s)[0],  # a message inside another ("row 7: …")
 }
 
 # --- the catalogues ----------------------------------------------------------------------------------
@@ -240,6 +244,27 @@ REASONS: tuple[tuple[str, str], ...] = (
     (r"'?(?P<x>\w+)'? is not sent by clients", "客户端不能发送此类消息"),
     (r"already subscribed: one subscribe per connection", "每个连接只能订阅一次"),
     (r"frames must be binary msgpack", "须为二进制 msgpack 帧"),
+    # county administration (dispatch/store/county.py, user_admin.py, user_import.py; docs/ADMIN.md)
+    (r"the body is empty: send the sheet's bytes", "文件是空的：请上传表格文件"),
+    (r"no user '?(?P<x>[^']+)'?", "没有账号 {x}"),
+    (r"(?P<x>\S+) is already (?P<onoff>\w+)", "{x} 已{onoff}"),
+    (r"you cannot disable your own account", "不能停用自己的账号"),
+    (r"1-(?P<n>\d+) characters", "须为 1–{n} 个字符"),
+    (r"no department '?(?P<x>[^' ]+)'? \(one of (?P<y>.+)\)", "没有部门 {x}（可选：{y}）"),
+    (r"2-32 of a-z 0-9 _ -, starting with a letter", "2–32 个字符，只能含小写字母、数字、_ 或 -，以字母开头"),
+    (r"no unit (?P<x>.+)", "没有这个镇属力量（{x}）"),
+    (r"no grid (?P<x>.+)", "没有这个网格（{x}）"),
+    (r"(?P<target>\S+) is already stationed in (?P<t>\S+)", "{target} 已派驻 {t}"),
+    (r"(?P<target>\S+) is not stationed in (?P<t>\S+)", "{target} 未派驻 {t}"),
+    (r"(?P<target>\S+) has (?P<n>\d+) open assignment\(s\) in (?P<t>\S+); they must be finished or withdrawn first",
+     "{target} 在 {t} 还有 {n} 件派单未办结，须先办结或撤回"),
+    (r"(?P<x>.+) is already retired", "{x} 已停用"),
+    (r"(?P<x>.+) has (?P<n>\d+) open assignment\(s\); they must be finished or withdrawn first",
+     "{x} 还有 {n} 件派单未办结，须先办结或撤回"),
+    (r"a township '?(?P<x>[^']+)'? exists", "镇街 {x} 已存在"),
+    (r"(?P<t>\S+) has a grid '?(?P<x>[^']+)'?", "{t} 已有网格 {x}"),
+    (r"(?P<t>\S+) has a unit '?(?P<x>[^']+)'?", "{t} 已有镇属力量 {x}"),
+    (r"row (?P<n>\d+): (?P<nested>.+)", "第 {n} 行：{nested}"),
 )
 
 # Whole messages (no field prefix), English → Chinese.
