@@ -121,3 +121,29 @@ def test_the_projects_glossary_holds_the_shared_one_and_the_synonyms() -> None:
         assert word in text, word
     for bad in FORBIDDEN:
         assert bad.split(" ")[0] in text, f"{bad} is not listed among the synonyms to avoid"
+
+
+def test_the_liaison_app_shell_holds_every_module_the_page_imports() -> None:
+    """The installed liaison app opens offline from its service worker's SHELL: a module imported by the page
+    (directly or through another) but missing there would break the first offline start after an update."""
+    import re
+    from pathlib import Path, PurePosixPath
+
+    console = Path(__file__).resolve().parent.parent / "console"
+    sw = (console / "liaison" / "sw.js").read_text(encoding="utf-8")
+    shell = set(re.findall(r'"(/[^"]+)"', sw.split("const SHELL = [", 1)[1].split("];", 1)[0]))
+    imports = re.compile(r"""(?:import|export)[^"';]*?from\s+["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)""")
+    seen: set[str] = set()
+    todo = ["/liaison/liaison.js"]
+    while todo:
+        url = todo.pop()
+        if url in seen:
+            continue
+        seen.add(url)
+        path = console / url.lstrip("/")
+        if url.startswith("/vendor/") or not path.exists():
+            continue
+        for m in imports.finditer(path.read_text(encoding="utf-8")):
+            spec = next(g for g in m.groups() if g)
+            todo.append(str(PurePosixPath(url).parent / spec[2:]) if spec.startswith("./") else spec)
+    assert seen - shell == set(), f"modules the liaison page imports but sw.js SHELL lacks: {sorted(seen - shell)}"

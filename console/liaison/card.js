@@ -1,5 +1,6 @@
 // One assignment as a card: priority, place, the running deadline, its state and the one-tap actions.
 import { h } from "/shared/dom.js";
+import { cameraIcon } from "/shared/evidence.js";
 import { escalationLevel, escalationText, overdueText, runningDeadline, toDate } from "/shared/format.js";
 import { CALL_FINAL, DUE_BY_STATE, callNumber, categoryName, fmtSpan, now } from "./state.js";
 import { tt } from "./strings.js";
@@ -25,7 +26,7 @@ export function actionButtons(a) {
   return btns.length ? h("div", { class: "actions" }, btns) : null;
 }
 
-/** 📷: take photos on scene and report arrival with them (the photos need the network; see sheets.js). */
+/** The camera button: take photos on scene and report arrival with them (the photos need the network; see sheets.js). */
 function cameraArrive(a) {
   const input = h("input", { type: "file", accept: "image/*", capture: "environment", multiple: true,
     class: "photo-input", onclick: (e) => e.stopPropagation() });
@@ -35,7 +36,7 @@ function cameraArrive(a) {
     arriveWithPhotos(a, files);
   });
   return h("label", { class: "btn ghost camera", dataset: { act: "arrive-photo" }, title: tt("li.arrivePhoto"),
-    "aria-label": tt("li.arrivePhoto"), onclick: (e) => e.stopPropagation() }, "📷", input);
+    "aria-label": tt("li.arrivePhoto"), onclick: (e) => e.stopPropagation() }, cameraIcon(), input);
 }
 
 export function dueBlock(a, large = true) {

@@ -13,7 +13,7 @@ const SHELL = [
   "/liaison/strings.js", "/liaison/state.js", "/liaison/sync.js", "/liaison/alerts.js", "/liaison/outbox.js",
   "/liaison/sheets.js", "/liaison/card.js", "/liaison/list.js", "/liaison/detail.js", "/liaison/push.js",
   "/shared/base.css", "/shared/i18n.js", "/shared/conn.js", "/shared/storage.js", "/shared/uuid.js",
-  "/shared/dom.js", "/shared/format.js",
+  "/shared/dom.js", "/shared/format.js", "/shared/evidence.js", "/shared/loadstate.js",
   "/vendor/msgpack/index.mjs",
 ];
 const CACHED_PREFIXES = ["/liaison/", "/shared/", "/vendor/"];

@@ -3,6 +3,21 @@
 import { addStrings, langHeaders, t } from "/shared/i18n.js";
 import { h } from "/shared/dom.js";
 
+const SVG = "http://www.w3.org/2000/svg";
+/** A camera drawn inline (no emoji: a phone or a kiosk without an emoji font would show a box), decorative. */
+export function cameraIcon() {
+  const svg = document.createElementNS(SVG, "svg");
+  for (const [k, v] of Object.entries({ viewBox: "0 0 24 24", width: "1.2em", height: "1.2em", fill: "none",
+    stroke: "currentColor", "stroke-width": "2", "stroke-linecap": "round", "stroke-linejoin": "round",
+    "aria-hidden": "true", focusable: "false", class: "icon" })) svg.setAttribute(k, v);
+  const body = document.createElementNS(SVG, "path");
+  body.setAttribute("d", "M4 8h3l2-3h6l2 3h3v11H4z");
+  const lens = document.createElementNS(SVG, "circle");
+  for (const [k, v] of Object.entries({ cx: "12", cy: "13", r: "3.5" })) lens.setAttribute(k, v);
+  svg.append(body, lens);
+  return svg;
+}
+
 addStrings({
   "zh-CN": {
     "ev.title": "照片与附件", "ev.step.intake": "登记时", "ev.step.arrive": "报到", "ev.step.report_result": "办结",
@@ -80,7 +95,7 @@ export function photoPicker({ onChange = () => undefined } = {}) {
     files = files.concat(chosen).slice(0, MAX_ATTACHMENTS);
     render();
   });
-  const label = h("label", { class: "btn photo-add" }, "📷 ", t("ev.add"), input);
+  const label = h("label", { class: "btn photo-add" }, cameraIcon(), " ", t("ev.add"), input);
   const root = h("div", { class: "photo-picker" }, label, list, note);
   return {
     root, input,
