@@ -60,7 +60,7 @@ async def test_a_new_administrator_sets_up_a_township_and_sees_it_in_the_admin_l
     # a wrong boundary is refused, naming the field
     await detail.locator("textarea[name=boundary]").first.fill('{"type": "Polygon", "coordinates": [[[1, 2]]]}')
     await detail.get_by_role("button", name="保存").click()
-    await detail.locator(".form-error", has_text="boundary").wait_for()
+    await detail.locator(".form-error", has_text="边界").wait_for()  # the field named in Chinese
     assert await detail.locator("textarea[name=boundary][aria-invalid=true]").count() == 1
     await page.screenshot(path=artifact("admin-county.png"), full_page=True)
     await assert_accessible(page, "admin console, townships with a field error")
