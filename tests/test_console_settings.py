@@ -24,6 +24,7 @@ async def open_settings(browser: Any, hub: Hub) -> Any:
     page.on("console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None)
     page.violations = violations
     await page.goto(f"{hub.url}/admin/")
+    await page.wait_for_selector("body[data-ready='1']")  # the tabs' handlers are attached after /me and the county
     await page.click("#tab-settings")
     await page.wait_for_selector(ACK)
     return page
@@ -111,6 +112,7 @@ async def test_a_server_refusal_is_shown_next_to_its_field_and_a_stale_save_is_r
 async def test_the_settings_tab_speaks_english_on_request(hub: Hub, browser: Any) -> None:
     page = await open_settings(browser, hub)
     await page.goto(f"{hub.url}/admin/?lang=en")
+    await page.wait_for_selector("body[data-ready='1']")
     await page.click("#tab-settings")
     await page.wait_for_selector(ACK)
     assert await page.locator("#set-sla h2").inner_text() == "Deadlines and escalation"

@@ -537,6 +537,7 @@ async function main() {
   }
   const wanted = new URLSearchParams(location.search).get("tab");
   show(VIEWS.includes(wanted) ? wanted : "county");
+  document.body.dataset.ready = "1";  // the tabs answer clicks from now on (tests wait for it too)
 }
 
 main().catch((e) => {
