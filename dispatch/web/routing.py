@@ -182,8 +182,8 @@ def _asgi(ep: Endpoint) -> Callable[[Request], Awaitable[Response]]:
                 params: dict[str, Any] = {}
                 lists = _list_fields(ep.query)
                 for key in request.query_params:
-                    if key == "lang":  # the answer's language, not a filter
-                        continue
+                    if key == "lang" and "lang" not in ep.query.model_fields:
+                        continue  # the answer's language, not a filter (a download's own ``lang`` is kept)
                     values = request.query_params.getlist(key)
                     if any("\x00" in v for v in values):
                         raise ValidationFailed(f"{key}: must not contain a NUL character", field=key)
