@@ -335,6 +335,77 @@ def call_body(pair: tuple[str, str], n: int) -> dict[str, Any]:
     }
 
 
+async def creator(chan: Chan, base_url: str, tokens: dict[int, str]) -> None:
+    """Calls through httpx, for scripts/faults: a node killed under it costs failed requests, never the generator
+    (the bench measures with the lean ``http_creator`` below)."""
+    import httpx
+
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as http:
+        counter = 0
+
+        async def create(tid: int, pair: tuple[str, str], out: list[Any], errs: Counter[str]) -> None:
+            nonlocal counter
+            counter += 1
+            t0 = now_ms()
+            try:
+                res = await http.post("/api/v1/calls", json=call_body(pair, counter),
+                                      headers={"Authorization": f"Bearer {tokens[tid]}"})
+            except httpx.HTTPError as exc:
+                errs[type(exc).__name__] += 1
+                return
+            if res.status_code != 201:
+                errs[f"{res.status_code} {res.text[:60]}"] += 1
+                return
+            out.append((res.json()["call_id"], tid, pair, t0, now_ms()))
+
+        chan.send("ready")
+        while True:
+            msg = await chan.recv(timeout=3600)
+            cmd = msg[0]
+            if cmd == "exit":
+                chan.send("bye")
+                return
+            spec: dict[str, Any] = msg[1]
+            tids: list[int] = spec["tids"]
+            pairs: list[tuple[str, str]] = [(p[0], p[1]) for p in spec["pairs"]]
+            rnd = random.Random(spec.get("seed", 1))
+            out: list[Any] = []
+            errs: Counter[str] = Counter()
+            loop = asyncio.get_running_loop()
+            t_start = now_ms()
+            if cmd == "closed":  # max rate: `concurrency` requests in flight for `duration` seconds
+                end = loop.time() + spec["duration"]
+
+                async def lane() -> None:
+                    while loop.time() < end:
+                        await create(rnd.choice(tids), rnd.choice(pairs), out, errs)
+                await asyncio.gather(*(lane() for _ in range(spec["concurrency"])))
+            elif cmd == "paced":  # open loop at `rate` calls/s for `duration` seconds
+                gate = asyncio.Semaphore(64)
+                n = int(spec["rate"] * spec["duration"])
+                t0 = loop.time()
+                pending = []
+
+                async def one() -> None:
+                    async with gate:
+                        await create(rnd.choice(tids), rnd.choice(pairs), out, errs)
+                for i in range(n):
+                    delay = t0 + i / spec["rate"] - loop.time()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    pending.append(asyncio.create_task(one()))
+                await asyncio.gather(*pending)
+            elif cmd == "count":  # exactly `n` calls, `concurrency` at a time
+                todo = iter(range(spec["n"]))
+
+                async def worker() -> None:
+                    for _ in todo:
+                        await create(rnd.choice(tids), rnd.choice(pairs), out, errs)
+                await asyncio.gather(*(worker() for _ in range(spec["concurrency"])))
+            chan.send("done", out, dict(errs), t_start, now_ms())
+
+
 # -- calls through pipelined raw HTTP/1.1 (the lean generator) ----------------------------------------
 
 
