@@ -285,11 +285,14 @@ def test_to_ms_and_back() -> None:
 
 
 def test_error_frame_from_client_error() -> None:
-    frame = m.Error.from_exception(Forbidden("read-only scope", field="name"), CMD)
+    frame = m.Error.from_exception(Forbidden("read-only scope", field="name"), CMD, lang="en")
     assert frame == m.Error(command_id=CMD, code="forbidden", message="read-only scope", field="name")
+    zh = m.Error.from_exception(Forbidden("read-only scope", field="name"), CMD)  # zh-CN by default
+    assert (zh.code, zh.field) == ("forbidden", "name") and zh.message != "read-only scope"
 
 
 def test_error_frame_hides_internal_errors() -> None:
     for exc in (InternalError("db password wrong"), KeyError("secret")):
-        frame = m.Error.from_exception(exc)
+        frame = m.Error.from_exception(exc, lang="en")
         assert (frame.code, frame.message) == ("internal", "internal error")
+        assert m.Error.from_exception(exc).message == "平台内部错误，请稍后重试"
