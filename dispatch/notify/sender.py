@@ -101,8 +101,10 @@ class Sender:
         self._wake.set()
 
     async def on_events(self, records: Sequence[EventRecord]) -> None:
-        """The fan-out's hook: events that may have written notices (on any node) wake this sender."""
-        if any(r.type in CAUSES for r in records):
+        """The fan-out's hook: events that may have written notices (on any node) wake this sender. With no
+        channel configured the write path writes none (``Store.execute``): no round per dispatch, then; the
+        sweep (``notify.sweep_s``) still picks up whatever a node configured otherwise queued."""
+        if self.cfg.notify.channels and any(r.type in CAUSES for r in records):
             self._wake.set()
 
     async def _loop(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -131,8 +131,6 @@ def _s(value: UUID | None) -> str | None:
 
 
 def _replace(rec: EventRecord, **changes: Any) -> EventRecord:
-    from dataclasses import replace
-
     return replace(rec, **changes)
 
 
@@ -144,9 +142,12 @@ async def append(conn: Conn, township_id: int, head: tuple[int, bytes],
     out: list[EventRecord] = []
     for rec in records:
         seq += 1
-        chained = _replace(rec, township_id=township_id, seq=seq).chained(prev)
-        prev = chained.hash
-        out.append(chained)
+        # ``_replace(rec, township_id=…, seq=…).chained(prev)`` in one copy instead of two: the same bytes hashed
+        doc = rec.canonical_doc()
+        doc["township_id"], doc["seq"] = township_id, seq
+        digest = hashlib.sha256(prev + canonical_json(doc)).digest()
+        out.append(_replace(rec, township_id=township_id, seq=seq, prev_hash=prev, hash=digest))
+        prev = digest
     await conn.executemany(INSERT_EVENT, [row_values(r) for r in out])
     await conn.execute(UPDATE_HEAD_AND_NOTIFY, township_id, seq, prev)
     return out

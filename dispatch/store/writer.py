@@ -320,8 +320,9 @@ class Store:
                 await evaluation_facts.save(conn, rows.values())
             # who must be told, in the same transaction as what they are told about (docs/NOTIFICATIONS.md)
             cfg = self.cfg
-            await outbox.enqueue(conn, cfg, notices_for(events, steps, cfg), [r.seq for r in stored],
-                                 call, now, self._codes.get(township_id))
+            if cfg.notify.channels:  # none: only the consoles' WebSocket, and the events are the message
+                await outbox.enqueue(conn, cfg, notices_for(events, steps, cfg), [r.seq for r in stored],
+                                     call, now, self._codes.get(township_id))
             result = {
                 "command_id": str(cmd.command_id), "call_id": str(call.id), "number": call.number,
                 "call_state": call.state.value,
@@ -367,11 +368,14 @@ class Store:
         return stored
 
     async def _project(self, conn: Conn, call: Call, events: list[Event], last_seq: int) -> None:
-        await conn.execute(UPSERT_CALL, *call_row(call, last_seq))
+        row = call_row(call, last_seq)
+        await conn.execute(UPSERT_CALL, *row)
         touched = {ev.assignment_id for ev in events if ev.assignment_id is not None}
-        rows = [assignment_row(call, call.assignments[aid], self.cfg) for aid in touched]
-        if rows:
-            await conn.executemany(UPSERT_ASSIGNMENT, rows)
+        if touched:  # each assignment's document is the one already in the call's (``Call.to_dict``)
+            docs = dict(zip(call.assignments, row[-1]["assignments"], strict=True))
+            cfg = self.cfg
+            await conn.executemany(UPSERT_ASSIGNMENT, [assignment_row(call, call.assignments[aid], cfg, docs[aid])
+                                                       for aid in touched])
 
 
 # -- rows, shared with the bulk loader (dispatch/store/bulk.py) so both write the same projections ----------
@@ -394,12 +398,13 @@ def call_row(call: Call, last_seq: int) -> tuple[Any, ...]:
             last_seq, call.to_dict())
 
 
-def assignment_row(call: Call, a: Assignment, cfg: Config) -> tuple[Any, ...]:
-    """The ``assignments`` row of ``a``, with the escalation it waits for next, in ``ASSIGNMENT_COLUMNS`` order."""
+def assignment_row(call: Call, a: Assignment, cfg: Config, doc: dict[str, Any] | None = None) -> tuple[Any, ...]:
+    """The ``assignments`` row of ``a``, with the escalation it waits for next, in ``ASSIGNMENT_COLUMNS`` order;
+    ``doc``: ``a.to_dict()`` when the caller has it already."""
     nxt = next_escalation(a, cfg)
     return (a.id, call.id, call.township_id, a.target, a.state.value, a.ack_due, a.arrive_due, a.resolve_due,
             nxt.due if nxt else None, nxt.kind.value if nxt else None, nxt.level if nxt else None,
-            a.updated_at, a.to_dict())
+            a.updated_at, a.to_dict() if doc is None else doc)
 
 
 def _check_deliverable(rec: EventRecord) -> None:
