@@ -110,8 +110,9 @@ class Socket:
         self._reading = False
         self._ended_by_hub = False
         self.frames_sent = 0
-        # Live event frames queued with when the node heard of their commit, in outbox order (fan-out lag).
-        self._stamped: deque[tuple[bytes, float]] = deque(maxlen=rc.outbox_frames)
+        # Live event frames queued with when the node heard of their commit, in outbox order (fan-out lag);
+        # made when the first one is queued and dropped once written: an idle socket holds none (~760 bytes).
+        self._stamped: deque[tuple[bytes, float]] | None = None
 
     def error_frame(self, exc: BaseException, command_id: str | None = None) -> Error:
         """The error frame for ``exc`` in this connection's language."""
@@ -136,9 +137,11 @@ class Socket:
             return  # closing: nothing more goes out
         self.session.send_encoded(frame)
         if heard is not None:
+            if self._stamped is None:
+                self._stamped = deque(maxlen=self.session.outbox_frames)
             self._stamped.append((frame, heard))
         if self.session.close_requested is not None:
-            self._stamped.clear()
+            self._stamped = None
             # Outbox full: the writer may be stuck on a socket that stopped reading; end it, don't wait.
             self.close(*self.session.close_requested)
         else:
@@ -254,6 +257,8 @@ class Socket:
         while True:
             frames = self.session.data_to_send()
             if not frames:
+                if not self._stamped:
+                    self._stamped = None
                 break
             try:
                 for frame in frames:

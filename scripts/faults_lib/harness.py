@@ -130,7 +130,7 @@ class Env(Bench):
     """The bench's PostgreSQL set-up, token minting and teardown, plus per-scenario databases and hubs."""
 
     def __init__(self, keep: bool) -> None:
-        super().__init__(BENCH_QUICK, True, keep)
+        super().__init__(BENCH_QUICK, True, keep, set(), None, Path("bench-profiles"))
         shutil.rmtree(self.root, ignore_errors=True)
         self.root = Path(tempfile.mkdtemp(prefix="xianghu-faults-"))
         self.pgdata = self.root / "pgdata"
