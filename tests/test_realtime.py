@@ -20,6 +20,7 @@ from dispatch.core.clock import ManualClock
 from dispatch.core.config import Config
 from dispatch.core.domain import Actor, Role
 from dispatch.realtime.replay import REUSE_S, SharedReads
+from dispatch.web.app import transport_frame_limit
 from protocols.messages import CaughtUp, Event, Presence, Resync, Welcome, decode
 from protocols.session import SUBPROTOCOL
 from tests.conftest import ROOT, Hub, start_hub
@@ -240,6 +241,21 @@ async def test_oversize_frame_closes_1009(hub: Hub) -> None:
             while True:
                 await ws.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+
+async def test_a_frame_beyond_the_transport_limit_is_closed_1009_by_the_transport(hub: Hub) -> None:
+    """The WebSocket layer drops a frame far beyond the protocol's limit unread: 1009, no ``error`` frame."""
+    token = await hub.token("op1.yiqiao")
+    limit = transport_frame_limit(hub.state.cfg.realtime.max_frame_bytes)
+    async with await raw(hub, token, subprotocols=[SUBPROTOCOL], max_size=None) as ws:
+        assert isinstance(decode(await ws.recv()), Welcome)  # type: ignore[arg-type]
+        await ws.send(msgpack.packb({"type": "ping", "nonce": 1, "pad": "x" * limit}))
+        frames = []
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                frames.append(decode(await ws.recv()))  # type: ignore[arg-type]
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    assert not [f for f in frames if f.TYPE == "error"]
 
 
 async def stuck_client(hub: Hub, token: str) -> asyncio.StreamWriter:
