@@ -18,6 +18,9 @@ from wsproto.events import AcceptConnection, BytesMessage, Request
 from dispatch.cli.client import CommandRefused, HubClient
 from dispatch.core.clock import ManualClock
 from dispatch.core.config import Config
+from dispatch.core.domain import Actor, Role
+from dispatch.realtime.replay import REUSE_S, SharedReads
+from dispatch.web.app import transport_frame_limit
 from protocols.messages import CaughtUp, Event, Presence, Resync, Welcome, decode
 from protocols.session import SUBPROTOCOL
 from tests.conftest import ROOT, Hub, start_hub
@@ -139,6 +142,33 @@ async def test_resume_from_an_old_cursor_replays_in_order(hub: Hub) -> None:
     assert got == list(range(5, 16))
 
 
+async def test_sockets_resuming_from_the_same_cursor_share_one_read(hub: Hub) -> None:
+    """A reconnect storm reads each replay batch once: every socket from the same cursor gets the same events,
+    each framed for its own visibility (the operator in full, others masked), and one database read serves all."""
+    for _ in range(2):
+        await create_call(hub)
+    tid = await hub.state.pool.fetchval("select id from townships where code = 'yiqiao'")
+    upto = await hub.state.pool.fetchval("select seq from township_heads where township_id = $1", tid)
+    now = [0.0]
+    reads = SharedReads(hub.state.pool, clock=lambda: now[0])
+    batches = await asyncio.gather(*(reads.batch(tid, 1, upto, 500, None) for _ in range(20)))
+    assert reads.reads == 1 and all(b is batches[0] for b in batches)
+    assert [e.record.seq for e in batches[0]] == list(range(2, upto + 1))
+    now[0] += REUSE_S / 2
+    assert await reads.batch(tid, 1, upto, 500, None) is batches[0] and reads.reads == 1
+    police = [e.record.seq for e in await reads.batch(tid, 1, upto, 500, "police")]  # a liaison's: its own calls
+    assert reads.reads == 2 and police == [e.record.seq for e in batches[0] if "police" in e.record.audience]
+    now[0] += REUSE_S * 2
+    assert await reads.batch(tid, 1, upto, 500, None) is not batches[0] and reads.reads == 3  # read again
+    created = next(e for e in batches[0] if e.record.type == "call.created")
+    operator = Actor(user_id=1, role=Role.OPERATOR, township_id=tid)
+    liaison = Actor(user_id=2, role=Role.LIAISON, township_id=tid, department="police")
+    full, masked = decode(created.frame_for(operator)), decode(created.frame_for(liaison))
+    assert isinstance(full, Event) and isinstance(masked, Event)
+    assert full.body["reporter_phone"] != masked.body["reporter_phone"] and "*" in str(masked.body["reporter_phone"])
+    assert created.frame_for(operator) is created.frame_for(operator)  # encoded once per visibility class
+
+
 async def test_cursor_too_old_or_ahead_gets_resync(hub: Hub) -> None:
     await create_call(hub)
     tid = await hub.state.pool.fetchval("select id from townships where code = 'yiqiao'")
@@ -211,6 +241,21 @@ async def test_oversize_frame_closes_1009(hub: Hub) -> None:
             while True:
                 await ws.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+
+async def test_a_frame_beyond_the_transport_limit_is_closed_1009_by_the_transport(hub: Hub) -> None:
+    """The WebSocket layer drops a frame far beyond the protocol's limit unread: 1009, no ``error`` frame."""
+    token = await hub.token("op1.yiqiao")
+    limit = transport_frame_limit(hub.state.cfg.realtime.max_frame_bytes)
+    async with await raw(hub, token, subprotocols=[SUBPROTOCOL], max_size=None) as ws:
+        assert isinstance(decode(await ws.recv()), Welcome)  # type: ignore[arg-type]
+        await ws.send(msgpack.packb({"type": "ping", "nonce": 1, "pad": "x" * limit}))
+        frames = []
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                frames.append(decode(await ws.recv()))  # type: ignore[arg-type]
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    assert not [f for f in frames if f.TYPE == "error"]
 
 
 async def stuck_client(hub: Hub, token: str) -> asyncio.StreamWriter:

@@ -17,6 +17,7 @@ from dispatch.node.credentials import authenticate
 from dispatch.node.state import HubState
 from dispatch.realtime.fanout import Fanout
 from dispatch.realtime.presence import Presence
+from dispatch.realtime.replay import SharedReads
 from dispatch.realtime.socket import Socket
 from dispatch.store import changes
 from dispatch.store.accounts import REVOKED_CHANNEL
@@ -45,11 +46,13 @@ class Realtime:
         self.hub = hub
         self.fanout = Fanout(hub)
         self.presence = Presence(hub.pool, hub.node_id, self._presence_changed)
+        self.replays = SharedReads(hub.pool)  # replay batches shared by sockets resuming from the same cursor
         self.fanout.extra_channels["xianghu_presence"] = self.presence.notified
         self.fanout.extra_channels[REVOKED_CHANNEL] = self._revoked
         self.fanout.extra_channels[changes.CHANNEL] = self._changed
         self.fanout.on_reconnect.append(self._after_listener_reconnect)
         self.sockets: set[Socket] = set()
+        self.by_user: dict[int, set[Socket]] = {}  # user id → its open sockets on this node (make_room_for)
         # Who is shown presence: operators by township, supervisors and admins (key None) county-wide.
         self.watchers: dict[int | None, set[Socket]] = {}
         self.closed_too_slow = 0  # sockets closed with 4008 since start (a health figure)
@@ -138,7 +141,7 @@ class Realtime:
         """Keep an account within ``max_sockets_per_user`` on this node: close its oldest sockets (4013)."""
         if actor.user_id is None:
             return
-        mine = [s for s in self.sockets if s.actor.user_id == actor.user_id and s.session.close_requested is None]
+        mine = [s for s in self.by_user.get(actor.user_id, ()) if s.session.close_requested is None]
         excess = len(mine) + 1 - self.hub.cfg.realtime.max_sockets_per_user
         for sock in sorted(mine, key=lambda s: s.opened)[:max(0, excess)]:
             sock.close(CloseCode.REPLACED, "replaced by a newer connection of this account")

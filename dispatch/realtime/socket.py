@@ -19,10 +19,10 @@ from dispatch.core.commands import Command as DomainCommand
 from dispatch.core.commands import parse_command
 from dispatch.core.domain import Actor, Role
 from dispatch.node.state import HubState
-from dispatch.realtime.fanout import Encoded, Fanout, Subscriber
+from dispatch.realtime.fanout import Fanout, Subscriber
 from dispatch.realtime.presence import Presence
+from dispatch.realtime.replay import SharedReads
 from dispatch.store.accounts import token_hash
-from dispatch.store.eventlog import DELIVERY_COLUMNS, DELIVERY_FROM, EventRecord
 from dispatch.store.pool import unavailable, unreachable
 from protocols.errors import ClientError, InvalidMessage, Unavailable, ValidationFailed
 from protocols.localize import DEFAULT_LANG, Lang
@@ -34,20 +34,6 @@ log = logging.getLogger(__name__)
 
 SELECT_HEADS_IN = "select township_id, seq from township_heads where township_id = any($1::int[]) order by 1"
 SELECT_ALL_TOWNSHIPS = "select id from townships order by id"
-REPLAY_ALL = f"""
-select {DELIVERY_COLUMNS}
-  from {DELIVERY_FROM}
- where e.township_id = $1 and e.seq > $2 and e.seq <= $3
- order by e.seq
- limit $4
-"""
-REPLAY_TARGET = f"""
-select {DELIVERY_COLUMNS}
-  from {DELIVERY_FROM}
- where e.township_id = $1 and e.seq > $2 and e.seq <= $3 and $5 = any(e.audience)
- order by e.seq
- limit $4
-"""
 
 
 def _parse_args(request: Command) -> DomainCommand:
@@ -68,8 +54,10 @@ class Host(Protocol):
 
     fanout: Fanout
     presence: Presence
+    replays: SharedReads
     replay_failures: int
     sockets: set[Socket]
+    by_user: dict[int, set[Socket]]
     watchers: dict[int | None, set[Socket]]
     closed_too_slow: int
 
@@ -122,8 +110,9 @@ class Socket:
         self._reading = False
         self._ended_by_hub = False
         self.frames_sent = 0
-        # Live event frames queued with when the node heard of their commit, in outbox order (fan-out lag).
-        self._stamped: deque[tuple[bytes, float]] = deque(maxlen=rc.outbox_frames)
+        # Live event frames queued with when the node heard of their commit, in outbox order (fan-out lag);
+        # made when the first one is queued and dropped once written: an idle socket holds none (~760 bytes).
+        self._stamped: deque[tuple[bytes, float]] | None = None
 
     def error_frame(self, exc: BaseException, command_id: str | None = None) -> Error:
         """The error frame for ``exc`` in this connection's language."""
@@ -148,9 +137,11 @@ class Socket:
             return  # closing: nothing more goes out
         self.session.send_encoded(frame)
         if heard is not None:
+            if self._stamped is None:
+                self._stamped = deque(maxlen=self.session.outbox_frames)
             self._stamped.append((frame, heard))
         if self.session.close_requested is not None:
-            self._stamped.clear()
+            self._stamped = None
             # Outbox full: the writer may be stuck on a socket that stopped reading; end it, don't wait.
             self.close(*self.session.close_requested)
         else:
@@ -180,6 +171,8 @@ class Socket:
         if liaison_seat is not None:
             self.rt.presence.joined(a.township_id or 0, liaison_seat, a.user_id or 0)
         self.rt.sockets.add(self)
+        if a.user_id is not None:
+            self.rt.by_user.setdefault(a.user_id, set()).add(self)
         watch_key = a.township_id if a.role == Role.OPERATOR else None
         watching = a.role in (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)
         if watching:
@@ -203,6 +196,11 @@ class Socket:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await self._replay_task
             self.rt.sockets.discard(self)
+            mine = self.rt.by_user.get(a.user_id or 0)
+            if mine is not None:
+                mine.discard(self)
+                if not mine:
+                    del self.rt.by_user[a.user_id or 0]
             if watching:
                 self.rt.watchers.get(watch_key, set()).discard(self)
             if self.sub is not None:
@@ -259,6 +257,8 @@ class Socket:
         while True:
             frames = self.session.data_to_send()
             if not frames:
+                if not self._stamped:
+                    self._stamped = None
                 break
             try:
                 for frame in frames:
@@ -371,13 +371,11 @@ class Socket:
             for tid in behind:
                 upto = fanout.delivered.get(tid, 0)
                 cursor = sub.cursors[tid]
-                if target is None:
-                    rows = await self.hub.pool.fetch(REPLAY_ALL, tid, cursor, upto, batch)
-                else:
-                    rows = await self.hub.pool.fetch(REPLAY_TARGET, tid, cursor, upto, batch, target)
-                for row in rows:
-                    self.session.send_encoded(fanout.frame_or_notice(Encoded(EventRecord.from_row(row)), self.actor))
-                sub.cursors[tid] = rows[-1]["seq"] if len(rows) == batch else upto
+                # Shared with the sockets resuming from the same cursor: read, decoded and encoded once.
+                events = await self.rt.replays.batch(tid, cursor, upto, batch, target)
+                for enc in events:
+                    self.session.send_encoded(fanout.frame_or_notice(enc, self.actor))
+                sub.cursors[tid] = events[-1].record.seq if len(events) == batch else upto
                 self.kick()
                 await self._sent()  # pace the replay by the socket
                 if self.session.close_requested is not None:

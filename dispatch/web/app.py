@@ -113,12 +113,15 @@ def transport_frame_limit(max_frame_bytes: int) -> int:
 
 def server_config(app: Starlette, cfg: Config, host: str, port: int, *, production: bool = True,
                   tls: tuple[str, str] | None = None) -> uvicorn.Config:
-    """The one uvicorn configuration (``serve`` and the tests): wsproto, no permessage-deflate, frame limit."""
+    """The one uvicorn configuration (``serve`` and the tests): websockets' sans-I/O protocol, no
+    permessage-deflate, frame limit."""
     # JSON logs: uvicorn's records go to the root logger's JSON handler, and the hub writes its own request
     # lines (route templates, no query strings: a WebSocket's ?token= must not reach a log).
     json_logs: dict[str, Any] = {"log_config": None, "access_log": False} if cfg.server.log_format == "json" else {}
     return uvicorn.Config(
-        app, host=host, port=port, ws="wsproto",
+        # websockets' sans-I/O implementation frames and parses in about half the CPU of wsproto and keeps less
+        # per socket (docs/PERFORMANCE.md, "WebSocket transport"); the limits and close codes are the same.
+        app, host=host, port=port, ws="websockets-sansio",
         loop="uvloop" if production else "auto", http="httptools" if production else "auto",
         # permessage-deflate keeps ~100 KiB of zlib state per socket and compresses every frame per
         # socket; the frames are small msgpack, so it costs far more than it saves.

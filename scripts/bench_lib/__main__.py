@@ -1,10 +1,10 @@
 """``./scripts/bench [--quick] [--only S,…] [--profile S]``: run the scenarios, print every figure with its goal
 and the limit beside it, end with one JSON line; ``--write-docs`` regenerates docs/PERFORMANCE.md's figures.
 
-Everything runs on 127.0.0.1. The hub is ``xianghu serve`` in its own process (uvicorn, uvloop, wsproto) on an
-embedded PostgreSQL that this script starts in a temporary folder and removes at the end. Load comes from
-separate generator processes (``scripts/bench_lib/gen.py``). What each figure measures: docs/PERFORMANCE.md and
-``scripts/bench_lib/goals.py``.
+Everything runs on 127.0.0.1. The hub is ``xianghu serve`` in its own process (uvicorn, uvloop, websockets
+sans-I/O) on an embedded PostgreSQL that this script starts in a temporary folder and removes at the end. Load
+comes from separate generator processes (``scripts/bench_lib/gen.py``). What each figure measures:
+docs/PERFORMANCE.md and ``scripts/bench_lib/goals.py``.
 """
 
 # ruff: noqa: ASYNC240  (a bench orchestrator: short blocking steps are fine)
