@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import itertools
 import logging
 import uuid
 from collections.abc import Coroutine, Sequence
@@ -394,17 +395,18 @@ class SlaEngine:
     async def _write(self, township_id: int) -> None:
         """One township's writer: escalate what is queued for it, a batch at a time, until the queue is empty."""
         try:
-            while self._running and (queue := self._queues.get(township_id)):
-                batch = dict(list(queue.items())[:BATCH_MAX])
-                for aid in batch:
-                    del queue[aid]
-                fired: dict[UUID, int] = {}
-                try:
-                    async with self._fire_slots:
+            while self._running and self._queues.get(township_id):
+                async with self._fire_slots:  # what arrives while it waits for a slot joins this batch
+                    queue = self._queues.get(township_id, {})
+                    batch = dict(itertools.islice(queue.items(), BATCH_MAX))
+                    for aid in batch:
+                        del queue[aid]
+                    fired: dict[UUID, int] = {}
+                    try:
                         fired = await self._fire_guarded(township_id, list(batch))
-                finally:
-                    for aid, waiters in batch.items():
-                        _settle(waiters, fired.get(aid, 0))
+                    finally:
+                        for aid, waiters in batch.items():
+                            _settle(waiters, fired.get(aid, 0))
         finally:
             del self._writers[township_id]
             if self._running and self._queues.get(township_id):
