@@ -9,17 +9,21 @@ import logging
 import time
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
 
 from dispatch.core.clock import ManualClock
+from dispatch.core.commands import Escalate
 from dispatch.core.config import Config
+from dispatch.core.domain import SYSTEM_ACTOR, DeadlineKind
 from dispatch.store import pool as db
 from dispatch.store.eventlog import EventRecord
-from dispatch.store.writer import Store
+from dispatch.store.eventlog import verify as db_verify
+from dispatch.store.writer import Outcome, Store
 from dispatch.timers.engine import SlaEngine
+from protocols.errors import IllegalTransition
 from tests.conftest import Hub, start_hub
 from tests.helpers import assignment_of, new_call, post
 
@@ -264,6 +268,38 @@ async def test_on_events_arms_a_near_deadline_and_cancels_a_met_one(hub: Hub, co
         await post(police, f"/api/v1/assignments/{aid}/acknowledge")
     await sla.on_events(await records_of(conn, call_id))
     assert UUID(aid) not in sla.armed()  # the arrive deadline is beyond the horizon
+
+
+async def test_rungs_due_together_are_written_in_one_transaction_per_township_each_once(
+        hub: Hub, conn: asyncpg.Connection) -> None:
+    aids = [(await open_call(hub, target))[1] for target in ("police", "transport", "market", "land")]
+    assert await step(hub, ACK) == len(aids)  # ack level 1 of all four at once
+    rows = await conn.fetch("select xmin::text as tx, seq from events where type = 'assignment.escalated'"
+                            " order by seq")
+    assert len(rows) == len(aids)
+    assert len({r["tx"] for r in rows}) <= 2  # batched: the timer and the jump's sweep may split them in two
+    # The store's batch answers each command on its own: one refused in the middle stops none of the others,
+    # each is recorded under its command id, and a repeat is answered from the record.
+    # (Written ahead of level 2's time, with the clock standing still: no sweep of the engine races them.)
+    store, now = hub.state.sla.store, hub.clock.now()
+    cmds = [Escalate(command_id=uuid4(), assignment_id=UUID(aid), deadline_kind=DeadlineKind.ACK,
+                     level=3 if i == 1 else 2, deadline=now - timedelta(seconds=ACK), due=now, fired_at=now)
+            for i, aid in enumerate(aids)]
+    answers = await store.execute_many(SYSTEM_ACTOR, cmds)
+    assert isinstance(answers[1], IllegalTransition)
+    assert [isinstance(a, Outcome) and not a.replayed for a in answers] == [True, False, True, True]
+    batch = await conn.fetch("select xmin::text as tx, seq, assignment_id from events"
+                             " where type = 'assignment.escalated' and (body->>'level')::int = 2 order by seq")
+    assert len({r["tx"] for r in batch}) == 1
+    assert [str(r["assignment_id"]) for r in batch] == [aids[0], aids[2], aids[3]]  # in command order
+    again = await store.execute_many(SYSTEM_ACTOR, cmds)
+    assert [isinstance(a, Outcome) and a.replayed for a in again] == [True, False, True, True]
+    assert await step(hub, 120) == 1  # level 2's time: only the refused one's is still owed
+    assert [(k, lvl) for k, lvl, _ in await escalations(conn, aids[1])] == [("ack", 1), ("ack", 2)]
+    for aid in aids:
+        assert [lvl for _, lvl, _ in await escalations(conn, aid)] == [1, 2]
+    report = await db_verify(conn)
+    assert report.ok, report
 
 
 async def test_a_failing_escalation_is_logged_and_retried_by_the_next_sweep(

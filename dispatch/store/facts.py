@@ -20,6 +20,7 @@ from dispatch.store.pool import Conn
 log = logging.getLogger(__name__)
 
 SELECT_CALL_FACTS = f"select {', '.join(COLUMNS)} from assignment_facts where call_id = $1"
+SELECT_CALLS_FACTS = f"select {', '.join(COLUMNS)} from assignment_facts where call_id = any($1::uuid[])"
 UPSERT_FACTS = f"""
 insert into assignment_facts ({', '.join(COLUMNS)})
 values ({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))})
@@ -68,6 +69,14 @@ def row_values(f: Facts) -> tuple[Any, ...]:
 
 async def load(conn: Conn, call_id: UUID) -> dict[UUID, Facts]:
     return {r["assignment_id"]: Facts.from_row(dict(r.items())) for r in await conn.fetch(SELECT_CALL_FACTS, call_id)}
+
+
+async def load_many(conn: Conn, call_ids: Sequence[UUID]) -> dict[UUID, dict[UUID, Facts]]:
+    """``load`` of several calls in one round trip: call id -> its assignments' facts."""
+    out: dict[UUID, dict[UUID, Facts]] = {}
+    for r in await conn.fetch(SELECT_CALLS_FACTS, list(call_ids)):
+        out.setdefault(r["call_id"], {})[r["assignment_id"]] = Facts.from_row(dict(r.items()))
+    return out
 
 
 async def save(conn: Conn, facts: Iterable[Facts]) -> None:

@@ -10,7 +10,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -119,6 +119,15 @@ INSERT_COMMAND = """
 insert into commands (command_id, user_id, kind, payload_hash, township_id, result, created_at)
 values ($1, $2, $3, $4, $5, $6, $7)
 """
+# ``execute_many``: where each named assignment is, the township's lock, the commands seen, the calls' documents.
+SELECT_ASSIGNMENTS_CALLS = "select id, township_id, call_id from assignments where id = any($1::uuid[])"
+LOCK_HEAD = "select seq, hash from township_heads where township_id = $1 for update"
+SELECT_COMMANDS = """
+select command_id, user_id, payload_hash, result from commands where command_id = any($1::uuid[])
+"""
+SELECT_CALL_DOCS = "select id, doc from calls where id = any($1::uuid[])"
+# The most commands ``execute_many`` writes in one transaction (one township lock held meanwhile).
+MANY_MAX = 500
 
 
 @dataclass(frozen=True)
@@ -128,6 +137,18 @@ class Outcome:
     result: dict[str, Any]
     replayed: bool
     records: tuple[EventRecord, ...] = ()
+
+
+@dataclass
+class _Planned:
+    """One command of an ``execute_many`` batch that ``decide`` accepted: its events, the call after each."""
+
+    index: int
+    cmd: Command
+    digest: bytes
+    events: list[Event]
+    steps: list[Call]
+    stored: list[EventRecord] = field(default_factory=list)
 
 
 # Told of a command's events after they committed, with the call after each (metrics); must not raise or wait.
@@ -342,6 +363,157 @@ class Store:
             except Exception:  # the command committed: its answer stands whatever a hook does
                 log.exception("commit hook failed")
         return Outcome(result, replayed=False, records=tuple(stored))
+
+    async def execute_many(self, actor: Actor, cmds: Sequence[Command]) -> list[Outcome | ClientError]:
+        """Run assignment commands (the SLA engine's escalations) as ``execute`` would run them one after the
+        other, each its own answer, with one transaction per township (and per ``MANY_MAX`` commands) instead of
+        one per command: under the township's lock each command is decided against the call as the commands
+        before it left it, a refused one leaves no trace and does not stop the others, and every command is
+        recorded under its ``command_id`` (a replay is answered from the record). Answers in ``cmds`` order.
+        A refusal is not explained from the timeline (``execute`` does that for people)."""
+        for cmd in cmds:
+            if command_assignment_id(cmd) is None or command_attachments(cmd) or cmd.kind == "create_call":
+                raise InternalError(f"execute_many runs assignment commands without evidence, not {cmd.kind}")
+        answers: list[Outcome | ClientError | None] = [None] * len(cmds)
+        hooks: list[tuple[list[EventRecord], list[Call]]] = []
+        try:
+            async with self.pool.acquire() as conn:
+                ids = list({aid for cmd in cmds if (aid := command_assignment_id(cmd)) is not None})
+                where = {r["id"]: (r["township_id"], r["call_id"])
+                         for r in await conn.fetch(SELECT_ASSIGNMENTS_CALLS, ids)}
+                groups: dict[int, list[int]] = {}
+                for i, cmd in enumerate(cmds):
+                    aid = command_assignment_id(cmd)
+                    if aid not in where:
+                        answers[i] = NotFound(f"no assignment {aid}", field="assignment_id")
+                    else:
+                        groups.setdefault(where[aid][0], []).append(i)
+                for township_id, members in groups.items():
+                    for k in range(0, len(members), MANY_MAX):
+                        part = members[k:k + MANY_MAX]
+                        done = await self._execute_group(conn, actor, township_id,
+                                                         [(i, cmds[i], where[command_assignment_id(cmds[i])][1])
+                                                          for i in part], answers)
+                        if done is not None:
+                            hooks.append(done)
+        except Exception as exc:
+            if unreachable(exc):
+                raise unavailable(exc) from exc
+            raise
+        for stored, steps in hooks:
+            for hook in self.on_commit:
+                try:
+                    hook(stored, steps)
+                except Exception:  # the commands committed: their answers stand whatever a hook does
+                    log.exception("commit hook failed")
+        assert all(a is not None for a in answers)
+        return [a for a in answers if a is not None]
+
+    async def _execute_group(self, conn: Conn, actor: Actor, township_id: int,
+                             members: list[tuple[int, Command, UUID]], answers: list[Outcome | ClientError | None],
+                             ) -> tuple[list[EventRecord], list[Call]] | None:
+        """One township's commands in one transaction; fills ``answers``; returns what the commit hooks get."""
+        async with conn.transaction():
+            locked = await conn.fetchrow(LOCK_HEAD, township_id)
+            if locked is None:
+                for i, _, _ in members:
+                    answers[i] = NotFound(f"township {township_id} has no event log", field="township_id")
+                return None
+            head = (locked["seq"], bytes(locked["hash"]))
+            seen = {r["command_id"]: r
+                    for r in await conn.fetch(SELECT_COMMANDS, [c.command_id for _, c, _ in members])}
+            calls = {r["id"]: Call.from_dict(r["doc"])
+                     for r in await conn.fetch(SELECT_CALL_DOCS, list({cid for _, _, cid in members}))}
+            now = self.clock.now()
+            ctx = await self._context(conn, township_id, members[0][1], now)
+            planned: list[_Planned] = []
+            taken: set[UUID] = set()
+            for i, cmd, call_id in members:
+                digest = payload_hash(cmd)
+                row = seen.get(cmd.command_id)
+                if cmd.command_id in taken or (row is not None and (bytes(row["payload_hash"]) != digest
+                                                                     or row["user_id"] != actor.user_id)):
+                    answers[i] = CommandIdReused(
+                        f"command_id {cmd.command_id} was already used for a different command", field="command_id")
+                    continue
+                taken.add(cmd.command_id)
+                if row is not None:
+                    answers[i] = Outcome(row["result"], replayed=True)
+                    continue
+                call = calls.get(call_id)
+                try:
+                    events = decide(call, cmd, actor, now, ctx)
+                except ClientError as exc:
+                    answers[i] = exc
+                    continue
+                steps: list[Call] = []
+                for ev in events:
+                    call = evolve(call, ev)
+                    steps.append(call)
+                assert call is not None
+                calls[call_id] = call
+                planned.append(_Planned(i, cmd, digest, events, steps))
+            if not planned:
+                return None
+            records, kept = reporters.set_aside_all(event_record(township_id, actor, p.cmd.command_id, ev)
+                                                    for p in planned for ev in p.events)
+            for rec in records:
+                _check_deliverable(rec)
+            stored = await eventlog.append(conn, township_id, head, records)
+            at = 0
+            for p in planned:
+                p.stored = stored[at:at + len(p.events)]
+                at += len(p.events)
+            await self._project_many(conn, planned)
+            await reporters.save(conn, kept)
+            await self._facts_many(conn, planned)
+            cfg = self.cfg
+            rows = []
+            for p in planned:
+                call = p.steps[-1]
+                await outbox.enqueue(conn, cfg, notices_for(p.events, p.steps, cfg), [r.seq for r in p.stored],
+                                     call, now, self._codes.get(township_id))
+                result = {
+                    "command_id": str(p.cmd.command_id), "call_id": str(call.id), "number": call.number,
+                    "call_state": call.state.value,
+                    "events": [{"seq": r.seq, "type": r.type, "assignment_id": _s(r.assignment_id)}
+                               for r in p.stored],
+                }
+                answers[p.index] = Outcome(result, replayed=False, records=tuple(p.stored))
+                rows.append((p.cmd.command_id, actor.user_id, p.cmd.kind, p.digest, township_id, result, now))
+            await conn.executemany(INSERT_COMMAND, rows)
+        return stored, [step for p in planned for step in p.steps]
+
+    async def _project_many(self, conn: Conn, planned: Sequence[_Planned]) -> None:
+        """The projection rows of every call and assignment the batch moved, each as the batch left it."""
+        last: dict[UUID, tuple[Call, int]] = {}
+        touched: dict[UUID, set[UUID]] = {}
+        for p in planned:
+            call = p.steps[-1]
+            last[call.id] = (call, p.stored[-1].seq)
+            touched.setdefault(call.id, set()).update(ev.assignment_id for ev in p.events
+                                                      if ev.assignment_id is not None)
+        cfg = self.cfg
+        await conn.executemany(UPSERT_CALL, [call_row(call, seq) for call, seq in last.values()])
+        rows = [assignment_row(call, call.assignments[aid], cfg)
+                for call, _ in last.values() for aid in touched[call.id]]
+        if rows:
+            await conn.executemany(UPSERT_ASSIGNMENT, rows)
+
+    async def _facts_many(self, conn: Conn, planned: Sequence[_Planned]) -> None:
+        """The evaluation's facts of the batch's calls, advanced event by event in log order."""
+        per_call: dict[UUID, list[tuple[Call, Event, int]]] = {}
+        for p in planned:
+            if touches(p.events):
+                per_call.setdefault(p.steps[-1].id, []).extend(
+                    zip(p.steps, p.events, (r.seq for r in p.stored), strict=True))
+        if not per_call:
+            return
+        known = await evaluation_facts.load_many(conn, list(per_call))
+        rows: dict[UUID, Any] = {}
+        for call_id, steps in per_call.items():
+            rows.update(evaluation_facts.changed(known.get(call_id, {}), steps))
+        await evaluation_facts.save(conn, rows.values())
 
     async def record_notice(self, conn: Conn, township_id: int, call_id: UUID, assignment_id: UUID | None,
                             type_: str, body: dict[str, Any]) -> EventRecord:
