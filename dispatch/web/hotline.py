@@ -3,18 +3,17 @@ routes of their own, because the signature is checked over the raw body before a
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from dispatch.core import hotline
-from dispatch.core.commands import CreateCall, nul_field, parse_command
+from dispatch.core.commands import CreateCall, parse_command
 from dispatch.core.intake import FINISHED, agency, expected, status_text
 from dispatch.core.records import Call
 from dispatch.node.state import HubState
@@ -23,15 +22,19 @@ from dispatch.store import integrations as store
 from dispatch.store.integrations import Integration
 from dispatch.store.pool import unavailable, unreachable
 from dispatch.web import intake
-from dispatch.web.routing import MAX_BODY_BYTES, ZhJSONResponse, error_response, request_language, validation_error
+from dispatch.web.routing import (
+    MAX_BODY_BYTES,
+    ZhJSONResponse,
+    error_response,
+    parse_json_body,
+    request_language,
+)
 from protocols.errors import (
-    BadRequest,
     Forbidden,
     InternalError,
     NotFound,
     PayloadTooLarge,
     Unauthenticated,
-    ValidationFailed,
     XianghuError,
 )
 
@@ -100,22 +103,7 @@ async def _answer(hub: HubState, ticket_id: str, doc: dict[str, Any], replayed: 
 
 
 def _ticket(body: bytes, request: Request) -> hotline.HotlineTicket:
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media != "application/json":
-        raise BadRequest("Content-Type must be application/json")
-    try:
-        data = json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise BadRequest(f"body is not valid JSON: {str(exc)[:200]}") from None
-    if not isinstance(data, dict):
-        raise ValidationFailed("body must be a JSON object")
-    bad = nul_field(data)
-    if bad:
-        raise ValidationFailed(f"{bad}: must not contain a NUL character", field=bad)
-    try:
-        return hotline.HotlineTicket.model_validate(data)
-    except ValidationError as exc:
-        raise validation_error(exc) from None
+    return parse_json_body(body, request, hotline.HotlineTicket)
 
 
 async def receive(hub: HubState, request: Request) -> Response:

@@ -7,7 +7,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from pydantic import BaseModel, ValidationError
@@ -71,6 +71,30 @@ def validation_error(exc: ValidationError, prefix: str = "") -> ValidationFailed
     fld = f"{prefix}{loc}" if loc else (prefix.rstrip(".") or None)
     msg = describe_error(first)  # the same sentences as commands' (and so the same Chinese)
     return ValidationFailed(f"{fld}: {msg}" if fld else msg, field=fld)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_json_body(raw: bytes, request: Request, model: type[M]) -> M:
+    """A request body that must be a JSON object valid for ``model``; every fault named (REST and webhooks)."""
+    # Exactly JSON: a CORS-safelisted type (text/plain; x=json) could be posted cross-site.
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json":
+        raise BadRequest("Content-Type must be application/json")
+    try:
+        data = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise BadRequest(f"body is not valid JSON: {str(exc)[:200]}") from None
+    if not isinstance(data, dict):
+        raise ValidationFailed("body must be a JSON object")
+    bad = nul_field(data)
+    if bad:
+        raise ValidationFailed(f"{bad}: must not contain a NUL character", field=bad)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
 
 
 @dataclass
@@ -161,23 +185,7 @@ def _asgi(ep: Endpoint) -> Callable[[Request], Awaitable[Response]]:
                 raw = await request.body()
                 if len(raw) > MAX_BODY_BYTES:
                     raise PayloadTooLarge(f"request body larger than {MAX_BODY_BYTES} bytes")
-                # Exactly JSON: a CORS-safelisted type (text/plain; x=json) could be posted cross-site.
-                media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-                if media != "application/json":
-                    raise BadRequest("Content-Type must be application/json")
-                try:
-                    data = json.loads(raw or b"null")
-                except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-                    raise BadRequest(f"body is not valid JSON: {str(exc)[:200]}") from None
-                if not isinstance(data, dict):
-                    raise ValidationFailed("body must be a JSON object")
-                bad = nul_field(data)
-                if bad:
-                    raise ValidationFailed(f"{bad}: must not contain a NUL character", field=bad)
-                try:
-                    call.body = ep.body.model_validate(data)
-                except ValidationError as exc:
-                    raise validation_error(exc) from None
+                call.body = parse_json_body(raw, request, ep.body)
             if ep.query is not None:
                 params: dict[str, Any] = {}
                 lists = _list_fields(ep.query)
