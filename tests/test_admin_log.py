@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -65,7 +66,7 @@ async def test_a_failed_account_command_logs_nothing(dsn: str, conn: asyncpg.Con
 async def test_entries_are_chained_and_a_changed_row_is_named_by_verify_log(dsn: str,
                                                                             conn: asyncpg.Connection) -> None:
     at = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
-    entries = [await adminlog.append(conn, actor=SYSTEM_ACTOR, action="test.change", target=f"thing:{i}", at=at,
+    entries = [await adminlog.append(conn, actor=SYSTEM_ACTOR, action="township.update", target=f"thing:{i}", at=at,
                                      before={"n": i}, after={"n": i + 1, "名": "值"}) for i in range(4)]
     assert [e.seq for e in entries] == [1, 2, 3, 4]
     assert entries[0].prev_hash == b"" and all(b.prev_hash == a.hash for a, b in itertools.pairwise(entries))
@@ -81,7 +82,7 @@ async def test_entries_are_chained_and_a_changed_row_is_named_by_verify_log(dsn:
 
 
 async def test_the_log_refuses_updates_and_deletes(conn: asyncpg.Connection) -> None:
-    await adminlog.append(conn, actor=SYSTEM_ACTOR, action="test.change", target="thing", at=datetime.now(UTC))
+    await adminlog.append(conn, actor=SYSTEM_ACTOR, action="township.update", target="thing", at=datetime.now(UTC))
     for sql in ("update admin_log set target = 'x'", "delete from admin_log", "truncate admin_log"):
         try:
             await conn.execute(sql)
@@ -100,10 +101,13 @@ async def test_only_admins_read_the_log_newest_first_and_paged(hub: Hub, conn: a
         page = (await admin.get(PATH, params={"limit": 2, "offset": 1})).json()
         adds = (await admin.get(PATH, params={"action": "user.add"})).json()
         bad = await admin.get(PATH, params={"limit": 0})
+        unknown = await admin.get(PATH, params={"action": "user.delete"})
     assert page["total"] == 5 and [e["seq"] for e in page["entries"]] == [4, 3]
     assert page["entries"][0]["after"] == {"i": 3} and len(page["entries"][0]["hash"]) == 64
     assert [e["seq"] for e in adds["entries"]] == [4, 2] and adds["total"] == 2
     assert bad.status_code == 422 and bad.json()["field"] == "limit"
+    assert unknown.status_code == 422 and unknown.json()["field"] == "action"
+    assert "user.delete" in unknown.json()["message"] and "user.passwd" in unknown.json()["message"]
     for username in ("supervisor", "op1.yiqiao", "police1.yiqiao", "leader.yiqiao", "head.police"):
         async with await hub.login(username) as other:
             res = await other.get(PATH)
@@ -116,3 +120,31 @@ def test_the_admin_log_is_in_the_openapi_document() -> None:
     doc = openapi_document(VERSION)
     op = doc["paths"][PATH]["get"]
     assert "AdminLogOut" in str(op["responses"]["200"])
+
+
+async def test_an_unknown_action_is_refused_and_writes_nothing(conn: asyncpg.Connection) -> None:
+    before = await conn.fetchval("select count(*) from admin_log")
+    try:
+        await adminlog.append(conn, actor=SYSTEM_ACTOR, action="user.delete", target="t", at=datetime.now(UTC))
+    except ValueError as exc:
+        assert "user.delete" in str(exc)
+    else:
+        raise AssertionError("an action outside the catalogue was logged")
+    assert await conn.fetchval("select count(*) from admin_log") == before
+
+
+def test_the_admin_console_lists_every_action_in_both_languages() -> None:
+    """The console's filter and its words follow the hub's catalogue: an action added later is never missing."""
+    js = (ROOT / "console/admin/admin.js").read_text(encoding="utf-8")
+    listed = re.search(r"const ACTIONS = \[(.*?)\];", js, re.S)
+    assert listed is not None
+    assert tuple(re.findall(r'"([a-z_.]+)"', listed.group(1))) == adminlog.ACTIONS
+    strings = (ROOT / "console/admin/strings.js").read_text(encoding="utf-8")
+    for action in adminlog.ACTIONS:
+        assert strings.count(f'"act.{action}":') == 2, action  # zh-CN and English
+
+
+def test_the_log_filter_offers_the_catalogue_in_the_openapi_document() -> None:
+    doc = openapi_document(VERSION)
+    params = {p["name"]: p for p in doc["paths"][PATH]["get"]["parameters"]}
+    assert "privacy.rechain" in str(params["action"]["schema"])

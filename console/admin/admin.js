@@ -13,9 +13,11 @@ import "/admin/strings.js";
 const $ = (id) => document.getElementById(id);
 const VIEWS = ["county", "forces", "users", "integrations", "settings", "log"];
 const ROLES = ["operator", "liaison", "supervisor", "admin", "leader", "department_head", "grid_worker"];
+// The admin log's actions, as the hub's catalogue (dispatch/store/adminlog.py ACTIONS; tests/test_admin_log.py).
 const ACTIONS = ["township.add", "township.update", "grid.add", "grid.update", "station.add", "station.remove",
   "unit.add", "unit.update", "unit.retire", "user.add", "user.update", "user.disable", "user.enable", "user.passwd",
-  "integration.add", "integration.disable", "integration.enable", "integration.rotate", "privacy.erase"];
+  "integration.add", "integration.disable", "integration.enable", "integration.rotate",
+  "settings.categories", "settings.sla", "settings.evaluation", "privacy.erase", "privacy.rechain"];
 /** An admin-log action in words (its code where the table has none, e.g. an action added later). */
 function actionName(a) {
   const key = `act.${a}`;

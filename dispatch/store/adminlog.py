@@ -20,6 +20,17 @@ from dispatch.core.reporter import canonical_json
 from dispatch.store.eventlog import AT_FORMAT
 from dispatch.store.pool import Conn
 
+# Every action the admin log records, in the order the admin console lists them (its filter, tests/test_admin_log.py
+# checks the console's list and its words against this one).
+ACTIONS = (
+    "township.add", "township.update", "grid.add", "grid.update", "station.add", "station.remove",
+    "unit.add", "unit.update", "unit.retire",
+    "user.add", "user.update", "user.disable", "user.enable", "user.passwd",
+    "integration.add", "integration.disable", "integration.enable", "integration.rotate",
+    "settings.categories", "settings.sla", "settings.evaluation",
+    "privacy.erase", "privacy.rechain",
+)
+
 # One chain for the county: appends wait for each other (held until the transaction ends).
 APPEND_LOCK = "select pg_advisory_xact_lock(7420190010)"
 SELECT_HEAD = "select seq, hash from admin_log order by seq desc limit 1"
@@ -92,6 +103,8 @@ def cli_actor() -> Actor:
 async def append(conn: Conn, *, actor: Actor, action: str, target: str, at: datetime,
                  before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> AdminEntry:
     """Chain one entry after the head, inside the caller's transaction (or one of its own)."""
+    if action not in ACTIONS:
+        raise ValueError(f"admin log: unknown action {action!r}; add it to adminlog.ACTIONS")
     async with conn.transaction():
         await conn.execute(APPEND_LOCK)
         head = await conn.fetchrow(SELECT_HEAD)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dispatch.core.domain import Role
 from dispatch.store import adminlog
@@ -21,10 +21,17 @@ class AdminLogVerifyOut(BaseModel):
 
 class AdminLogQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    action: Annotated[str | None, Field(max_length=64, pattern=r"^[a-z_.]+$",
-                                        description="only entries of this action (user.add, privacy.erase, …)")] = None
+    action: Annotated[str | None, Field(max_length=64, json_schema_extra={"enum": list(adminlog.ACTIONS)},
+                                        description="only entries of this action")] = None
     limit: Annotated[int, Field(ge=1, le=500)] = 100
     offset: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+
+    @field_validator("action")
+    @classmethod
+    def _known(cls, value: str | None) -> str | None:
+        if value is not None and value not in adminlog.ACTIONS:
+            raise ValueError(f"unknown action {value!r} (one of {', '.join(adminlog.ACTIONS)})")
+        return value
 
 
 @endpoint("GET", "/api/v1/admin/log", summary="Read the admin log, newest first", tags=["admin"],
