@@ -34,15 +34,15 @@ async def numbers(conn: asyncpg.Connection, code: str) -> list[str]:
 
 async def test_numbers_are_gap_free_under_eight_concurrent_writers(hub: Hub, conn: asyncpg.Connection) -> None:
     store = hub.state.store
-    project = store._project
+    finish = store._finish
 
-    async def failing_project(c: Any, call: Any, events: Any, last_seq: int) -> None:
+    async def failing_finish(c: Any, township_id: int, call: Any, *rest: Any) -> None:
         # A failure after the number was taken and the events appended, before the commit.
         if call.title == FAIL_MARK:
             raise RuntimeError("projection failed")
-        await project(c, call, events, last_seq)
+        await finish(c, township_id, call, *rest)
 
-    store._project = failing_project
+    store._finish = failing_finish
     ops = [await hub.login(f"op{1 + i % 2}.yiqiao") for i in range(WRITERS)]
     liaison = await hub.login("police1.yiqiao")
     tokens = [await hub.token(f"op{1 + i % 2}.yiqiao") for i in range(WRITERS)]
@@ -91,7 +91,7 @@ async def test_numbers_are_gap_free_under_eight_concurrent_writers(hub: Hub, con
         for op in ops:
             await op.aclose()
         await liaison.aclose()
-        store._project = project
+        store._finish = finish
 
     expected = [f"YIQIAO-2026-{n:06d}" for n in range(1, len(created) + 1)]
     assert sorted(created) == expected

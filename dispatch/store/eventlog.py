@@ -134,10 +134,8 @@ def _replace(rec: EventRecord, **changes: Any) -> EventRecord:
     return replace(rec, **changes)
 
 
-async def append(conn: Conn, township_id: int, head: tuple[int, bytes],
-                 records: Sequence[EventRecord]) -> list[EventRecord]:
-    """Number, chain and insert ``records`` (their seq is ignored) after ``head`` = (seq, hash), which the
-    caller read while taking the township's lock (``select … for update`` on its ``township_heads`` row)."""
+def chain(township_id: int, head: tuple[int, bytes], records: Sequence[EventRecord]) -> list[EventRecord]:
+    """Number and chain ``records`` (their seq is ignored) after ``head`` = (seq, hash)."""
     seq, prev = head
     out: list[EventRecord] = []
     for rec in records:
@@ -148,8 +146,20 @@ async def append(conn: Conn, township_id: int, head: tuple[int, bytes],
         digest = hashlib.sha256(prev + canonical_json(doc)).digest()
         out.append(_replace(rec, township_id=township_id, seq=seq, prev_hash=prev, hash=digest))
         prev = digest
+    return out
+
+
+async def append(conn: Conn, township_id: int, head: tuple[int, bytes],
+                 records: Sequence[EventRecord], *, move_head: bool = True) -> list[EventRecord]:
+    """Number, chain and insert ``records`` (their seq is ignored) after ``head`` = (seq, hash), which the
+    caller read while taking the township's lock (``select … for update`` on its ``township_heads`` row).
+    ``move_head=False``: the caller moves the head (and notifies) itself, to the last record's seq and hash,
+    in the same transaction (the write path does it in the statement that finishes the command)."""
+    out = chain(township_id, head, records)
     await conn.executemany(INSERT_EVENT, [row_values(r) for r in out])
-    await conn.execute(UPDATE_HEAD_AND_NOTIFY, township_id, seq, prev)
+    if move_head:
+        seq, last = (out[-1].seq, out[-1].hash) if out else head
+        await conn.execute(UPDATE_HEAD_AND_NOTIFY, township_id, seq, last)
     return out
 
 

@@ -25,6 +25,7 @@ from dispatch.core.lifecycle import DecideContext, decide, evolve
 from dispatch.core.notices import notices_for
 from dispatch.core.numbering import format_number, numbering_year
 from dispatch.core.records import Assignment, Call, Event
+from dispatch.core.reporter import Reporter
 from dispatch.core.settings import ConfigRef
 from dispatch.core.sla_policy import next_escalation
 from dispatch.evaluation.facts import touches
@@ -49,6 +50,20 @@ select h.seq, h.hash, c.user_id, c.payload_hash, c.result
   left join commands c on c.command_id = $2
  where h.township_id = $1
    for update of h
+"""
+# The same for ``create_call``, which also draws the township's next call number this year under that lock (the
+# insert reads the locked head, so it runs after the lock is held); none is drawn for a command already seen.
+LOCK_HEAD_COMMAND_AND_NUMBER = """
+with h as (select seq, hash from township_heads where township_id = $1 for update),
+     c as (select user_id, payload_hash, result from commands where command_id = $2),
+     n as (insert into call_numbers as n (township_id, year, last)
+           select $1, $3, 1 from h where not exists (select from c)
+           on conflict (township_id, year) do update
+              set last = n.last + 1
+           returning last)
+select h.seq, h.hash, c.user_id, c.payload_hash, c.result, (select last from n) as number
+  from h
+  left join c on true
 """
 # A command's recorded answer, read after a refusal: a concurrent twin may have committed it meanwhile.
 SELECT_COMMAND = "select user_id, payload_hash, result from commands where command_id = $1"
@@ -88,6 +103,45 @@ on conflict (id) do update
    set state = excluded.state, ack_due = excluded.ack_due, arrive_due = excluded.arrive_due,
        resolve_due = excluded.resolve_due, next_due = excluded.next_due, next_kind = excluded.next_kind,
        next_level = excluded.next_level, updated_at = excluded.updated_at, doc = excluded.doc
+"""
+# What a command writes after its events, in one statement: the township's head moved and every node woken
+# (eventlog.UPDATE_HEAD_AND_NOTIFY), the call's row, its assignments' rows, the reporter kept aside, the command's
+# record. Data-modifying CTEs all run; the foreign keys of assignments and reporters see the call inserted beside.
+FINISH_COMMAND = """
+with moved as (
+    update township_heads set seq = $2, hash = $3 where township_id = $1 returning township_id
+), called as (
+    insert into calls (id, township_id, number, state, category, priority, source, title, address,
+                       created_at, updated_at, closed_at, last_seq, doc)
+    values ($4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+    on conflict (id) do update
+       set state = excluded.state, category = excluded.category, priority = excluded.priority,
+           title = excluded.title, address = excluded.address, updated_at = excluded.updated_at,
+           closed_at = excluded.closed_at, last_seq = excluded.last_seq, doc = excluded.doc
+), assigned as (
+    insert into assignments (id, call_id, township_id, target, state, ack_due, arrive_due, resolve_due,
+                             next_due, next_kind, next_level, updated_at, doc)
+    select a.id, $4, $5, a.target, a.state, a.ack_due, a.arrive_due, a.resolve_due,
+           a.next_due, a.next_kind, a.next_level, a.updated_at, a.doc
+      from unnest($18::uuid[], $19::text[], $20::text[], $21::timestamptz[], $22::timestamptz[],
+                  $23::timestamptz[], $24::timestamptz[], $25::text[], $26::integer[], $27::timestamptz[],
+                  $28::jsonb[])
+           as a (id, target, state, ack_due, arrive_due, resolve_due, next_due, next_kind, next_level,
+                 updated_at, doc)
+    on conflict (id) do update
+       set state = excluded.state, ack_due = excluded.ack_due, arrive_due = excluded.arrive_due,
+           resolve_due = excluded.resolve_due, next_due = excluded.next_due, next_kind = excluded.next_kind,
+           next_level = excluded.next_level, updated_at = excluded.updated_at, doc = excluded.doc
+), reported as (
+    insert into reporters (call_id, township_id, name, phone, salt, digest, created_at)
+    select $4, $5, r.name, r.phone, r.salt, r.digest, r.created_at
+      from unnest($29::text[], $30::text[], $31::bytea[], $32::bytea[], $33::timestamptz[])
+           as r (name, phone, salt, digest, created_at)
+), recorded as (
+    insert into commands (command_id, user_id, kind, payload_hash, township_id, result, created_at)
+    values ($34, $35, $36, $37, $1, $38, $39)
+)
+select pg_notify('xianghu_events', $1::text || ':' || $2::text) from moved
 """
 UPDATE_CALL_LAST_SEQ = "update calls set last_seq = $2 where id = $1"
 # Events that do not move a call or an assignment (a refusal's story is the last one that did).
@@ -212,7 +266,10 @@ class Store:
             raise Forbidden(f"a {actor.role.value} without a township cannot {cmd.kind}")
         return actor.township_id, None
 
-    async def _context(self, conn: Conn, township_id: int, cmd: Command, now: datetime) -> DecideContext:
+    async def _context(self, conn: Conn, township_id: int, cmd: Command, now: datetime,
+                       last: int | None = None) -> DecideContext:
+        """``last``: the call number ``create_call`` drew with the lock (``LOCK_HEAD_COMMAND_AND_NUMBER``) in
+        ``numbering_year(now)``; drawn here when not given."""
         if township_id not in self._targets or time.monotonic() - self._loaded_at.get(township_id, 0) > TARGETS_TTL_S:
             rows = await conn.fetch(SELECT_TARGETS, township_id)
             self._targets[township_id] = frozenset(r["target"] for r in rows)
@@ -222,7 +279,8 @@ class Store:
         if cmd.kind == "create_call":
             # Under the township lock: creations of one township take numbers strictly one after another.
             year = numbering_year(now)
-            last = await conn.fetchval(NEXT_CALL_NUMBER, township_id, year)
+            if last is None:
+                last = await conn.fetchval(NEXT_CALL_NUMBER, township_id, year)
             number = format_number(self._codes[township_id], year, last)
 
         def next_number() -> str:
@@ -294,9 +352,16 @@ class Store:
         return Outcome(row["result"], replayed=True)
 
     async def _execute(self, actor: Actor, cmd: Command, digest: bytes) -> Outcome:
+        creating = cmd.kind == "create_call"
         async with self.pool.acquire() as conn, conn.transaction():
             township_id, call_id = await self._township_of(conn, actor, cmd)
-            locked = await conn.fetchrow(LOCK_HEAD_AND_COMMAND, township_id, cmd.command_id)
+            if creating:
+                # The clock read before the lock: the number's year and the events' time are the same instant.
+                now = self.clock.now()
+                locked = await conn.fetchrow(LOCK_HEAD_COMMAND_AND_NUMBER, township_id, cmd.command_id,
+                                             numbering_year(now))
+            else:
+                locked = await conn.fetchrow(LOCK_HEAD_AND_COMMAND, township_id, cmd.command_id)
             if locked is None:
                 raise NotFound(f"township {township_id} has no event log", field="township_id")
             head = (locked["seq"], bytes(locked["hash"]))
@@ -311,8 +376,11 @@ class Store:
             if call_id is not None:
                 doc = await conn.fetchval(SELECT_CALL_DOC, call_id)
                 call = Call.from_dict(doc)
-            now = self.clock.now()
-            ctx = await self._context(conn, township_id, cmd, now)
+            if creating:
+                ctx = await self._context(conn, township_id, cmd, now, locked["number"])
+            else:
+                now = self.clock.now()
+                ctx = await self._context(conn, township_id, cmd, now)
             evidence = command_attachments(cmd)
             if evidence:  # locked until commit; checked before decide, bound once the events have their seq
                 ctx = dataclasses.replace(ctx, attachments=await attachments.resolve(conn, actor.user_id, evidence))
@@ -328,12 +396,25 @@ class Store:
                                                     for ev in events)
             for rec in records:
                 _check_deliverable(rec)
-            stored = await eventlog.append(conn, township_id, head, records)
-            await self._project(conn, call, events, stored[-1].seq)
+            stored = await eventlog.append(conn, township_id, head, records, move_head=False)
+            result = {
+                "command_id": str(cmd.command_id), "call_id": str(call.id), "number": call.number,
+                "call_state": call.state.value,
+                "events": [{"seq": r.seq, "type": r.type, "assignment_id": _s(r.assignment_id)}
+                           for r in stored],
+            }
+            record = (cmd.command_id, actor.user_id, cmd.kind, digest, result, now)
+            try:
+                await self._finish(conn, township_id, call, events, stored, kept, record)
+            except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name != "commands_pkey":
+                    raise
+                # Same id sent at once under another township's lock: ids are global, so it is a reuse.
+                raise CommandIdReused(f"command_id {cmd.command_id} was already used for a different command",
+                                      field="command_id") from None
             if evidence:  # after the projection: the row references the call
                 carrier = next(r for r in stored if "attachments" in r.body)
                 await attachments.bind(conn, evidence, call.id, carrier.seq, carrier.type, carrier.assignment_id)
-            await reporters.save(conn, kept)
             if touches(events):  # the evaluation's facts, in the same transaction as their events
                 known = await evaluation_facts.load(conn, call.id) if existing else {}
                 rows = evaluation_facts.changed(known, list(zip(steps, events, (r.seq for r in stored),
@@ -344,19 +425,6 @@ class Store:
             if cfg.notify.channels:  # none: only the consoles' WebSocket, and the events are the message
                 await outbox.enqueue(conn, cfg, notices_for(events, steps, cfg), [r.seq for r in stored],
                                      call, now, self._codes.get(township_id))
-            result = {
-                "command_id": str(cmd.command_id), "call_id": str(call.id), "number": call.number,
-                "call_state": call.state.value,
-                "events": [{"seq": r.seq, "type": r.type, "assignment_id": _s(r.assignment_id)}
-                           for r in stored],
-            }
-            try:
-                await conn.execute(INSERT_COMMAND, cmd.command_id, actor.user_id, cmd.kind, digest, township_id,
-                                   result, now)
-            except asyncpg.UniqueViolationError:
-                # Same id sent at once under another township's lock: ids are global, so it is a reuse.
-                raise CommandIdReused(f"command_id {cmd.command_id} was already used for a different command",
-                                      field="command_id") from None
         for hook in self.on_commit:
             try:
                 hook(stored, steps)
@@ -539,15 +607,27 @@ class Store:
         await conn.execute(UPDATE_CALL_LAST_SEQ, call_id, stored.seq)
         return stored
 
-    async def _project(self, conn: Conn, call: Call, events: list[Event], last_seq: int) -> None:
-        row = call_row(call, last_seq)
-        await conn.execute(UPSERT_CALL, *row)
+    async def _finish(self, conn: Conn, township_id: int, call: Call, events: list[Event],
+                      stored: Sequence[EventRecord], kept: Sequence[tuple[EventRecord, Reporter]],
+                      record: tuple[UUID, int | None, str, bytes, dict[str, Any], datetime]) -> None:
+        """After the events (``stored``): the head moved, the projection, the kept reporter and the command's
+        ``record`` (command_id, user_id, kind, payload hash, result, at) — ``FINISH_COMMAND``, one round trip."""
+        row = call_row(call, stored[-1].seq)
         touched = {ev.assignment_id for ev in events if ev.assignment_id is not None}
-        if touched:  # each assignment's document is the one already in the call's (``Call.to_dict``)
-            docs = dict(zip(call.assignments, row[-1]["assignments"], strict=True))
-            cfg = self.cfg
-            await conn.executemany(UPSERT_ASSIGNMENT, [assignment_row(call, call.assignments[aid], cfg, docs[aid])
-                                                       for aid in touched])
+        # each assignment's document is the one already in the call's (``Call.to_dict``)
+        docs = dict(zip(call.assignments, row[-1]["assignments"], strict=True)) if touched else {}
+        cfg = self.cfg
+        cols: list[list[Any]] = [[] for _ in range(11)]
+        for aid in touched:
+            a = assignment_row(call, call.assignments[aid], cfg, docs[aid])
+            for k, value in enumerate((a[0], *a[3:])):  # the call's id and township are the call row's
+                cols[k].append(value)
+        reps: list[list[Any]] = [[] for _ in range(5)]
+        for rec, rep in kept:
+            for k, value in enumerate(reporters.reporter_row(rec, rep)[2:]):  # call and township: the call's
+                reps[k].append(value)
+        await conn.execute(FINISH_COMMAND, township_id, stored[-1].seq, stored[-1].hash, *row, *cols, *reps,
+                           *record[:4], record[4], record[5])
 
 
 # -- rows, shared with the bulk loader (dispatch/store/bulk.py) so both write the same projections ----------

@@ -4,11 +4,11 @@
 every statement and its arguments (the second call of each township, so the store's caches are warm, as in a
 running hub). ``replay`` then runs those statements, in order, in one transaction each, on plain asyncpg
 connections (the product's connection set-up: its jsonb codecs), with fresh ids: every UUID of the recorded
-transaction is replaced by a new one, the call number by the one the replayed ``NEXT_CALL_NUMBER`` returns, and the
-event sequence numbers by the ones following the head the replayed lock returns. Runs in a copy of the database,
-whose heads were moved to ``SEQ_BASE`` before recording so that sequence numbers cannot be mistaken for other
-integers. No Python domain code (decide, evolve, hashing) runs during the replay: what is left is the database's
-work for a call plus asyncpg's.
+transaction is replaced by a new one, the call number by the one the replayed lock (or ``NEXT_CALL_NUMBER``)
+draws, and the event sequence numbers by the ones following the head the replayed lock returns. Runs in a copy of
+the database, whose heads were moved to ``SEQ_BASE`` before recording so that sequence numbers cannot be mistaken
+for other integers. No Python domain code (decide, evolve, hashing) runs during the replay: what is left is the
+database's work for a call plus asyncpg's.
 """
 
 from __future__ import annotations
@@ -178,11 +178,12 @@ async def replay(dsn: str, templates: dict[int, list[Statement]], numbers: dict[
             async with conn.transaction():
                 for method, query, args in templates[tid]:
                     res = await getattr(conn, method)(query, *_subst(args, ids, shift, number))
-                    if "for update of h" in query:
+                    if "for update" in query and "township_heads" in query:
                         shift = res["seq"] - heads[tid]
-                    elif "call_numbers" in query:
+                    if "call_numbers" in query:  # its own statement, or drawn with the lock (``res["number"]``)
+                        last = res["number"] if isinstance(res, asyncpg.Record) else res
                         year = numbering_year(dt.datetime.now(dt.UTC))
-                        number = (numbers[tid], format_number(codes[tid], year, res))
+                        number = (numbers[tid], format_number(codes[tid], year, last))
 
         async def lane(conn: Any, end: float) -> None:
             nonlocal done
