@@ -27,6 +27,14 @@ values ({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))})
 on conflict (assignment_id) do update
    set {', '.join(f'{c} = excluded.{c}' for c in COLUMNS if c != 'assignment_id')}
 """
+# The same upsert as a CTE over a jsonb array of rows (``json_row``), for a statement that writes more (the write
+# path's ``FINISH_COMMAND``): the escalation arrays differ in length, which an ``unnest`` of arrays cannot carry.
+UPSERT_FACTS_JSON_CTE = f"""
+    insert into assignment_facts ({', '.join(COLUMNS)})
+    select {', '.join(COLUMNS)} from jsonb_populate_recordset(null::assignment_facts, ${{rows}}::jsonb)
+    on conflict (assignment_id) do update
+       set {', '.join(f'{c} = excluded.{c}' for c in COLUMNS if c != 'assignment_id')}
+"""
 # The facts of the assignments dispatched in [start, end), optionally of one township and/or target.
 SELECT_PERIOD_FACTS = f"""
 select {', '.join(COLUMNS)}
@@ -65,6 +73,13 @@ def row_values(f: Facts) -> tuple[Any, ...]:
     """One ``assignment_facts`` row in ``COLUMNS`` order (the upsert's parameters, the bulk loader's COPY)."""
     row = f.to_row()
     return tuple(row[c] for c in COLUMNS)
+
+
+def json_row(f: Facts) -> dict[str, Any]:
+    """One ``assignment_facts`` row as a JSON object (``UPSERT_FACTS_JSON_CTE``): times in ISO-8601 with their
+    offset and microseconds, ids as text — the same values once PostgreSQL reads them."""
+    return {c: (v.isoformat() if isinstance(v, datetime) else str(v) if isinstance(v, UUID) else v)
+            for c, v in f.to_row().items()}
 
 
 async def load(conn: Conn, call_id: UUID) -> dict[UUID, Facts]:

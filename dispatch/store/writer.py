@@ -28,7 +28,7 @@ from dispatch.core.records import Assignment, Call, Event
 from dispatch.core.reporter import Reporter
 from dispatch.core.settings import ConfigRef
 from dispatch.core.sla_policy import next_escalation
-from dispatch.evaluation.facts import touches
+from dispatch.evaluation.facts import Facts, touches
 from dispatch.store import attachments, eventlog, outbox, reporters
 from dispatch.store import facts as evaluation_facts
 from dispatch.store.eventlog import EventRecord
@@ -106,8 +106,9 @@ on conflict (id) do update
 """
 # What a command writes after its events, in one statement: the township's head moved and every node woken
 # (eventlog.UPDATE_HEAD_AND_NOTIFY), the call's row, its assignments' rows, the reporter kept aside, the command's
-# record. Data-modifying CTEs all run; the foreign keys of assignments and reporters see the call inserted beside.
-FINISH_COMMAND = """
+# record, the evaluation's facts it changed. Data-modifying CTEs all run; the foreign keys of assignments and
+# reporters see the call inserted beside them (checked at the statement's end).
+FINISH_COMMAND = f"""
 with moved as (
     update township_heads set seq = $2, hash = $3 where township_id = $1 returning township_id
 ), called as (
@@ -140,7 +141,7 @@ with moved as (
 ), recorded as (
     insert into commands (command_id, user_id, kind, payload_hash, township_id, result, created_at)
     values ($34, $35, $36, $37, $1, $38, $39)
-)
+), facts as ({evaluation_facts.UPSERT_FACTS_JSON_CTE.format(rows=40)})
 select pg_notify('xianghu_events', $1::text || ':' || $2::text) from moved
 """
 UPDATE_CALL_LAST_SEQ = "update calls set last_seq = $2 where id = $1"
@@ -385,7 +386,6 @@ class Store:
             if evidence:  # locked until commit; checked before decide, bound once the events have their seq
                 ctx = dataclasses.replace(ctx, attachments=await attachments.resolve(conn, actor.user_id, evidence))
             events = decide(call, cmd, actor, now, ctx)
-            existing = call_id is not None
             steps: list[Call] = []
             for ev in events:
                 call = evolve(call, ev)
@@ -404,8 +404,13 @@ class Store:
                            for r in stored],
             }
             record = (cmd.command_id, actor.user_id, cmd.kind, digest, result, now)
+            facts: list[Facts] = []
+            if touches(events):  # the evaluation's facts, in the same transaction as their events
+                known = await evaluation_facts.load(conn, call.id) if call_id is not None else {}
+                facts = list(evaluation_facts.changed(known, list(zip(steps, events, (r.seq for r in stored),
+                                                                      strict=True))).values())
             try:
-                await self._finish(conn, township_id, call, events, stored, kept, record)
+                await self._finish(conn, township_id, call, events, stored, kept, record, facts)
             except asyncpg.UniqueViolationError as exc:
                 if exc.constraint_name != "commands_pkey":
                     raise
@@ -415,11 +420,6 @@ class Store:
             if evidence:  # after the projection: the row references the call
                 carrier = next(r for r in stored if "attachments" in r.body)
                 await attachments.bind(conn, evidence, call.id, carrier.seq, carrier.type, carrier.assignment_id)
-            if touches(events):  # the evaluation's facts, in the same transaction as their events
-                known = await evaluation_facts.load(conn, call.id) if existing else {}
-                rows = evaluation_facts.changed(known, list(zip(steps, events, (r.seq for r in stored),
-                                                                strict=True)))
-                await evaluation_facts.save(conn, rows.values())
             # who must be told, in the same transaction as what they are told about (docs/NOTIFICATIONS.md)
             cfg = self.cfg
             if cfg.notify.channels:  # none: only the consoles' WebSocket, and the events are the message
@@ -609,9 +609,11 @@ class Store:
 
     async def _finish(self, conn: Conn, township_id: int, call: Call, events: list[Event],
                       stored: Sequence[EventRecord], kept: Sequence[tuple[EventRecord, Reporter]],
-                      record: tuple[UUID, int | None, str, bytes, dict[str, Any], datetime]) -> None:
-        """After the events (``stored``): the head moved, the projection, the kept reporter and the command's
-        ``record`` (command_id, user_id, kind, payload hash, result, at) — ``FINISH_COMMAND``, one round trip."""
+                      record: tuple[UUID, int | None, str, bytes, dict[str, Any], datetime],
+                      facts: Sequence[Facts]) -> None:
+        """After the events (``stored``): the head moved, the projection, the kept reporter, the command's
+        ``record`` (command_id, user_id, kind, payload hash, result, at) and the evaluation's changed ``facts``
+        — ``FINISH_COMMAND``, one round trip."""
         row = call_row(call, stored[-1].seq)
         touched = {ev.assignment_id for ev in events if ev.assignment_id is not None}
         # each assignment's document is the one already in the call's (``Call.to_dict``)
@@ -627,7 +629,7 @@ class Store:
             for k, value in enumerate(reporters.reporter_row(rec, rep)[2:]):  # call and township: the call's
                 reps[k].append(value)
         await conn.execute(FINISH_COMMAND, township_id, stored[-1].seq, stored[-1].hash, *row, *cols, *reps,
-                           *record[:4], record[4], record[5])
+                           *record[:4], record[4], record[5], [evaluation_facts.json_row(f) for f in facts])
 
 
 # -- rows, shared with the bulk loader (dispatch/store/bulk.py) so both write the same projections ----------
