@@ -13,6 +13,7 @@ import asyncpg
 from dispatch.core.commands import parse_command
 from dispatch.core.domain import Actor, Role
 from dispatch.store import eventlog
+from protocols.errors import NotFound
 from tests.conftest import ROOT, Hub
 from tests.helpers import assignment_of, new_call, post
 
@@ -116,3 +117,56 @@ async def test_chain_hash_covers_every_field() -> None:
     for change in ({"body": {"a": 2}}, {"audience": ("fire",)}, {"actor_name": "y"}, {"seq": 2}, {"type": "x"}):
         assert replace(rec, **change).chained(b"").hash != base  # type: ignore[arg-type]
     assert rec.chained(b"\x01").hash != base
+
+
+async def test_a_command_in_a_township_without_a_head_writes_nothing(hub: Hub, conn: asyncpg.Connection) -> None:
+    # The per-row keys to townships are gone (migration 0013): the township's head row, taken as the lock, is
+    # what keeps rows of a township that has no log out; the head keeps its key to townships.
+    tid = await conn.fetchval("insert into townships (code, name_zh, name_en) values ('nohead', '无头镇', 'Nohead')"
+                              " returning id")
+    actor = Actor(user_id=await conn.fetchval("select id from users where username = 'op1.yiqiao'"),
+                  role=Role.OPERATOR, township_id=tid, name="op")
+    before = await conn.fetchval("select last from call_numbers where township_id = $1", tid)
+    try:
+        await hub.state.store.execute(actor, parse_command("create_call", new_call()))
+    except NotFound as exc:
+        assert exc.field == "township_id"
+    else:
+        raise AssertionError("a command was written in a township without an event log")
+    for table in ("events", "calls", "assignments", "assignment_facts", "reporters", "commands"):
+        assert await conn.fetchval(f"select count(*) from {table} where township_id = $1", tid) == 0, table
+    assert await conn.fetchval("select last from call_numbers where township_id = $1", tid) == before is None
+    try:
+        await conn.execute("insert into township_heads (township_id) values ($1)", tid + 1000)
+    except asyncpg.ForeignKeyViolationError:
+        pass
+    else:
+        raise AssertionError("a head was written for a township that does not exist")
+
+
+async def test_create_call_writes_every_projection_with_its_events(hub: Hub, conn: asyncpg.Connection) -> None:
+    # FINISH_COMMAND: the head, the call, its assignments, the reporter, the facts and the command, in one statement.
+    async with await hub.login("op1.yiqiao") as op:
+        body = new_call(targets=["police", "fire"])
+        out = await post(op, "/api/v1/calls", body, expect=201)
+        again = (await op.post("/api/v1/calls", json=body)).json()
+    assert again["replayed"] and again["number"] == out["number"]
+    call_id = uuid.UUID(out["call_id"])
+    tid = await township(conn)
+    head = await conn.fetchrow("select seq, hash from township_heads where township_id = $1", tid)
+    last = await conn.fetchrow("select seq, hash from events where township_id = $1 order by seq desc limit 1", tid)
+    assert (head["seq"], bytes(head["hash"])) == (last["seq"], bytes(last["hash"])) == (out["events"][-1]["seq"],
+                                                                                           bytes(last["hash"]))
+    assert await conn.fetchval("select last_seq from calls where id = $1", call_id) == head["seq"]
+    targets = sorted(r["target"] for r in await conn.fetch(
+        "select target from assignments where call_id = $1 and township_id = $2", call_id, tid))
+    assert targets == ["fire", "police"]
+    facts = await conn.fetch("select target, esc_ack, dispatched_at, last_seq from assignment_facts where call_id = $1",
+                             call_id)
+    assert sorted(f["target"] for f in facts) == ["fire", "police"]
+    assert all(f["esc_ack"] == [] and f["dispatched_at"] is not None and f["last_seq"] > 0 for f in facts)
+    assert await conn.fetchval("select count(*) from reporters where call_id = $1 and township_id = $2",
+                               call_id, tid) == 1
+    assert await conn.fetchval("select result->>'number' from commands where command_id = $1",
+                               uuid.UUID(body["command_id"])) == out["number"]
+    assert (await eventlog.verify(conn, tid)).ok

@@ -33,6 +33,12 @@ insert into events (township_id, seq, call_id, assignment_id, type, actor_id, ac
                     at, body, audience, call_state, assignment_state, command_id, prev_hash, hash)
 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 """
+# The same insert as a CTE over a jsonb array of rows (``json_row``), for a statement that writes more (the write
+# path's ``FINISH_COMMAND``): each event's audience is an array of its own length, which ``unnest`` cannot carry.
+INSERT_EVENTS_JSON_CTE = f"""
+    insert into events ({', '.join(INSERT_COLUMNS)})
+    select {', '.join(INSERT_COLUMNS)} from jsonb_populate_recordset(null::events, ${{rows}}::jsonb)
+"""
 SELECT_HEADS = "select township_id, seq from township_heads order by township_id"
 # Every column of an event row, in EventRecord order (fan-out, replay and verification read them all).
 EVENT_COLUMNS = """township_id, seq, call_id, assignment_id, type, actor_id, actor_role, actor_name, at, body,
@@ -124,6 +130,16 @@ def row_values(r: EventRecord) -> tuple[Any, ...]:
     """An ``events`` row in ``INSERT_COLUMNS`` order (``append``'s parameters, the bulk loader's COPY)."""
     return (r.township_id, r.seq, r.call_id, r.assignment_id, r.type, r.actor_id, r.actor_role, r.actor_name,
             r.at, r.body, list(r.audience), r.call_state, r.assignment_state, r.command_id, r.prev_hash, r.hash)
+
+
+def json_row(r: EventRecord) -> dict[str, Any]:
+    """An ``events`` row as a JSON object (``INSERT_EVENTS_JSON_CTE``), the same values once PostgreSQL reads
+    them: the time in ISO-8601 with its offset and microseconds, ids as text, the hashes in bytea's hex form."""
+    return {"township_id": r.township_id, "seq": r.seq, "call_id": _s(r.call_id), "assignment_id": _s(r.assignment_id),
+            "type": r.type, "actor_id": r.actor_id, "actor_role": r.actor_role, "actor_name": r.actor_name,
+            "at": r.at.isoformat(), "body": r.body, "audience": list(r.audience), "call_state": r.call_state,
+            "assignment_state": r.assignment_state, "command_id": _s(r.command_id),
+            "prev_hash": "\\x" + r.prev_hash.hex(), "hash": "\\x" + r.hash.hex()}
 
 
 def _s(value: UUID | None) -> str | None:

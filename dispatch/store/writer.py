@@ -104,7 +104,8 @@ on conflict (id) do update
        resolve_due = excluded.resolve_due, next_due = excluded.next_due, next_kind = excluded.next_kind,
        next_level = excluded.next_level, updated_at = excluded.updated_at, doc = excluded.doc
 """
-# What a command writes after its events, in one statement: the township's head moved and every node woken
+# What a command writes, in one statement: its events (numbered and chained under the lock), the township's head
+# moved to the last of them and every node woken
 # (eventlog.UPDATE_HEAD_AND_NOTIFY), the call's row, its assignments' rows, the reporter kept aside, the command's
 # record, the evaluation's facts it changed. Data-modifying CTEs all run; the foreign keys of assignments and
 # reporters see the call inserted beside them (checked at the statement's end).
@@ -141,7 +142,8 @@ with moved as (
 ), recorded as (
     insert into commands (command_id, user_id, kind, payload_hash, township_id, result, created_at)
     values ($34, $35, $36, $37, $1, $38, $39)
-), facts as ({evaluation_facts.UPSERT_FACTS_JSON_CTE.format(rows=40)})
+), facts as ({evaluation_facts.UPSERT_FACTS_JSON_CTE.format(rows=40)}
+), appended as ({eventlog.INSERT_EVENTS_JSON_CTE.format(rows=41)})
 select pg_notify('xianghu_events', $1::text || ':' || $2::text) from moved
 """
 UPDATE_CALL_LAST_SEQ = "update calls set last_seq = $2 where id = $1"
@@ -396,7 +398,7 @@ class Store:
                                                     for ev in events)
             for rec in records:
                 _check_deliverable(rec)
-            stored = await eventlog.append(conn, township_id, head, records, move_head=False)
+            stored = eventlog.chain(township_id, head, records)
             result = {
                 "command_id": str(cmd.command_id), "call_id": str(call.id), "number": call.number,
                 "call_state": call.state.value,
@@ -611,7 +613,7 @@ class Store:
                       stored: Sequence[EventRecord], kept: Sequence[tuple[EventRecord, Reporter]],
                       record: tuple[UUID, int | None, str, bytes, dict[str, Any], datetime],
                       facts: Sequence[Facts]) -> None:
-        """After the events (``stored``): the head moved, the projection, the kept reporter, the command's
+        """The chained events (``stored``), the head moved, the projection, the kept reporter, the command's
         ``record`` (command_id, user_id, kind, payload hash, result, at) and the evaluation's changed ``facts``
         — ``FINISH_COMMAND``, one round trip."""
         row = call_row(call, stored[-1].seq)
@@ -629,7 +631,8 @@ class Store:
             for k, value in enumerate(reporters.reporter_row(rec, rep)[2:]):  # call and township: the call's
                 reps[k].append(value)
         await conn.execute(FINISH_COMMAND, township_id, stored[-1].seq, stored[-1].hash, *row, *cols, *reps,
-                           *record[:4], record[4], record[5], [evaluation_facts.json_row(f) for f in facts])
+                           *record[:4], record[4], record[5], [evaluation_facts.json_row(f) for f in facts],
+                           [eventlog.json_row(r) for r in stored])
 
 
 # -- rows, shared with the bulk loader (dispatch/store/bulk.py) so both write the same projections ----------
