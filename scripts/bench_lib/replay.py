@@ -42,6 +42,8 @@ class RawJson(str):
 def _encode_json(value: Any) -> str:
     if isinstance(value, RawJson):
         return str(value)
+    if isinstance(value, list) and value and all(isinstance(x, RawJson) for x in value):
+        return "[" + ",".join(value) + "]"  # a jsonb array of rows (the write path's FINISH_COMMAND)
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
