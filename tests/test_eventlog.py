@@ -161,6 +161,14 @@ async def test_create_call_writes_every_projection_with_its_events(hub: Hub, con
     targets = sorted(r["target"] for r in await conn.fetch(
         "select target from assignments where call_id = $1 and township_id = $2", call_id, tid))
     assert targets == ["fire", "police"]
+    # each assignment's document is its own (taken from the call's by position), also after a later command
+    async with await hub.login("police1.yiqiao") as police:
+        detail = (await police.get(f"/api/v1/calls/{call_id}")).json()
+        await post(police, f"/api/v1/assignments/{assignment_of(detail, 'police')['id']}/acknowledge", {})
+    for r in await conn.fetch("select id, target, state, doc from assignments where call_id = $1", call_id):
+        assert (r["doc"]["id"], r["doc"]["target"], r["doc"]["state"]) == (str(r["id"]), r["target"], r["state"])
+    assert {r["target"]: r["state"] for r in await conn.fetch(
+        "select target, state from assignments where call_id = $1", call_id)}["police"] != "dispatched"
     facts = await conn.fetch("select target, esc_ack, dispatched_at, last_seq from assignment_facts where call_id = $1",
                              call_id)
     assert sorted(f["target"] for f in facts) == ["fire", "police"]

@@ -124,12 +124,12 @@ with moved as (
     insert into assignments (id, call_id, township_id, target, state, ack_due, arrive_due, resolve_due,
                              next_due, next_kind, next_level, updated_at, doc)
     select a.id, $4, $5, a.target, a.state, a.ack_due, a.arrive_due, a.resolve_due,
-           a.next_due, a.next_kind, a.next_level, a.updated_at, a.doc
+           a.next_due, a.next_kind, a.next_level, a.updated_at, $17::jsonb -> 'assignments' -> a.position
       from unnest($18::uuid[], $19::text[], $20::text[], $21::timestamptz[], $22::timestamptz[],
                   $23::timestamptz[], $24::timestamptz[], $25::text[], $26::integer[], $27::timestamptz[],
-                  $28::jsonb[])
+                  $28::integer[])
            as a (id, target, state, ack_due, arrive_due, resolve_due, next_due, next_kind, next_level,
-                 updated_at, doc)
+                 updated_at, position)
     on conflict (id) do update
        set state = excluded.state, ack_due = excluded.ack_due, arrive_due = excluded.arrive_due,
            resolve_due = excluded.resolve_due, next_due = excluded.next_due, next_kind = excluded.next_kind,
@@ -618,13 +618,15 @@ class Store:
         — ``FINISH_COMMAND``, one round trip."""
         row = call_row(call, stored[-1].seq)
         touched = {ev.assignment_id for ev in events if ev.assignment_id is not None}
-        # each assignment's document is the one already in the call's (``Call.to_dict``)
-        docs = dict(zip(call.assignments, row[-1]["assignments"], strict=True)) if touched else {}
+        # each assignment's document is the one in the call's (``Call.to_dict``): sent once, as the call's, and
+        # taken from it by its position there
+        position = {aid: i for i, aid in enumerate(call.assignments)} if touched else {}
         cfg = self.cfg
         cols: list[list[Any]] = [[] for _ in range(11)]
         for aid in touched:
-            a = assignment_row(call, call.assignments[aid], cfg, docs[aid])
-            for k, value in enumerate((a[0], *a[3:])):  # the call's id and township are the call row's
+            a = assignment_row(call, call.assignments[aid], cfg, _IN_CALL_DOC)
+            # the call's id and township are the call row's; the document, the call's at that position
+            for k, value in enumerate((a[0], *a[3:-1], position[aid])):
                 cols[k].append(value)
         reps: list[list[Any]] = [[] for _ in range(5)]
         for rec, rep in kept:
@@ -633,6 +635,10 @@ class Store:
         await conn.execute(FINISH_COMMAND, township_id, stored[-1].seq, stored[-1].hash, *row, *cols, *reps,
                            *record[:4], record[4], record[5], [evaluation_facts.json_row(f) for f in facts],
                            [eventlog.json_row(r) for r in stored])
+
+
+# ``assignment_row``'s document when ``FINISH_COMMAND`` takes it from the call's instead.
+_IN_CALL_DOC: dict[str, Any] = {}
 
 
 # -- rows, shared with the bulk loader (dispatch/store/bulk.py) so both write the same projections ----------
