@@ -126,6 +126,41 @@ SELECT_COMMANDS = """
 select command_id, user_id, payload_hash, result from commands where command_id = any($1::uuid[])
 """
 SELECT_CALL_DOCS = "select id, doc from calls where id = any($1::uuid[])"
+# ``execute_many``'s projection and command rows, one statement each for the whole batch (documents as JSON text).
+UPSERT_CALLS = """
+insert into calls (id, township_id, number, state, category, priority, source, title, address,
+                   created_at, updated_at, closed_at, last_seq, doc)
+select u.id, u.township_id, u.number, u.state, u.category, u.priority, u.source, u.title, u.address,
+       u.created_at, u.updated_at, u.closed_at, u.last_seq, u.doc::jsonb
+  from unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+              $9::text[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[], $13::bigint[], $14::text[])
+       as u(id, township_id, number, state, category, priority, source, title, address, created_at, updated_at,
+            closed_at, last_seq, doc)
+on conflict (id) do update
+   set state = excluded.state, category = excluded.category, priority = excluded.priority,
+       title = excluded.title, address = excluded.address, updated_at = excluded.updated_at,
+       closed_at = excluded.closed_at, last_seq = excluded.last_seq, doc = excluded.doc
+"""
+UPSERT_ASSIGNMENTS = """
+insert into assignments (id, call_id, township_id, target, state, ack_due, arrive_due, resolve_due,
+                         next_due, next_kind, next_level, updated_at, doc)
+select u.id, u.call_id, u.township_id, u.target, u.state, u.ack_due, u.arrive_due, u.resolve_due, u.next_due,
+       u.next_kind, u.next_level, u.updated_at, u.doc::jsonb
+  from unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[],
+              $8::timestamptz[], $9::timestamptz[], $10::text[], $11::int[], $12::timestamptz[], $13::text[])
+       as u(id, call_id, township_id, target, state, ack_due, arrive_due, resolve_due, next_due, next_kind,
+            next_level, updated_at, doc)
+on conflict (id) do update
+   set state = excluded.state, ack_due = excluded.ack_due, arrive_due = excluded.arrive_due,
+       resolve_due = excluded.resolve_due, next_due = excluded.next_due, next_kind = excluded.next_kind,
+       next_level = excluded.next_level, updated_at = excluded.updated_at, doc = excluded.doc
+"""
+INSERT_COMMANDS = """
+insert into commands (command_id, user_id, kind, payload_hash, township_id, result, created_at)
+select u.command_id, u.user_id, u.kind, u.payload_hash, u.township_id, u.result::jsonb, u.created_at
+  from unnest($1::uuid[], $2::int[], $3::text[], $4::bytea[], $5::int[], $6::text[], $7::timestamptz[])
+       as u(command_id, user_id, kind, payload_hash, township_id, result, created_at)
+"""
 # The most commands ``execute_many`` writes in one transaction (one township lock held meanwhile).
 MANY_MAX = 500
 
@@ -459,7 +494,7 @@ class Store:
                                                     for p in planned for ev in p.events)
             for rec in records:
                 _check_deliverable(rec)
-            stored = await eventlog.append(conn, township_id, head, records)
+            stored = await eventlog.append_many(conn, township_id, head, records)
             at = 0
             for p in planned:
                 p.stored = stored[at:at + len(p.events)]
@@ -480,8 +515,8 @@ class Store:
                                for r in p.stored],
                 }
                 answers[p.index] = Outcome(result, replayed=False, records=tuple(p.stored))
-                rows.append((p.cmd.command_id, actor.user_id, p.cmd.kind, p.digest, township_id, result, now))
-            await conn.executemany(INSERT_COMMAND, rows)
+                rows.append((p.cmd.command_id, actor.user_id, p.cmd.kind, p.digest, township_id, _json(result), now))
+            await conn.execute(INSERT_COMMANDS, *_columns(rows, 7))
         return stored, [step for p in planned for step in p.steps]
 
     async def _project_many(self, conn: Conn, planned: Sequence[_Planned]) -> None:
@@ -494,11 +529,15 @@ class Store:
             touched.setdefault(call.id, set()).update(ev.assignment_id for ev in p.events
                                                       if ev.assignment_id is not None)
         cfg = self.cfg
-        await conn.executemany(UPSERT_CALL, [call_row(call, seq) for call, seq in last.values()])
-        rows = [assignment_row(call, call.assignments[aid], cfg)
-                for call, _ in last.values() for aid in touched[call.id]]
+        calls = [call_row(call, seq) for call, seq in last.values()]
+        rows = []
+        for (call, _), crow in zip(last.values(), calls, strict=True):
+            # each assignment's document is the one already in the call's (``Call.to_dict``)
+            docs = dict(zip(call.assignments, crow[-1]["assignments"], strict=True))
+            rows += [assignment_row(call, call.assignments[aid], cfg, docs[aid]) for aid in touched[call.id]]
+        await conn.execute(UPSERT_CALLS, *_columns([(*c[:-1], _json(c[-1])) for c in calls], 14))
         if rows:
-            await conn.executemany(UPSERT_ASSIGNMENT, rows)
+            await conn.execute(UPSERT_ASSIGNMENTS, *_columns([(*r[:-1], _json(r[-1])) for r in rows], 13))
 
     async def _facts_many(self, conn: Conn, planned: Sequence[_Planned]) -> None:
         """The evaluation's facts of the batch's calls, advanced event by event in log order."""
@@ -588,6 +627,20 @@ def _check_deliverable(rec: EventRecord) -> None:
     except (OverflowError, TypeError, ValueError) as exc:
         log.error("refused to commit %s on call %s: its frame cannot be encoded (%r)", rec.type, rec.call_id, exc)
         raise InternalError(f"{rec.type} cannot be encoded for delivery: {exc}") from None
+
+
+def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as ``width`` column lists: the parameters of an ``unnest`` statement."""
+    cols: list[list[Any]] = [[] for _ in range(width)]
+    for row in rows:
+        for col, value in zip(cols, row, strict=True):
+            col.append(value)
+    return cols
+
+
+def _json(value: Any) -> str:
+    """JSON text as the pool's jsonb codec writes it, for a ``text[]`` parameter cast to jsonb."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _s(value: UUID | None) -> str | None:
