@@ -127,19 +127,15 @@ select command_id, user_id, payload_hash, result from commands where command_id 
 """
 SELECT_CALL_DOCS = "select id, doc from calls where id = any($1::uuid[])"
 # ``execute_many``'s projection and command rows, one statement each for the whole batch (documents as JSON text).
-UPSERT_CALLS = """
-insert into calls (id, township_id, number, state, category, priority, source, title, address,
-                   created_at, updated_at, closed_at, last_seq, doc)
-select u.id, u.township_id, u.number, u.state, u.category, u.priority, u.source, u.title, u.address,
-       u.created_at, u.updated_at, u.closed_at, u.last_seq, u.doc::jsonb
-  from unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-              $9::text[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[], $13::bigint[], $14::text[])
-       as u(id, township_id, number, state, category, priority, source, title, address, created_at, updated_at,
-            closed_at, last_seq, doc)
-on conflict (id) do update
-   set state = excluded.state, category = excluded.category, priority = excluded.priority,
-       title = excluded.title, address = excluded.address, updated_at = excluded.updated_at,
-       closed_at = excluded.closed_at, last_seq = excluded.last_seq, doc = excluded.doc
+# (The calls exist: ``execute_many`` runs no ``create_call``, so an update, not an upsert.)
+UPDATE_CALLS = """
+update calls c
+   set state = u.state, category = u.category, priority = u.priority, title = u.title, address = u.address,
+       updated_at = u.updated_at, closed_at = u.closed_at, last_seq = u.last_seq, doc = u.doc::jsonb
+  from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[],
+              $8::timestamptz[], $9::bigint[], $10::text[])
+       as u(id, state, category, priority, title, address, updated_at, closed_at, last_seq, doc)
+ where c.id = u.id
 """
 UPSERT_ASSIGNMENTS = """
 insert into assignments (id, call_id, township_id, target, state, ack_due, arrive_due, resolve_due,
@@ -535,7 +531,9 @@ class Store:
             # each assignment's document is the one already in the call's (``Call.to_dict``)
             docs = dict(zip(call.assignments, crow[-1]["assignments"], strict=True))
             rows += [assignment_row(call, call.assignments[aid], cfg, docs[aid]) for aid in touched[call.id]]
-        await conn.execute(UPSERT_CALLS, *_columns([(*c[:-1], _json(c[-1])) for c in calls], 14))
+        # call_row's columns but those an update leaves (township_id, number, source, created_at)
+        await conn.execute(UPDATE_CALLS, *_columns([(c[0], c[3], c[4], c[5], c[7], c[8], c[10], c[11], c[12],
+                                                     _json(c[13])) for c in calls], 10))
         if rows:
             await conn.execute(UPSERT_ASSIGNMENTS, *_columns([(*r[:-1], _json(r[-1])) for r in rows], 13))
 
