@@ -550,7 +550,7 @@ class Store:
         rows: dict[UUID, Any] = {}
         for call_id, steps in per_call.items():
             rows.update(evaluation_facts.changed(known.get(call_id, {}), steps))
-        await evaluation_facts.save(conn, rows.values())
+        await evaluation_facts.save_many(conn, rows.values())
 
     async def record_notice(self, conn: Conn, township_id: int, call_id: UUID, assignment_id: UUID | None,
                             type_: str, body: dict[str, Any]) -> EventRecord:
