@@ -502,8 +502,9 @@ class Store:
             rows = []
             for p in planned:
                 call = p.steps[-1]
-                await outbox.enqueue(conn, cfg, notices_for(p.events, p.steps, cfg), [r.seq for r in p.stored],
-                                     call, now, self._codes.get(township_id))
+                if cfg.notify.channels:  # none: no notices worked out (as ``execute``)
+                    await outbox.enqueue(conn, cfg, notices_for(p.events, p.steps, cfg), [r.seq for r in p.stored],
+                                         call, now, self._codes.get(township_id))
                 result = {
                     "command_id": str(p.cmd.command_id), "call_id": str(call.id), "number": call.number,
                     "call_state": call.state.value,
