@@ -8,6 +8,7 @@ makes events of a township visible strictly in sequence order, and lets the same
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -38,6 +39,19 @@ values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 INSERT_EVENTS_JSON_CTE = f"""
     insert into events ({', '.join(INSERT_COLUMNS)})
     select {', '.join(INSERT_COLUMNS)} from jsonb_populate_recordset(null::events, ${{rows}}::jsonb)
+"""
+# ``append_many``: a batch's events in one statement (``body`` as JSON text, ``audience`` as a JSON array).
+INSERT_EVENTS = """
+insert into events (township_id, seq, call_id, assignment_id, type, actor_id, actor_role, actor_name,
+                    at, body, audience, call_state, assignment_state, command_id, prev_hash, hash)
+select $1, u.seq, u.call_id, u.assignment_id, u.type, u.actor_id, u.actor_role, u.actor_name, u.at, u.body::jsonb,
+       array(select jsonb_array_elements_text(u.audience::jsonb)), u.call_state, u.assignment_state, u.command_id,
+       u.prev_hash, u.hash
+  from unnest($2::bigint[], $3::uuid[], $4::uuid[], $5::text[], $6::int[], $7::text[], $8::text[],
+              $9::timestamptz[], $10::text[], $11::text[], $12::text[], $13::text[], $14::uuid[], $15::bytea[],
+              $16::bytea[])
+       as u(seq, call_id, assignment_id, type, actor_id, actor_role, actor_name, at, body, audience, call_state,
+            assignment_state, command_id, prev_hash, hash)
 """
 SELECT_HEADS = "select township_id, seq from township_heads order by township_id"
 # Every column of an event row, in EventRecord order (fan-out, replay and verification read them all).
@@ -177,6 +191,35 @@ async def append(conn: Conn, township_id: int, head: tuple[int, bytes],
         seq, last = (out[-1].seq, out[-1].hash) if out else head
         await conn.execute(UPDATE_HEAD_AND_NOTIFY, township_id, seq, last)
     return out
+
+
+async def append_many(conn: Conn, township_id: int, head: tuple[int, bytes],
+                      records: Sequence[EventRecord]) -> list[EventRecord]:
+    """``append`` for a batch (the SLA engine's escalations): the same numbering and chain, the rows inserted by
+    one statement instead of one execution each."""
+    seq, prev = head
+    out: list[EventRecord] = []
+    for rec in records:
+        seq += 1
+        doc = rec.canonical_doc()
+        doc["township_id"], doc["seq"] = township_id, seq
+        digest = hashlib.sha256(prev + canonical_json(doc)).digest()
+        out.append(_replace(rec, township_id=township_id, seq=seq, prev_hash=prev, hash=digest))
+        prev = digest
+    cols: list[list[Any]] = [[] for _ in range(15)]
+    for r in out:
+        for col, value in zip(cols, (r.seq, r.call_id, r.assignment_id, r.type, r.actor_id, r.actor_role,
+                                     r.actor_name, r.at, _json(r.body), _json(list(r.audience)), r.call_state,
+                                     r.assignment_state, r.command_id, r.prev_hash, r.hash), strict=True):
+            col.append(value)
+    await conn.execute(INSERT_EVENTS, township_id, *cols)
+    await conn.execute(UPDATE_HEAD_AND_NOTIFY, township_id, seq, prev)
+    return out
+
+
+def _json(value: Any) -> str:
+    """JSON text as the pool's jsonb codec writes it (``pool._json_text``), for a ``text[]`` cast to jsonb."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ rebuilt from the log when the fold's rules change, and read by period for the sc
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -34,6 +35,14 @@ UPSERT_FACTS_JSON_CTE = f"""
     select {', '.join(COLUMNS)} from jsonb_populate_recordset(null::assignment_facts, ${{rows}}::jsonb)
     on conflict (assignment_id) do update
        set {', '.join(f'{c} = excluded.{c}' for c in COLUMNS if c != 'assignment_id')}
+"""
+# ``save_many``: a batch's rows in one statement, passed as one JSON array of objects keyed by column (a batch of
+# escalations moves hundreds of assignments: one execution instead of one each).
+UPSERT_FACTS_JSON = f"""
+insert into assignment_facts ({', '.join(COLUMNS)})
+select {', '.join(COLUMNS)} from jsonb_populate_recordset(null::assignment_facts, $1::text::jsonb)
+on conflict (assignment_id) do update
+   set {', '.join(f'{c} = excluded.{c}' for c in COLUMNS if c != 'assignment_id')}
 """
 # The facts of the assignments dispatched in [start, end), optionally of one township and/or target.
 SELECT_PERIOD_FACTS = f"""
@@ -98,6 +107,22 @@ async def save(conn: Conn, facts: Iterable[Facts]) -> None:
     rows = [row_values(f) for f in facts]
     if rows:
         await conn.executemany(UPSERT_FACTS, rows)
+
+
+async def save_many(conn: Conn, facts: Iterable[Facts]) -> None:
+    """``save`` for a batch (``Store.execute_many``): the same rows, written by one statement."""
+    rows = [f.to_row() for f in facts]
+    if rows:
+        await conn.execute(UPSERT_FACTS_JSON, json.dumps(rows, ensure_ascii=False, default=_json_value))
+
+
+def _json_value(value: Any) -> str:
+    """Times and ids in JSON as PostgreSQL reads them back exactly (ISO 8601 with offset and microseconds)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not a column value")
 
 
 def event_of(row: asyncpg.Record | dict[str, Any]) -> Event:

@@ -183,6 +183,37 @@ SELECT_COMMANDS = """
 select command_id, user_id, payload_hash, result from commands where command_id = any($1::uuid[])
 """
 SELECT_CALL_DOCS = "select id, doc from calls where id = any($1::uuid[])"
+# ``execute_many``'s projection and command rows, one statement each for the whole batch (documents as JSON text).
+# (The calls exist: ``execute_many`` runs no ``create_call``, so an update, not an upsert.)
+UPDATE_CALLS = """
+update calls c
+   set state = u.state, category = u.category, priority = u.priority, title = u.title, address = u.address,
+       updated_at = u.updated_at, closed_at = u.closed_at, last_seq = u.last_seq, doc = u.doc::jsonb
+  from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[],
+              $8::timestamptz[], $9::bigint[], $10::text[])
+       as u(id, state, category, priority, title, address, updated_at, closed_at, last_seq, doc)
+ where c.id = u.id
+"""
+UPSERT_ASSIGNMENTS = """
+insert into assignments (id, call_id, township_id, target, state, ack_due, arrive_due, resolve_due,
+                         next_due, next_kind, next_level, updated_at, doc)
+select u.id, u.call_id, u.township_id, u.target, u.state, u.ack_due, u.arrive_due, u.resolve_due, u.next_due,
+       u.next_kind, u.next_level, u.updated_at, u.doc::jsonb
+  from unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[],
+              $8::timestamptz[], $9::timestamptz[], $10::text[], $11::int[], $12::timestamptz[], $13::text[])
+       as u(id, call_id, township_id, target, state, ack_due, arrive_due, resolve_due, next_due, next_kind,
+            next_level, updated_at, doc)
+on conflict (id) do update
+   set state = excluded.state, ack_due = excluded.ack_due, arrive_due = excluded.arrive_due,
+       resolve_due = excluded.resolve_due, next_due = excluded.next_due, next_kind = excluded.next_kind,
+       next_level = excluded.next_level, updated_at = excluded.updated_at, doc = excluded.doc
+"""
+INSERT_COMMANDS = """
+insert into commands (command_id, user_id, kind, payload_hash, township_id, result, created_at)
+select u.command_id, u.user_id, u.kind, u.payload_hash, u.township_id, u.result::jsonb, u.created_at
+  from unnest($1::uuid[], $2::int[], $3::text[], $4::bytea[], $5::int[], $6::text[], $7::timestamptz[])
+       as u(command_id, user_id, kind, payload_hash, township_id, result, created_at)
+"""
 # The most commands ``execute_many`` writes in one transaction (one township lock held meanwhile).
 MANY_MAX = 500
 
@@ -529,7 +560,7 @@ class Store:
                                                     for p in planned for ev in p.events)
             for rec in records:
                 _check_deliverable(rec)
-            stored = await eventlog.append(conn, township_id, head, records)
+            stored = await eventlog.append_many(conn, township_id, head, records)
             at = 0
             for p in planned:
                 p.stored = stored[at:at + len(p.events)]
@@ -541,8 +572,9 @@ class Store:
             rows = []
             for p in planned:
                 call = p.steps[-1]
-                await outbox.enqueue(conn, cfg, notices_for(p.events, p.steps, cfg), [r.seq for r in p.stored],
-                                     call, now, self._codes.get(township_id))
+                if cfg.notify.channels:  # none: no notices worked out (as ``execute``)
+                    await outbox.enqueue(conn, cfg, notices_for(p.events, p.steps, cfg), [r.seq for r in p.stored],
+                                         call, now, self._codes.get(township_id))
                 result = {
                     "command_id": str(p.cmd.command_id), "call_id": str(call.id), "number": call.number,
                     "call_state": call.state.value,
@@ -550,8 +582,8 @@ class Store:
                                for r in p.stored],
                 }
                 answers[p.index] = Outcome(result, replayed=False, records=tuple(p.stored))
-                rows.append((p.cmd.command_id, actor.user_id, p.cmd.kind, p.digest, township_id, result, now))
-            await conn.executemany(INSERT_COMMAND, rows)
+                rows.append((p.cmd.command_id, actor.user_id, p.cmd.kind, p.digest, township_id, _json(result), now))
+            await conn.execute(INSERT_COMMANDS, *_columns(rows, 7))
         return stored, [step for p in planned for step in p.steps]
 
     async def _project_many(self, conn: Conn, planned: Sequence[_Planned]) -> None:
@@ -564,11 +596,17 @@ class Store:
             touched.setdefault(call.id, set()).update(ev.assignment_id for ev in p.events
                                                       if ev.assignment_id is not None)
         cfg = self.cfg
-        await conn.executemany(UPSERT_CALL, [call_row(call, seq) for call, seq in last.values()])
-        rows = [assignment_row(call, call.assignments[aid], cfg)
-                for call, _ in last.values() for aid in touched[call.id]]
+        calls = [call_row(call, seq) for call, seq in last.values()]
+        rows = []
+        for (call, _), crow in zip(last.values(), calls, strict=True):
+            # each assignment's document is the one already in the call's (``Call.to_dict``)
+            docs = dict(zip(call.assignments, crow[-1]["assignments"], strict=True))
+            rows += [assignment_row(call, call.assignments[aid], cfg, docs[aid]) for aid in touched[call.id]]
+        # call_row's columns but those an update leaves (township_id, number, source, created_at)
+        await conn.execute(UPDATE_CALLS, *_columns([(c[0], c[3], c[4], c[5], c[7], c[8], c[10], c[11], c[12],
+                                                     _json(c[13])) for c in calls], 10))
         if rows:
-            await conn.executemany(UPSERT_ASSIGNMENT, rows)
+            await conn.execute(UPSERT_ASSIGNMENTS, *_columns([(*r[:-1], _json(r[-1])) for r in rows], 13))
 
     async def _facts_many(self, conn: Conn, planned: Sequence[_Planned]) -> None:
         """The evaluation's facts of the batch's calls, advanced event by event in log order."""
@@ -583,7 +621,7 @@ class Store:
         rows: dict[UUID, Any] = {}
         for call_id, steps in per_call.items():
             rows.update(evaluation_facts.changed(known.get(call_id, {}), steps))
-        await evaluation_facts.save(conn, rows.values())
+        await evaluation_facts.save_many(conn, rows.values())
 
     async def record_notice(self, conn: Conn, township_id: int, call_id: UUID, assignment_id: UUID | None,
                             type_: str, body: dict[str, Any]) -> EventRecord:
@@ -679,6 +717,20 @@ def _check_deliverable(rec: EventRecord) -> None:
     except (OverflowError, TypeError, ValueError) as exc:
         log.error("refused to commit %s on call %s: its frame cannot be encoded (%r)", rec.type, rec.call_id, exc)
         raise InternalError(f"{rec.type} cannot be encoded for delivery: {exc}") from None
+
+
+def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as ``width`` column lists: the parameters of an ``unnest`` statement."""
+    cols: list[list[Any]] = [[] for _ in range(width)]
+    for row in rows:
+        for col, value in zip(cols, row, strict=True):
+            col.append(value)
+    return cols
+
+
+def _json(value: Any) -> str:
+    """JSON text as the pool's jsonb codec writes it, for a ``text[]`` parameter cast to jsonb."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _s(value: UUID | None) -> str | None:

@@ -68,6 +68,8 @@ select id, township_id, next_due, next_kind, next_level, ack_due, arrive_due, re
 """
 SELECT_NEXT_DUE = "select id, township_id, next_due from assignments where id = any($1::uuid[])"
 
+# Events the fan-out hook does not re-arm for (``on_events``): the firing writer re-reads the row itself.
+REARMED_BY_FIRE = frozenset({"assignment.escalated"})
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:xianghu:sla")
 SWEEP_JOB = "sla-sweep"
 WAKE_JOB = "sla-wake"  # set for the earliest armed deadline
@@ -194,8 +196,13 @@ class SlaEngine:
         return self.fired_total - before
 
     async def on_events(self, records: Sequence[EventRecord]) -> None:
-        """Re-arm (or cancel) the timers of the assignments these newly committed events touched."""
-        ids = list({r.assignment_id for r in records if r.assignment_id is not None})
+        """Re-arm (or cancel) the timers of the assignments these newly committed events touched.
+
+        Escalations are left out: the writer that fired one re-reads its row and arms the next rung, and on any
+        other node the rung it still holds falls due no later than the next one (the ladder only moves later),
+        fires, loses its claim and re-reads the row then. So a burst of 10,000 escalations costs the fan-out,
+        which awaits this hook before its next page, no lookup of 10,000 rows."""
+        ids = list({r.assignment_id for r in records if r.assignment_id is not None and r.type not in REARMED_BY_FIRE})
         if not ids or not self._running:
             return
         rows = await self.pool.fetch(SELECT_NEXT_DUE, ids)
