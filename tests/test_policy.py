@@ -319,3 +319,25 @@ def test_intake_roles_report_into_their_own_township_only(role: Role) -> None:
                                                               "category": "noise", "title": "x"}), None, None,
                          township_id=2)
     assert not policy.can_read_call(actor, call)  # they follow their reports through their own reads
+
+
+def _sees(key: policy.ListenKey | None, township: int, audience: tuple[str, ...]) -> bool:
+    """What the fan-out's index delivers to a subscriber listening on ``key``."""
+    return key is not None and key[0] in (None, township) and (key[1] is None or key[1] in audience)
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_listen_key_is_visible_to_for_every_role(role: Role) -> None:
+    """The fan-out indexes subscribers by ``listen_key``: an index that missed (or over-delivered to) anyone
+    ``visible_to`` decides about would lose (or leak) live events. Every kind of account of each role, every
+    township and audience shape."""
+    audiences: list[tuple[str, ...]] = [(), ("police",), ("fire",), ("police", "fire"), ("unit:7",),
+                                        ("fire", "unit:7"), ("police", "police"), ("",)]
+    for township_id in (None, 1, 2):
+        for department, unit_id in ((None, None), ("police", None), (None, 7), ("", None)):
+            actor = Actor(user_id=9, role=role, township_id=township_id, department=department, unit_id=unit_id)
+            key = policy.listen_key(actor)
+            for township in (1, 2, 3):
+                for audience in audiences:
+                    assert _sees(key, township, audience) == policy.visible_to(actor, township, audience), (
+                        actor, key, township, audience)

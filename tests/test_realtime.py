@@ -376,3 +376,44 @@ async def test_a_command_on_a_socket_whose_session_ended_is_refused_and_closed(h
     assert client.closed_with is not None and client.closed_with[0] == 4010
     notes = await hub.state.pool.fetchval("select count(*) from events where type = 'call.noted'")
     assert notes == 0
+
+
+async def test_live_delivery_reaches_exactly_whom_the_replay_does_for_every_kind_of_subscriber(hub: Hub) -> None:
+    """The fan-out looks subscribers up by ``policy.listen_key`` (township × whole-township or one target):
+    every kind of subscriber, connected live while calls go to different departments and townships, gets
+    the same events, in the same order, as a replay of that stretch of the log for the same account."""
+    users = ["op1.yiqiao", "op1.baishi", "police1.yiqiao", "market1.yiqiao", "unit1.yiqiao", "leader.yiqiao",
+             "supervisor", "head.police", "head.market"]
+    tokens = {u: await hub.token(u) for u in users}
+    live = {u: HubClient(hub.url, tokens[u]) for u in users}
+    for client in live.values():
+        await client.start()
+    try:
+        for client in live.values():
+            await asyncio.wait_for(client.caught_up.wait(), 5)
+        before = {u: dict(c.cursors) for u, c in live.items()}
+        counts: dict[str, int] = {}
+        op_baishi = await hub.login("op1.baishi")
+        async with op_baishi:
+            await create_call(hub)  # police, transport
+            await create_call(hub, targets=["market"], category="food_safety")
+            await post(op_baishi, "/api/v1/calls", new_call(targets=["police"], address="白石镇新街5号"), expect=201)
+            await create_call(hub, targets=["police", "market"])
+        for user in users:
+            async with HubClient(hub.url, tokens[user], cursors=before[user]) as again:
+                await asyncio.wait_for(again.caught_up.wait(), 5)
+                replayed = []
+                while not again.messages.empty():
+                    msg = again.messages.get_nowait()
+                    if isinstance(msg, Event):
+                        replayed.append((msg.township_id, msg.seq))
+            got = [(e.township_id, e.seq) for e in [await live[user].next_event() for _ in replayed]]
+            assert sorted(got) == sorted(replayed), user
+            counts[user] = len(replayed)
+        # A call is created, then dispatched to each target (the creation is for all its targets).
+        assert counts == {"op1.yiqiao": 8, "op1.baishi": 2, "leader.yiqiao": 8, "supervisor": 10,
+                          "police1.yiqiao": 4, "market1.yiqiao": 4, "unit1.yiqiao": 0, "head.police": 6,
+                          "head.market": 4}
+    finally:
+        for client in live.values():
+            await client.close()

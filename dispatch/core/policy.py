@@ -204,6 +204,31 @@ def visible_to(actor: Actor, township_id: int, audience: Collection[str]) -> boo
     return False
 
 
+# Whom an actor's live stream is for: (township, target). The township is None for every township, the target
+# None for every event of it; ``listen_key`` returns None for an actor that sees no event at all.
+ListenKey = tuple[int | None, str | None]
+
+
+def listen_key(actor: Actor) -> ListenKey | None:
+    """The events ``actor`` sees, as an index key: exactly those of township ``key[0]`` (any when None) whose
+    audience names ``key[1]`` (any when None); None: none. The same rule as ``visible_to`` (tested against
+    it for every role), so the fan-out can look subscribers up by key instead of asking each one."""
+    if actor.role == Role.SYSTEM:
+        return None, None
+    scope = township_scope(actor)
+    if actor.role in TARGET_SCOPED_ROLES:
+        if actor.target is None or (actor.role == Role.LIAISON and actor.township_id is None):
+            return None
+        return scope, actor.target
+    if actor.role in READ_ONLY_ROLES:
+        return scope, None
+    if actor.township_id is None:
+        return None
+    if actor.role == Role.OPERATOR:
+        return scope, None
+    return None
+
+
 def can_read_call(actor: Actor, call: Call) -> bool:
     """Whether ``actor`` may read ``call`` (a liaison: only calls its target has or had a part in)."""
     return visible_to(actor, call.township_id, call.targets())

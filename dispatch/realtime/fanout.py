@@ -36,18 +36,21 @@ LISTEN_RETRY_MAX_S = 1.0
 
 @dataclass(eq=False, slots=True)
 class Subscriber:
-    """What the fan-out needs of one socket: who it is, where it is, and a non-blocking push."""
+    """What the fan-out needs of one socket: who it is, which events it sees, and a non-blocking push."""
 
     actor: Actor
-    townships: frozenset[int] | None  # None: the whole county (supervisors)
     # Queue a frame; the second argument is when this node heard of the event's commit (loop time), for the
     # fan-out lag metric, or None.
     push: Callable[[bytes, float | None], None]
+    # township → the last seq pushed to it (or replayed up to): live delivery skips what it already has. It
+    # advances only on events this subscriber sees; delivery is in seq order, so that is enough to dedup.
     cursors: dict[int, int] = field(default_factory=dict)
     live: bool = False  # False while its replay runs; the replay hands over to live delivery
+    # Which events it sees (``policy.listen_key``): the fan-out's index key; None: none.
+    key: policy.ListenKey | None = field(init=False)
 
-    def wants(self, rec: EventRecord) -> bool:
-        return policy.visible_to(self.actor, rec.township_id, rec.audience)
+    def __post_init__(self) -> None:
+        self.key = policy.listen_key(self.actor)
 
 
 @dataclass(slots=True)
@@ -92,8 +95,9 @@ class Fanout:
         self.hub = hub
         self.delivered: dict[int, int] = {}  # township → last seq pushed to live subscribers on this node
         self._wanted: dict[int, int] = {}  # township → highest seq we were told about
-        self._by_township: dict[int, set[Subscriber]] = {}
-        self._county: set[Subscriber] = set()
+        # Subscribers by ``policy.listen_key``: an event is looked up under the few keys that see it
+        # (``_keys_of``), so idle sockets that it is not for cost it nothing.
+        self._index: dict[policy.ListenKey, set[Subscriber]] = {}
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -111,24 +115,30 @@ class Fanout:
     # -- subscribers ------------------------------------------------------------------------------
 
     def add(self, sub: Subscriber) -> None:
-        if sub.townships is None:
-            self._county.add(sub)
-        else:
-            for tid in sub.townships:
-                self._by_township.setdefault(tid, set()).add(sub)
+        if sub.key is not None:  # an actor that sees no event is never fed
+            self._index.setdefault(sub.key, set()).add(sub)
 
     def remove(self, sub: Subscriber) -> None:
-        self._county.discard(sub)
-        for tid in sub.townships or ():
-            subs = self._by_township.get(tid)
-            if subs is not None:
-                subs.discard(sub)
+        if sub.key is None:
+            return
+        subs = self._index.get(sub.key)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._index[sub.key]
 
     def subscribers(self) -> Iterable[Subscriber]:
-        seen: set[Subscriber] = set(self._county)
-        for subs in self._by_township.values():
-            seen |= subs
-        return seen
+        return [sub for subs in self._index.values() for sub in subs]
+
+    @staticmethod
+    def _keys_of(rec: EventRecord) -> list[policy.ListenKey]:
+        """Every ``listen_key`` that sees ``rec`` (``visible_to``'s rule, inverted)."""
+        tid = rec.township_id
+        keys: list[policy.ListenKey] = [(tid, None), (None, None)]
+        for target in dict.fromkeys(rec.audience):
+            keys.append((tid, target))
+            keys.append((None, target))
+        return keys
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -261,14 +271,18 @@ class Fanout:
 
     def deliver(self, records: list[EventRecord]) -> None:
         """Push to every live local subscriber that may see each record; synchronous, never waits."""
+        index = self._index
         for rec in records:
+            tid, seq = rec.township_id, rec.seq
             enc = Encoded(rec)
-            heard = self._heard_at(rec.township_id, rec.seq)
-            for sub in (*self._by_township.get(rec.township_id, ()), *self._county):
-                if not sub.live or sub.cursors.get(rec.township_id, 0) >= rec.seq:
+            heard = self._heard_at(tid, seq)
+            for key in self._keys_of(rec):
+                subs = index.get(key)
+                if not subs:
                     continue
-                sub.cursors[rec.township_id] = rec.seq
-                if sub.wants(rec):
-                    frame = self.frame_or_notice(enc, sub.actor)
-                    sub.push(frame, heard)
-            self.delivered[rec.township_id] = rec.seq
+                for sub in tuple(subs):  # a push may close a socket; the set changes only after an await
+                    if not sub.live or sub.cursors.get(tid, 0) >= seq:
+                        continue
+                    sub.cursors[tid] = seq
+                    sub.push(self.frame_or_notice(enc, sub.actor), heard)
+            self.delivered[tid] = seq

@@ -340,8 +340,7 @@ class Socket:
         heads = await self._heads()
         epoch_changed = request.epoch is not None and request.epoch != self.hub.epoch
         limit = self.hub.cfg.realtime.replay_limit
-        sub = Subscriber(self.actor, frozenset(self.townships) if self.actor.township_id is not None else None,
-                         self.push)
+        sub = Subscriber(self.actor, self.push)
         for tid in self.townships:
             head = heads.get(tid, 0)
             cursor = cursors.get(tid, 0)
