@@ -256,6 +256,18 @@ class ServerSession:
             self.close_requested = (int(code), close_reason(reason))
         self.state = State.CLOSED
 
+    def heartbeat_due(self) -> float | None:
+        """The earliest ``now`` at which ``heartbeat`` would act (ping or close): calling it earlier does
+        nothing, so a caller may wait until then (a frame received meanwhile only makes it later). -inf
+        before the first call (which starts the clock); None once closed."""
+        if self.state is State.CLOSED:
+            return None
+        if self._last_received is None:
+            return float("-inf")
+        if self._ping_sent_at is None or self._ping_sent_at < self._last_received:
+            return self._last_received + self.heartbeat_s
+        return self._last_received + 2 * self.heartbeat_s
+
     def heartbeat(self, now: float) -> None:
         """Call periodically: pings an idle client, closes 4000 after 2 × heartbeat_s of silence."""
         if self.state is State.CLOSED:

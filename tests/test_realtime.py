@@ -21,7 +21,7 @@ from dispatch.core.config import Config
 from dispatch.core.domain import Actor, Role
 from dispatch.realtime.replay import REUSE_S, SharedReads
 from dispatch.web.app import transport_frame_limit
-from protocols.messages import CaughtUp, Event, Presence, Resync, Welcome, decode
+from protocols.messages import CaughtUp, Event, Ping, Presence, Resync, Welcome, decode
 from protocols.session import SUBPROTOCOL
 from tests.conftest import ROOT, Hub, start_hub
 from tests.helpers import assignment_of, new_call, post, until
@@ -417,3 +417,42 @@ async def test_live_delivery_reaches_exactly_whom_the_replay_does_for_every_kind
     finally:
         for client in live.values():
             await client.close()
+
+
+async def test_heartbeat_pings_idle_sockets_and_closes_silent_ones_with_4000(cfg: Config, dsn: str,
+                                                                           clock: ManualClock) -> None:
+    """Only the sockets whose heartbeat is due are visited each second: one that answers its pings stays open
+    and is pinged again; one that never answers is pinged once and closed 4000 after 2 × heartbeat_s."""
+    quick = cfg.model_copy(update={"realtime": cfg.realtime.model_copy(update={"heartbeat_s": 1.0})})
+    hub, server, task = await start_hub(quick, dsn, clock)
+    try:
+        token = await hub.token("op1.yiqiao")
+        subscribe = msgpack.packb({"type": "subscribe", "cursors": []})
+        async with await raw(hub, token, subprotocols=[SUBPROTOCOL]) as alive, \
+                await raw(hub, token, subprotocols=[SUBPROTOCOL]) as silent:
+            await alive.send(subscribe)
+            await silent.send(subscribe)
+
+            async def answer(pings: int) -> None:
+                while pings:  # pinged again after each answer, and never closed
+                    msg = decode(await alive.recv())  # type: ignore[arg-type]
+                    if isinstance(msg, Ping):
+                        await alive.send(msgpack.packb({"type": "pong", "nonce": msg.nonce}))
+                        pings -= 1
+
+            answering = asyncio.create_task(answer(3))
+            loop = asyncio.get_running_loop()
+            opened = loop.time()
+            pings = []
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    if isinstance(decode(await asyncio.wait_for(silent.recv(), 10)), Ping):  # type: ignore[arg-type]
+                        pings.append(loop.time() - opened)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4000
+            assert len(pings) == 1 and 1.0 <= pings[0] < 3.0
+            assert 2.0 <= loop.time() - opened < 5.0
+            await asyncio.wait_for(answering, 10)
+        assert len(hub.state.realtime.heartbeats) == 0  # both gone: nothing left scheduled
+    finally:
+        server.should_exit = True
+        await task

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -295,6 +296,33 @@ def test_heartbeat_clock_starts_at_the_first_call() -> None:
     assert session.close_requested is None
     session.heartbeat(now=1020.0)
     assert session.close_requested == (4000, "heartbeat timeout")
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_heartbeat_called_only_when_due_acts_as_one_called_every_tick(seed: int) -> None:
+    """The hub calls ``heartbeat`` only once ``heartbeat_due`` has come (not every second for every socket):
+    the same pings at the same ticks and the same 4000, whatever the client sends when."""
+    rnd = random.Random(seed)
+    every, lazy = welcomed(heartbeat_s=10.0), welcomed(heartbeat_s=10.0)
+    assert every.data_to_send() == lazy.data_to_send()
+    acted = 0
+    for tick in range(1, 150):
+        now = float(tick)
+        if rnd.random() < 0.06:  # the client answers a ping, or sends something else
+            frame = m.encode(m.Pong(nonce=every._ping_nonce)) if rnd.random() < 0.7 else PING_7
+            at = now - rnd.random()
+            every.receive_data(frame, now=at)
+            lazy.receive_data(frame, now=at)
+        every.heartbeat(now)
+        due = lazy.heartbeat_due()
+        if due is not None and now >= due:
+            lazy.heartbeat(now)
+            acted += 1
+        sent = every.data_to_send()
+        assert lazy.data_to_send() == sent, tick
+        assert lazy.close_requested == every.close_requested, tick
+    assert acted < 20  # far fewer calls than ticks
+    assert every.close_requested is not None or every._ping_nonce > 0
 
 
 def test_any_frame_counts_as_alive() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Coroutine
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,6 +16,7 @@ from starlette.websockets import WebSocket
 from dispatch.core.domain import Actor
 from dispatch.node.credentials import authenticate
 from dispatch.node.state import HubState
+from dispatch.realtime.beats import DueBuckets
 from dispatch.realtime.fanout import Fanout
 from dispatch.realtime.presence import Presence
 from dispatch.realtime.replay import SharedReads
@@ -28,7 +30,6 @@ from protocols.session import SUBPROTOCOL, CloseCode
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_TICK_S = 1.0
 SESSION_CHECK_S = 30.0
 SELECT_ENDED_SESSIONS = """
 select s.token_hash
@@ -55,6 +56,9 @@ class Realtime:
         self.by_user: dict[int, set[Socket]] = {}  # user id → its open sockets on this node (make_room_for)
         # Who is shown presence: operators by township, supervisors and admins (key None) county-wide.
         self.watchers: dict[int | None, set[Socket]] = {}
+        # Open sockets by the second their heartbeat is next due (``ServerSession.heartbeat_due``): a beat
+        # touches only those, not every socket (a socket that spoke meanwhile is simply put back later).
+        self.heartbeats: DueBuckets[Socket] = DueBuckets(asyncio.get_running_loop().time())
         self.closed_too_slow = 0  # sockets closed with 4008 since start (a health figure)
         self.replay_failures = 0  # replays that failed (database unreachable, or a fault: logged)
         self._heartbeat: asyncio.Task[None] | None = None
@@ -76,18 +80,25 @@ class Realtime:
         await self.fanout.stop()
 
     async def _beat(self) -> None:
+        """Every whole second of the loop clock: the heartbeat of the sockets due (pings, 4000), and every
+        SESSION_CHECK_S the session check."""
         loop = asyncio.get_running_loop()
         last_check = loop.time()
         while True:
-            await asyncio.sleep(HEARTBEAT_TICK_S)
             now = loop.time()
-            for sock in list(self.sockets):
-                was_open = sock.session.close_requested is None
-                sock.session.heartbeat(now)
-                if was_open and sock.session.close_requested is not None:
-                    sock.close(*sock.session.close_requested)  # heartbeat timeout
-                elif sock.session.pending:
+            await asyncio.sleep(math.floor(now) + 1 - now)
+            now = loop.time()
+            for sock in self.heartbeats.due(now):
+                session = sock.session
+                was_open = session.close_requested is None
+                session.heartbeat(now)
+                if was_open and session.close_requested is not None:
+                    sock.close(*session.close_requested)  # heartbeat timeout
+                elif session.pending:
                     sock.kick()  # a ping
+                due = session.heartbeat_due()
+                if due is not None:
+                    self.heartbeats.schedule(sock, due)
             if now - last_check >= SESSION_CHECK_S:
                 last_check = now
                 await self._check_sessions()

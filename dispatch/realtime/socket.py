@@ -19,6 +19,7 @@ from dispatch.core.commands import Command as DomainCommand
 from dispatch.core.commands import parse_command
 from dispatch.core.domain import Actor, Role
 from dispatch.node.state import HubState
+from dispatch.realtime.beats import DueBuckets
 from dispatch.realtime.fanout import Fanout, Subscriber
 from dispatch.realtime.presence import Presence
 from dispatch.realtime.replay import SharedReads
@@ -57,6 +58,7 @@ class Host(Protocol):
     replays: SharedReads
     replay_failures: int
     sockets: set[Socket]
+    heartbeats: DueBuckets[Socket]
     by_user: dict[int, set[Socket]]
     watchers: dict[int | None, set[Socket]]
     closed_too_slow: int
@@ -171,6 +173,9 @@ class Socket:
         if liaison_seat is not None:
             self.rt.presence.joined(a.township_id or 0, liaison_seat, a.user_id or 0)
         self.rt.sockets.add(self)
+        beat = self.session.heartbeat_due()
+        if beat is not None:
+            self.rt.heartbeats.schedule(self, beat)
         if a.user_id is not None:
             self.rt.by_user.setdefault(a.user_id, set()).add(self)
         watch_key = a.township_id if a.role == Role.OPERATOR else None
@@ -196,6 +201,7 @@ class Socket:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await self._replay_task
             self.rt.sockets.discard(self)
+            self.rt.heartbeats.discard(self)
             mine = self.rt.by_user.get(a.user_id or 0)
             if mine is not None:
                 mine.discard(self)
