@@ -10,8 +10,10 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from dispatch.core import policy
@@ -33,6 +35,8 @@ from protocols.session import CloseCode, ServerSession
 
 log = logging.getLogger(__name__)
 
+# The scope key under which ``hub.ServerSend`` keeps the server's ASGI ``send`` of a WebSocket connection.
+SERVER_SEND = "xianghu.server_send"
 SELECT_HEADS_IN = "select township_id, seq from township_heads where township_id = any($1::int[]) order by 1"
 SELECT_ALL_TOWNSHIPS = "select id from townships order by id"
 
@@ -73,6 +77,7 @@ class Socket:
         "_main",
         "_reading",
         "_replay_task",
+        "_send",
         "_stamped",
         "_welcome_heads",
         "_writer_task",
@@ -93,6 +98,8 @@ class Socket:
     def __init__(self, ws: WebSocket, hub: HubState, rt: Host, actor: Actor, username: str,
                  token: str = "", lang: Lang = DEFAULT_LANG) -> None:
         self.ws = ws
+        # Frames go out through the server's own ASGI ``send`` when the app keeps it (``hub.ServerSend``).
+        self._send: Callable[[Message], Awaitable[None]] = ws.scope.get(SERVER_SEND) or ws.send
         self.token = token  # kept to re-check the session before every command
         self.token_digest = token_hash(token).hex() if token else ""
         self.hub = hub
@@ -266,12 +273,13 @@ class Socket:
                 if not self._stamped:
                     self._stamped = None
                 break
+            send, stamped = self._send, self._stamped
             try:
                 for frame in frames:
-                    await self.ws.send_bytes(frame)
+                    await send({"type": "websocket.send", "bytes": frame})
                     self.frames_sent += 1
-                    if self._stamped and self._stamped[0][0] is frame:
-                        lag = asyncio.get_running_loop().time() - self._stamped.popleft()[1]
+                    if stamped and stamped[0][0] is frame:
+                        lag = asyncio.get_running_loop().time() - stamped.popleft()[1]
                         self.hub.metrics.fanout_lag.observe(max(0.0, lag))
             except (WebSocketDisconnect, RuntimeError, OSError):
                 # The peer left while we wrote: the reader sees the disconnect and ends the connection.

@@ -23,7 +23,7 @@ from dispatch.core.clock import Clock, SystemClock
 from dispatch.core.config import Config
 from dispatch.core.settings import ConfigRef
 from dispatch.node.state import HubState
-from dispatch.realtime.hub import Realtime, websocket_endpoint
+from dispatch.realtime.hub import Realtime, ServerSend, websocket_endpoint
 from dispatch.store import pool as db
 from dispatch.store import rechain, settings
 from dispatch.store.accounts import Auth
@@ -203,7 +203,8 @@ def create_app(cfg: Config, dsn: str, *, clock: Clock | None = None, pool_size: 
     for folder in ASSET_FOLDERS:
         routes.append(Mount(f"/{folder}", StaticFiles(directory=CONSOLE_DIR / folder, check_dir=False)))
     middleware = [
-        Middleware(ProxyHeaders, trusted=cfg.server.trusted_proxies),  # first: the real client and scheme
+        Middleware(ServerSend),  # outermost: WebSocket frames go straight to the server (realtime.hub)
+        Middleware(ProxyHeaders, trusted=cfg.server.trusted_proxies),  # then: the real client and scheme
         # Next, so it sees the scope the router fills in (the route; the actor), and every answer (413s too).
         *([Middleware(RequestLog)] if json_logs else []),
         Middleware(SecurityHeaders),
