@@ -37,6 +37,8 @@ async def test_liaison_receives_a_new_call_live(hub: Hub) -> None:
     token = await hub.token("police1.yiqiao")
     async with HubClient(hub.url, token) as client:
         await asyncio.wait_for(client.caught_up.wait(), 5)
+        # The hub's server (server_config) lets frames be written into its connections in batches.
+        assert [s.direct for s in hub.state.realtime.sockets] == [True]
         created = await create_call(hub)
         ev = await client.next_event(predicate=lambda e: e.event_type == "assignment.dispatched")
     assert ev.call_id == created["call_id"]

@@ -64,6 +64,7 @@ class Realtime:
         self.replay_failures = 0  # replays that failed (database unreachable, or a fault: logged)
         self._heartbeat: asyncio.Task[None] | None = None
         self._tasks_spawned: set[asyncio.Task[None]] = set()  # kept referenced until done
+        self._to_flush: dict[Socket, None] = {}  # sockets with frames to write at the next turn of the loop
 
     async def start(self) -> None:
         await self.fanout.start()
@@ -103,6 +104,21 @@ class Realtime:
             if now - last_check >= SESSION_CHECK_S:
                 last_check = now
                 await self._check_sessions()
+
+    def flush_soon(self, sock: Socket) -> None:
+        """Have ``sock`` write its queued frames at the next turn of the loop: one write per socket for
+        everything queued meanwhile (a fan-out batch), and no task per socket."""
+        if not self._to_flush:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._to_flush[sock] = None
+
+    def _flush(self) -> None:
+        socks, self._to_flush = self._to_flush, {}
+        for sock in socks:
+            try:
+                sock.flush()
+            except Exception:  # one socket failing must not keep the others' frames
+                log.exception("writing to the socket of %s failed", sock.username)
 
     def _after_listener_reconnect(self) -> None:
         self._spawn(self._check_sessions())

@@ -21,6 +21,7 @@ from dispatch.core.commands import Command as DomainCommand
 from dispatch.core.commands import parse_command
 from dispatch.core.domain import Actor, Role
 from dispatch.node.state import HubState
+from dispatch.realtime import wire
 from dispatch.realtime.beats import DueBuckets
 from dispatch.realtime.fanout import Fanout, Subscriber
 from dispatch.realtime.presence import Presence
@@ -67,6 +68,8 @@ class Host(Protocol):
     watchers: dict[int | None, set[Socket]]
     closed_too_slow: int
 
+    def flush_soon(self, sock: Socket) -> None: ...
+
 
 class Socket:
     """One client connection on this node."""
@@ -80,6 +83,7 @@ class Socket:
         "_send",
         "_stamped",
         "_welcome_heads",
+        "_wire",
         "_writer_task",
         "actor",
         "frames_sent",
@@ -99,7 +103,10 @@ class Socket:
                  token: str = "", lang: Lang = DEFAULT_LANG) -> None:
         self.ws = ws
         # Frames go out through the server's own ASGI ``send`` when the app keeps it (``hub.ServerSend``).
-        self._send: Callable[[Message], Awaitable[None]] = ws.scope.get(SERVER_SEND) or ws.send
+        server_send = ws.scope.get(SERVER_SEND)
+        self._send: Callable[[Message], Awaitable[None]] = server_send or ws.send
+        # The server's connection when frames can be written into it directly, in batches (``wire``).
+        self._wire = wire.connection_of(server_send)
         self.token = token  # kept to re-check the session before every command
         self.token_digest = token_hash(token).hex() if token else ""
         self.hub = hub
@@ -123,14 +130,54 @@ class Socket:
         # made when the first one is queued and dropped once written: an idle socket holds none (~760 bytes).
         self._stamped: deque[tuple[bytes, float]] | None = None
 
+    @property
+    def direct(self) -> bool:
+        """Whether frames are written straight into the server's connection (``wire``), in batches."""
+        return self._wire is not None
+
     def error_frame(self, exc: BaseException, command_id: str | None = None) -> Error:
         """The error frame for ``exc`` in this connection's language."""
         return Error.from_exception(exc, command_id, self.session.lang)
 
     def kick(self) -> None:
-        """Send what is queued: start a drain unless one runs. An idle socket holds no writer task."""
-        if self._writer_task is None or self._writer_task.done():
+        """Send what is queued: soon, in one write with whatever else is queued by then (``flush``), or by a
+        drain task. An idle socket holds no writer task."""
+        if self._writer_task is not None and not self._writer_task.done():
+            return  # the running drain takes it
+        if self._wire is not None:
+            self.rt.flush_soon(self)
+        else:
             self._writer_task = asyncio.get_running_loop().create_task(self._drain())
+
+    def flush(self) -> None:
+        """Write what is queued now, in one go, without a task, when the connection takes it (the usual
+        case); otherwise (paused by flow control, closing, no direct wire) a drain task does it."""
+        if self._writer_task is not None and not self._writer_task.done():
+            return
+        conn = self._wire
+        if conn is None or self.session.close_requested is not None or not wire.ready(conn):
+            self._writer_task = asyncio.get_running_loop().create_task(self._drain())
+            return
+        frames = self.session.data_to_send()
+        if frames:
+            if wire.write(conn, frames):
+                self._written(frames)
+            else:
+                log.debug("socket of %s: peer gone while sending", self.username)
+        if not self._stamped:
+            self._stamped = None
+
+    def _written(self, frames: list[bytes]) -> None:
+        """Count ``frames`` as written (just now) and observe the fan-out lag of the live events among them."""
+        self.frames_sent += len(frames)
+        stamped = self._stamped
+        if not stamped:
+            return
+        now = asyncio.get_running_loop().time()
+        observe = self.hub.metrics.fanout_lag.observe
+        for frame in frames:
+            if stamped and stamped[0][0] is frame:
+                observe(max(0.0, now - stamped.popleft()[1]))
 
     def close(self, code: int, reason: str) -> None:
         """Close from the hub's side: never waits on a socket that may have stopped reading."""
@@ -273,14 +320,17 @@ class Socket:
                 if not self._stamped:
                     self._stamped = None
                 break
-            send, stamped = self._send, self._stamped
+            conn = self._wire
             try:
-                for frame in frames:
-                    await send({"type": "websocket.send", "bytes": frame})
-                    self.frames_sent += 1
-                    if stamped and stamped[0][0] is frame:
-                        lag = asyncio.get_running_loop().time() - stamped.popleft()[1]
-                        self.hub.metrics.fanout_lag.observe(max(0.0, lag))
+                if conn is not None:
+                    await wire.writable(conn)
+                    if not wire.write(conn, frames):
+                        raise ConnectionResetError("connection gone or closing")
+                    self._written(frames)
+                else:
+                    for frame in frames:
+                        await self._send({"type": "websocket.send", "bytes": frame})
+                        self._written([frame])
             except (WebSocketDisconnect, RuntimeError, OSError):
                 # The peer left while we wrote: the reader sees the disconnect and ends the connection.
                 log.debug("socket of %s: peer gone while sending", self.username)
@@ -295,10 +345,13 @@ class Socket:
 
     async def _sent(self) -> None:
         """Wait until everything queued so far has been written (paces a replay by the socket)."""
-        while self._writer_task is not None and not self._writer_task.done():
-            await asyncio.wait({self._writer_task})
-            if self.session.pending:
-                self.kick()
+        while True:
+            task = self._writer_task
+            if task is None or task.done():
+                if not self.session.pending or self.session.close_requested is not None:
+                    return
+                task = self._writer_task = asyncio.get_running_loop().create_task(self._drain())
+            await asyncio.wait({task})
 
     # -- requests -----------------------------------------------------------------------------------
 

@@ -1,0 +1,47 @@
+"""Writing a socket's frames straight into the server's WebSocket connection when the server is uvicorn's
+websockets sans-I/O protocol (``web.app.server_config``): all the frames queued at once in one
+``transport.write``, synchronously, instead of one awaited ASGI ``send`` (and a task) per frame.
+
+Mirrors what that protocol's own ``send`` does with a ``websocket.send`` message (the only kind written
+here): wait while the transport is paused (flow control), refuse once disconnected or closing. Anything else
+(another server) goes through the ASGI ``send``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.exceptions import InvalidState
+
+Connection = WebSocketsSansIOProtocol
+
+
+def connection_of(send: Callable[..., Any] | None) -> Connection | None:
+    """The server connection behind an ASGI ``send`` (its bound method), or None for any other server."""
+    conn = getattr(send, "__self__", None)
+    return conn if isinstance(conn, WebSocketsSansIOProtocol) else None
+
+
+def ready(conn: Connection) -> bool:
+    """Whether ``write`` may go now: open, and the transport not paused by flow control."""
+    return conn.writable.is_set() and not conn.disconnected and not conn.close_sent
+
+
+async def writable(conn: Connection) -> None:
+    """Until the transport takes more (set again when the connection is lost, too)."""
+    await conn.writable.wait()
+
+
+def write(conn: Connection, frames: list[bytes]) -> bool:
+    """Write ``frames`` as binary messages in one go; False if the connection is gone or closing."""
+    if conn.disconnected or conn.close_sent:
+        return False
+    ws = conn.conn
+    try:
+        for frame in frames:
+            ws.send_binary(frame)
+    except InvalidState:
+        return False
+    conn.transport.write(b"".join(ws.data_to_send()))
+    return True
