@@ -6,12 +6,16 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import httpx
 
 from dispatch.cli.client import CommandRefused, HubClient
+from dispatch.core.commands import parse_command
+from dispatch.core.domain import Actor, Role
 from dispatch.core.numbering import format_number, numbering_year
+from dispatch.store import pool as db
 from tests.conftest import Hub
 from tests.helpers import new_call, post
 
@@ -121,3 +125,61 @@ async def test_numbers_restart_each_year_and_per_township(hub: Hub, conn: asyncp
     logged = await conn.fetchval("select body->>'number' from events where call_id = $1 and type = 'call.created'",
                                  new_year["call_id"])
     assert logged == "YIQIAO-2027-000001"
+
+
+async def _create_behind_the_lock(hub: Hub, conn: asyncpg.Connection, dsn: str, advance_s: float,
+                                  holder_writes: bool) -> tuple[dict[str, Any], int]:
+    """A creation queued behind another transaction that holds the township's head row while the clock moves
+    on by ``advance_s``; the holder writes an event under the lock (the notice sender's path) if asked."""
+    store = hub.state.store
+    assert store is not None
+    uid = await conn.fetchval("select id from users where username = 'op1.yiqiao'")
+    tid = await conn.fetchval("select id from townships where code = 'yiqiao'")
+    op = Actor(user_id=uid, role=Role.OPERATOR, township_id=tid, name="op1")
+    first = await store.execute(op, parse_command("create_call", new_call()))
+    holder = await db.connect(dsn)  # with the hub's codecs (record_notice reads the call's document)
+    try:
+        async with holder.transaction():
+            await holder.execute("select 1 from township_heads where township_id = $1 for update", tid)
+            task = asyncio.create_task(store.execute(op, parse_command("create_call", new_call())))
+            waiting: list[int] = [0]
+
+            async def probe() -> None:
+                while not waiting[0]:
+                    waiting[0] = await conn.fetchval(
+                        "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
+                        " and datname = current_database()")
+
+            await asyncio.wait_for(probe(), 10)  # the creation is queued behind the lock
+            hub.clock.advance(advance_s)
+            if holder_writes:
+                await store.record_notice(holder, tid, UUID(first.result["call_id"]), None, "notice.sent",
+                                          {"channel": "sms", "to": "x"})
+        out = await task
+    finally:
+        await holder.close()
+    return out.result, tid
+
+
+async def test_a_creation_takes_its_time_under_the_township_lock(hub: Hub, conn: asyncpg.Connection,
+                                                                 dsn: str) -> None:
+    """A creation that waited for the lock is stamped when it got it: a township's log stays in time order."""
+    await _create_behind_the_lock(hub, conn, dsn, 60, holder_writes=True)
+    tid = await conn.fetchval("select id from townships where code = 'yiqiao'")
+    rows = await conn.fetch("select seq, type, at from events where township_id = $1 order by seq", tid)
+    ats = [r["at"] for r in rows]
+    assert ats == sorted(ats), [(r["seq"], r["type"], r["at"].isoformat()) for r in rows[-4:]]
+
+
+async def test_a_creation_whose_wait_crosses_the_new_year_is_numbered_in_the_new_year(
+        hub: Hub, conn: asyncpg.Connection, dsn: str) -> None:
+    """The year guessed before the lock is given back when the wait crossed midnight of 31 December (Shanghai):
+    the number's year is the year of the call's time, and the old year keeps no gap."""
+    hub.clock.set(datetime(2026, 12, 31, 15, 59, 59, tzinfo=UTC))  # 23:59:59 in Shanghai
+    result, tid = await _create_behind_the_lock(hub, conn, dsn, 2, holder_writes=False)
+    at = await conn.fetchval("select at from events where call_id = $1 and type = 'call.created'",
+                             UUID(result["call_id"]))
+    assert numbering_year(at) == 2027
+    assert result["number"] == "YIQIAO-2027-000001"
+    assert await conn.fetchval("select last from call_numbers where township_id = $1 and year = 2026", tid) == 1
+    assert await numbers(conn, "yiqiao") == ["YIQIAO-2026-000001", "YIQIAO-2027-000001"]

@@ -45,7 +45,8 @@ INSERT_EVENTS = """
 insert into events (township_id, seq, call_id, assignment_id, type, actor_id, actor_role, actor_name,
                     at, body, audience, call_state, assignment_state, command_id, prev_hash, hash)
 select $1, u.seq, u.call_id, u.assignment_id, u.type, u.actor_id, u.actor_role, u.actor_name, u.at, u.body::jsonb,
-       array(select jsonb_array_elements_text(u.audience::jsonb)), u.call_state, u.assignment_state, u.command_id,
+       array(select a.t from jsonb_array_elements_text(u.audience::jsonb) with ordinality as a(t, i) order by a.i),
+       u.call_state, u.assignment_state, u.command_id,
        u.prev_hash, u.hash
   from unnest($2::bigint[], $3::uuid[], $4::uuid[], $5::text[], $6::int[], $7::text[], $8::text[],
               $9::timestamptz[], $10::text[], $11::text[], $12::text[], $13::text[], $14::uuid[], $15::bytea[],
@@ -180,16 +181,15 @@ def chain(township_id: int, head: tuple[int, bytes], records: Sequence[EventReco
 
 
 async def append(conn: Conn, township_id: int, head: tuple[int, bytes],
-                 records: Sequence[EventRecord], *, move_head: bool = True) -> list[EventRecord]:
+                 records: Sequence[EventRecord]) -> list[EventRecord]:
     """Number, chain and insert ``records`` (their seq is ignored) after ``head`` = (seq, hash), which the
-    caller read while taking the township's lock (``select … for update`` on its ``township_heads`` row).
-    ``move_head=False``: the caller moves the head (and notifies) itself, to the last record's seq and hash,
-    in the same transaction (the write path does it in the statement that finishes the command)."""
+    caller read while taking the township's lock (``select … for update`` on its ``township_heads`` row); the
+    head is moved and every node notified. (The write path chains with ``chain`` and writes its events in the
+    statement that finishes the command.)"""
     out = chain(township_id, head, records)
     await conn.executemany(INSERT_EVENT, [row_values(r) for r in out])
-    if move_head:
-        seq, last = (out[-1].seq, out[-1].hash) if out else head
-        await conn.execute(UPDATE_HEAD_AND_NOTIFY, township_id, seq, last)
+    seq, last = (out[-1].seq, out[-1].hash) if out else head
+    await conn.execute(UPDATE_HEAD_AND_NOTIFY, township_id, seq, last)
     return out
 
 
@@ -197,15 +197,7 @@ async def append_many(conn: Conn, township_id: int, head: tuple[int, bytes],
                       records: Sequence[EventRecord]) -> list[EventRecord]:
     """``append`` for a batch (the SLA engine's escalations): the same numbering and chain, the rows inserted by
     one statement instead of one execution each."""
-    seq, prev = head
-    out: list[EventRecord] = []
-    for rec in records:
-        seq += 1
-        doc = rec.canonical_doc()
-        doc["township_id"], doc["seq"] = township_id, seq
-        digest = hashlib.sha256(prev + canonical_json(doc)).digest()
-        out.append(_replace(rec, township_id=township_id, seq=seq, prev_hash=prev, hash=digest))
-        prev = digest
+    out = chain(township_id, head, records)
     cols: list[list[Any]] = [[] for _ in range(15)]
     for r in out:
         for col, value in zip(cols, (r.seq, r.call_id, r.assignment_id, r.type, r.actor_id, r.actor_role,
@@ -213,7 +205,8 @@ async def append_many(conn: Conn, township_id: int, head: tuple[int, bytes],
                                      r.assignment_state, r.command_id, r.prev_hash, r.hash), strict=True):
             col.append(value)
     await conn.execute(INSERT_EVENTS, township_id, *cols)
-    await conn.execute(UPDATE_HEAD_AND_NOTIFY, township_id, seq, prev)
+    seq, last = (out[-1].seq, out[-1].hash) if out else head
+    await conn.execute(UPDATE_HEAD_AND_NOTIFY, township_id, seq, last)
     return out
 
 

@@ -81,6 +81,8 @@ on conflict (township_id, year) do update
    set last = n.last + 1
 returning last
 """
+# Under the township lock only its holder draws, so the last number drawn is this transaction's own.
+GIVE_BACK_CALL_NUMBER = "update call_numbers set last = last - 1 where township_id = $1 and year = $2"
 # The projection's columns, in the order of ``call_row`` and ``assignment_row`` (the bulk loader copies them).
 CALL_COLUMNS = ("id", "township_id", "number", "state", "category", "priority", "source", "title", "address",
                 "created_at", "updated_at", "closed_at", "last_seq", "doc")
@@ -390,10 +392,9 @@ class Store:
         async with self.pool.acquire() as conn, conn.transaction():
             township_id, call_id = await self._township_of(conn, actor, cmd)
             if creating:
-                # The clock read before the lock: the number's year and the events' time are the same instant.
-                now = self.clock.now()
-                locked = await conn.fetchrow(LOCK_HEAD_COMMAND_AND_NUMBER, township_id, cmd.command_id,
-                                             numbering_year(now))
+                # The year guessed before the lock; the time itself is read under it (below).
+                year = numbering_year(self.clock.now())
+                locked = await conn.fetchrow(LOCK_HEAD_COMMAND_AND_NUMBER, township_id, cmd.command_id, year)
             else:
                 locked = await conn.fetchrow(LOCK_HEAD_AND_COMMAND, township_id, cmd.command_id)
             if locked is None:
@@ -410,10 +411,14 @@ class Store:
             if call_id is not None:
                 doc = await conn.fetchval(SELECT_CALL_DOC, call_id)
                 call = Call.from_dict(doc)
+            now = self.clock.now()  # under the township lock: a township's events are in time order
             if creating:
-                ctx = await self._context(conn, township_id, cmd, now, locked["number"])
+                last = locked["number"]
+                if numbering_year(now) != year:  # the wait crossed the new year: give the number back, draw anew
+                    await conn.execute(GIVE_BACK_CALL_NUMBER, township_id, year)
+                    last = None
+                ctx = await self._context(conn, township_id, cmd, now, last)
             else:
-                now = self.clock.now()
                 ctx = await self._context(conn, township_id, cmd, now)
             evidence = command_attachments(cmd)
             if evidence:  # locked until commit; checked before decide, bound once the events have their seq
