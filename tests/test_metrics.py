@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -245,3 +246,26 @@ def test_a_bad_metrics_section_names_the_key(tmp_path: Path, section: str, expec
     with pytest.raises(ConfigError) as info:
         load_config(configured(tmp_path, section))
     assert expected in info.value.message
+
+
+def test_the_loop_histogram_is_exposed_exactly_as_prometheus_client_histogram() -> None:
+    """The fan-out lag's lock-free histogram: the same text and OpenMetrics exposition as the official one."""
+    from prometheus_client import CollectorRegistry, Histogram, generate_latest
+    from prometheus_client.openmetrics.exposition import generate_latest as openmetrics
+
+    from dispatch.node.metrics import LoopHistogram
+
+    bounds = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0)
+    official, ours = CollectorRegistry(), CollectorRegistry()
+    histogram = Histogram("lag_seconds", "doc", buckets=bounds, registry=official)
+    loop = LoopHistogram("lag_seconds", "doc", bounds)
+    ours.register(loop)
+    for value in (0.0005, 0.001, 0.02, 0.3, 2, 9):
+        histogram.observe(value)
+        loop.observe(value)
+
+    def same_time(text: bytes) -> str:
+        return re.sub(r"_created [0-9.e+]+", "_created T", text.decode())
+
+    assert same_time(generate_latest(ours)) == same_time(generate_latest(official))
+    assert same_time(openmetrics(ours)) == same_time(openmetrics(official))

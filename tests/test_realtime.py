@@ -385,7 +385,7 @@ async def test_live_delivery_reaches_exactly_whom_the_replay_does_for_every_kind
     every kind of subscriber, connected live while calls go to different departments and townships, gets
     the same events, in the same order, as a replay of that stretch of the log for the same account."""
     users = ["op1.yiqiao", "op1.baishi", "police1.yiqiao", "market1.yiqiao", "unit1.yiqiao", "leader.yiqiao",
-             "supervisor", "head.police", "head.market"]
+             "supervisor", "head.police", "head.market", "grid.yiqiao"]
     tokens = {u: await hub.token(u) for u in users}
     live = {u: HubClient(hub.url, tokens[u]) for u in users}
     for client in live.values():
@@ -415,7 +415,7 @@ async def test_live_delivery_reaches_exactly_whom_the_replay_does_for_every_kind
         # A call is created, then dispatched to each target (the creation is for all its targets).
         assert counts == {"op1.yiqiao": 8, "op1.baishi": 2, "leader.yiqiao": 8, "supervisor": 10,
                           "police1.yiqiao": 4, "market1.yiqiao": 4, "unit1.yiqiao": 0, "head.police": 6,
-                          "head.market": 4}
+                          "head.market": 4, "grid.yiqiao": 0}  # a grid worker reads nothing over the stream
     finally:
         for client in live.values():
             await client.close()

@@ -7,6 +7,7 @@ are filled by the scrape itself (``render``), from a snapshot taken just before.
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from dispatch.core.domain import DEPARTMENTS
 from dispatch.core.records import Call
@@ -100,6 +102,7 @@ class LoopHistogram(Collector):
         self.bounds = tuple(buckets)
         self.counts = [0] * (len(self.bounds) + 1)  # the last: above every bound (+Inf only)
         self.sum = 0.0
+        self.created = time.time()  # exposed as ``_created``, as prometheus_client's Histogram does
 
     def observe(self, value: float) -> None:
         self.counts[bisect_left(self.bounds, value)] += 1
@@ -111,10 +114,12 @@ class LoopHistogram(Collector):
     def collect(self) -> Iterable[Metric]:
         buckets: list[tuple[str, float]] = []
         total = 0
-        for bound, count in zip((*map(repr, self.bounds), "+Inf"), self.counts, strict=True):
+        for bound, count in zip((*map(floatToGoString, self.bounds), "+Inf"), self.counts, strict=True):
             total += count
             buckets.append((bound, total))
-        return [HistogramMetricFamily(self.name, self.documentation, buckets=buckets, sum_value=self.sum)]
+        family = HistogramMetricFamily(self.name, self.documentation, buckets=buckets, sum_value=self.sum)
+        family.add_sample(f"{self.name}_created", {}, self.created)
+        return [family]
 
 
 @dataclass(eq=False)

@@ -119,6 +119,8 @@ class Realtime:
                 sock.flush()
             except Exception:  # one socket failing must not keep the others' frames
                 log.exception("writing to the socket of %s failed", sock.username)
+                # The frames it took are gone: the client reconnects and resumes from its cursor (no gap).
+                sock.close(CloseCode.INTERNAL_ERROR, "write failed: reconnect and resume")
 
     def _after_listener_reconnect(self) -> None:
         self._spawn(self._check_sessions())

@@ -184,6 +184,9 @@ class Socket:
         self.session.close(code, reason)
         if self._writer_task is not None and not self._writer_task.done():
             self._writer_task.cancel()  # it may be stuck on a socket that stopped reading
+            # Whatever it held is not written: nor is anything queued behind it (a prefix, never a gap).
+            self.session.data_to_send()
+            self._stamped = None
         self._writer_task = asyncio.get_running_loop().create_task(self._drain())  # sends the close frame
 
     def push(self, frame: bytes, heard: float | None = None) -> None:
@@ -315,15 +318,21 @@ class Socket:
 
     async def _drain(self) -> None:
         while True:
+            conn = self._wire
+            if conn is not None and self.session.close_requested is None:
+                # Wait for the transport before taking frames out of the outbox: a close meanwhile (which
+                # cancels this task) then finds them still queued and drops them with what follows them.
+                await wire.writable(conn)
             frames = self.session.data_to_send()
             if not frames:
                 if not self._stamped:
                     self._stamped = None
                 break
-            conn = self._wire
             try:
                 if conn is not None:
-                    await wire.writable(conn)
+                    if not wire.ready(conn):
+                        # Closing while the peer does not read: what is queued cannot go; the close frame can.
+                        break
                     if not wire.write(conn, frames):
                         raise ConnectionResetError("connection gone or closing")
                     self._written(frames)
@@ -337,8 +346,9 @@ class Socket:
                 return
         if self.session.close_requested is not None:
             code, reason = self.session.close_requested
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.ws.close(code, reason), 1.0)
+            if self._wire is None or not wire.close(self._wire, code, reason):
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.ws.close(code, reason), 1.0)
             if self._reading and self._main is not None:
                 self._ended_by_hub = True
                 self._main.cancel()
@@ -429,7 +439,10 @@ class Socket:
     async def _replay(self, sub: Subscriber) -> None:
         fanout = self.rt.fanout
         batch = self.hub.cfg.realtime.replay_batch
-        target = policy.target_scope(self.actor)
+        if sub.key is None:  # sees no event (listen_key, visible_to): nothing to replay either
+            for tid, cur in sub.cursors.items():
+                sub.cursors[tid] = max(cur, fanout.delivered.get(tid, 0))
+        target = sub.key[1] if sub.key is not None else ""
         while True:
             behind = [tid for tid, cur in sub.cursors.items() if cur < fanout.delivered.get(tid, 0)]
             if not behind:

@@ -25,7 +25,8 @@ def connection_of(send: Callable[..., Any] | None) -> Connection | None:
 
 def ready(conn: Connection) -> bool:
     """Whether ``write`` may go now: open, and the transport not paused by flow control."""
-    return conn.writable.is_set() and not conn.disconnected and not conn.close_sent
+    return (conn.writable.is_set() and not conn.disconnected and not conn.close_sent
+            and not conn.transport.is_closing())
 
 
 async def writable(conn: Connection) -> None:
@@ -35,7 +36,7 @@ async def writable(conn: Connection) -> None:
 
 def write(conn: Connection, frames: list[bytes]) -> bool:
     """Write ``frames`` as binary messages in one go; False if the connection is gone or closing."""
-    if conn.disconnected or conn.close_sent:
+    if conn.disconnected or conn.close_sent or conn.transport.is_closing():
         return False
     ws = conn.conn
     try:
@@ -44,4 +45,24 @@ def write(conn: Connection, frames: list[bytes]) -> bool:
     except InvalidState:
         return False
     conn.transport.write(b"".join(ws.data_to_send()))
+    return True
+
+
+def close(conn: Connection, code: int, reason: str) -> bool:
+    """Send the close frame now, flow control or not (what the protocol's ``send`` does with a
+    ``websocket.close`` message, without its wait for ``writable``): a peer too slow for its outbox still
+    learns why it is closed. One that does not read it is cut off after the protocol's close timeout."""
+    if conn.disconnected or conn.close_sent or conn.transport.is_closing():
+        return False
+    try:
+        conn.conn.send_close(code, reason)
+    except InvalidState:
+        return False
+    conn.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+    conn.transport.write(b"".join(conn.conn.data_to_send()))
+    conn.close_sent = True
+    if conn.read_paused:
+        conn.read_paused = False
+        conn.transport.resume_reading()
+    conn.close_timer = conn.loop.call_later(conn.close_timeout, conn.transport.abort)
     return True
