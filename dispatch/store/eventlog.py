@@ -212,7 +212,12 @@ async def append_many(conn: Conn, township_id: int, head: tuple[int, bytes],
 
 def _json(value: Any) -> str:
     """JSON text as the pool's jsonb codec writes it (``pool._json_text``), for a ``text[]`` cast to jsonb."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(value)
+
+
+# ``json.dumps(value, ensure_ascii=False, separators=(",", ":"))`` without a new encoder per value (a batch
+# encodes thousands of small ones).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
