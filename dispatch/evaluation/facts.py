@@ -92,7 +92,7 @@ class Facts:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Facts:
-        values = {f.name: row[f.name] for f in fields(cls) if f.name in row}
+        values = {name: row[name] for name in COLUMNS if name in row}
         for name in ("esc_ack", "esc_arrive", "esc_resolve"):
             values[name] = tuple(values.get(name) or ())
         return cls(**values)
