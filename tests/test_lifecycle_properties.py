@@ -15,7 +15,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from dispatch.core.commands import COMMANDS
 from dispatch.core.domain import SYSTEM_ACTOR, Actor, DeadlineKind, Priority, Role
-from dispatch.core.lifecycle import DecideContext, decide, derived_state, evolve
+from dispatch.core.lifecycle import DecideContext, decide_and_fold, derived_state, evolve
 from dispatch.core.records import Call, Event
 from dispatch.core.transitions import ASSIGNMENT_FINAL, CALL_FINAL, OPEN_CALL_STATES
 from protocols.errors import ClientError
@@ -147,23 +147,27 @@ class CallMachine(RuleBasedStateMachine):
         before = copy.deepcopy(self.call)
         was_final = self.call is not None and self.call.state in CALL_FINAL
         try:
-            events = decide(self.call, cmd, actor, self.now, self.ctx)  # type: ignore[arg-type]
+            events, steps = decide_and_fold(self.call, cmd, actor, self.now, self.ctx)  # type: ignore[arg-type]
         except ClientError:
             assert self.call == before, "a rejected command changed the call"
             return
         assert self.call == before, "decide mutated its input"
         assert not was_final, f"a {self.call.state if self.call else None} call accepted {kind}"
         assert events, f"{kind} was accepted but produced no event"
-        self.fold(events)
+        self.fold(events, steps)
 
-    def fold(self, events: list[Event]) -> None:
+    def fold(self, events: list[Event], steps: list[Call]) -> None:
+        """Fold ``events``; ``steps`` (``decide_and_fold``'s calls after each, which the writer keeps instead of
+        folding) must be exactly what ``evolve`` makes of them."""
+        assert len(steps) == len(events)
         call = self.call
-        for event in events:
+        for event, step in zip(events, steps, strict=True):
             if self.last_at is not None:
                 assert event.at >= self.last_at, "event time went backwards"
             self.last_at = event.at
             json.dumps(event.to_dict())
             call = evolve(call, event)
+            assert call == step, "decide_and_fold's call after an event is not evolve's"
             assert call.state == event.call_state
             if event.assignment_id is not None:
                 assert call.assignments[event.assignment_id].state == event.assignment_state

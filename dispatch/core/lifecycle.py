@@ -264,6 +264,7 @@ class _Builder:
         self.call = call
         self.at = at
         self.events: list[Event] = []
+        self.steps: list[Call] = []  # the call after each event (``evolve`` reads none of what the draft lacks)
 
     @property
     def current(self) -> Call:
@@ -278,6 +279,7 @@ class _Builder:
         audience = () if assignment_id is None else (after.assignments[assignment_id].target,)
         self.events.append(
             replace(draft, call_state=after.state, assignment_state=a_state, audience=audience))
+        self.steps.append(after)
         self.call = after
 
     def dispatch(self, target: str, ctx: DecideContext, transferred_from: UUID | None = None,
@@ -681,13 +683,24 @@ _ASSIGNMENT_COMMANDS = frozenset({"acknowledge", "arrive", "report_result", "dec
 
 def decide(call: Call | None, cmd: Command, actor: Actor, now: datetime, ctx: DecideContext) -> list[Event]:
     """Authorize and validate ``cmd`` against ``call``; return the events it causes (never empty)."""
+    return decide_and_fold(call, cmd, actor, now, ctx)[0]
+
+
+def decide_and_fold(call: Call | None, cmd: Command, actor: Actor, now: datetime,
+                    ctx: DecideContext) -> tuple[list[Event], list[Call]]:
+    """``decide``, with the call after each of its events — what ``evolve`` folds them into, which drafting them
+    already did: a writer needs them and need not fold the events a second time."""
     aid = command_assignment_id(cmd)
     assignment = None if call is None or aid is None else call.assignments.get(aid)
     policy.authorize(actor, cmd, call, assignment, township_id=ctx.township_id)
     if isinstance(cmd, CreateCall):
         if call is not None:
             raise Conflict("this call already exists", field="command_id")
-        return _create(cmd, actor, now, ctx)
+        events = _create(cmd, actor, now, ctx)
+        steps: list[Call] = []
+        for ev in events:
+            steps.append(evolve(steps[-1] if steps else None, ev))
+        return events, steps
     if call is None:
         field = "call_id" if hasattr(cmd, "call_id") else "assignment_id"
         raise NotFound(f"{field}: no such call", field=field)
@@ -703,5 +716,5 @@ def decide(call: Call | None, cmd: Command, actor: Actor, now: datetime, ctx: De
         _assignment_command(b, cmd, assignment, ctx)
     else:
         _call_command(b, cmd, ctx)
-    return b.finish()
+    return b.finish(), b.steps
 

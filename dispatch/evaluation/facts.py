@@ -7,8 +7,9 @@ The facts keep times, never verdicts: whether a clock was met depends on when yo
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -91,13 +92,28 @@ class Facts:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Facts:
-        values = {f.name: row[f.name] for f in fields(cls) if f.name in row}
+        values = {name: row[name] for name in COLUMNS if name in row}
         for name in ("esc_ack", "esc_arrive", "esc_resolve"):
             values[name] = tuple(values.get(name) or ())
         return cls(**values)
 
 
 COLUMNS = tuple(f.name for f in fields(Facts))
+_VALUES = operator.attrgetter(*COLUMNS)
+_POSITION = {name: i for i, name in enumerate(COLUMNS)}
+
+
+def replace(f: Facts, **changes: Any) -> Facts:
+    """``dataclasses.replace`` for ``Facts`` (frozen, slots, every field in ``__init__``, no ``__post_init__``):
+    the same new record, about twice as fast (the fold makes one or two per event: a batch of escalations
+    makes thousands)."""
+    values = list(_VALUES(f))
+    for name, value in changes.items():
+        at = _POSITION.get(name)
+        if at is None:
+            raise TypeError(f"Facts has no field {name}")
+        values[at] = value
+    return Facts(*values)
 
 
 def _new(call: Call, a: Assignment) -> Facts:

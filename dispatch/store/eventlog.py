@@ -175,7 +175,10 @@ def chain(township_id: int, head: tuple[int, bytes], records: Sequence[EventReco
         doc = rec.canonical_doc()
         doc["township_id"], doc["seq"] = township_id, seq
         digest = hashlib.sha256(prev + canonical_json(doc)).digest()
-        out.append(_replace(rec, township_id=township_id, seq=seq, prev_hash=prev, hash=digest))
+        # ``_replace(rec, township_id=…, seq=…, prev_hash=…, hash=…)``, by one constructor call (faster)
+        out.append(EventRecord(township_id, seq, rec.call_id, rec.assignment_id, rec.type, rec.actor_id,
+                               rec.actor_role, rec.actor_name, rec.at, rec.body, rec.audience, rec.call_state,
+                               rec.assignment_state, rec.command_id, prev, digest))
         prev = digest
     return out
 
@@ -212,7 +215,12 @@ async def append_many(conn: Conn, township_id: int, head: tuple[int, bytes],
 
 def _json(value: Any) -> str:
     """JSON text as the pool's jsonb codec writes it (``pool._json_text``), for a ``text[]`` cast to jsonb."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(value)
+
+
+# ``json.dumps(value, ensure_ascii=False, separators=(",", ":"))`` without a new encoder per value (a batch
+# encodes thousands of small ones).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -111,18 +112,30 @@ async def save(conn: Conn, facts: Iterable[Facts]) -> None:
 
 async def save_many(conn: Conn, facts: Iterable[Facts]) -> None:
     """``save`` for a batch (``Store.execute_many``): the same rows, written by one statement."""
-    rows = [f.to_row() for f in facts]
+    rows = [_json_ready(f) for f in facts]
     if rows:
-        await conn.execute(UPSERT_FACTS_JSON, json.dumps(rows, ensure_ascii=False, default=_json_value))
+        await conn.execute(UPSERT_FACTS_JSON, _ENCODER.encode(rows))
 
 
-def _json_value(value: Any) -> str:
-    """Times and ids in JSON as PostgreSQL reads them back exactly (ISO 8601 with offset and microseconds)."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, UUID):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not a column value")
+# The columns holding times and ids, by the type ``Facts`` declares (the others are JSON values already).
+_TIMES = tuple(f.name for f in fields(Facts) if "datetime" in str(f.type))
+_IDS = tuple(f.name for f in fields(Facts) if "UUID" in str(f.type))
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def _json_ready(f: Facts) -> dict[str, Any]:
+    """``f.to_row()`` with its times and ids as PostgreSQL reads them back exactly (ISO 8601 with offset and
+    microseconds, text): converted by column rather than by a callback per value."""
+    row = f.to_row()
+    for name in _TIMES:
+        value = row[name]
+        if value is not None:
+            row[name] = value.isoformat()
+    for name in _IDS:
+        value = row[name]
+        if value is not None:
+            row[name] = str(value)
+    return row
 
 
 def event_of(row: asyncpg.Record | dict[str, Any]) -> Event:

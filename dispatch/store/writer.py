@@ -21,7 +21,7 @@ from dispatch.core.clock import Clock
 from dispatch.core.commands import Command, command_assignment_id, command_attachments, command_call_id
 from dispatch.core.config import Config
 from dispatch.core.domain import SYSTEM_ACTOR, Actor
-from dispatch.core.lifecycle import DecideContext, decide, evolve
+from dispatch.core.lifecycle import DecideContext, decide, decide_and_fold, evolve
 from dispatch.core.notices import notices_for
 from dispatch.core.numbering import format_number, numbering_year
 from dispatch.core.records import Assignment, Call, Event
@@ -186,25 +186,29 @@ select command_id, user_id, payload_hash, result from commands where command_id 
 """
 SELECT_CALL_DOCS = "select id, doc from calls where id = any($1::uuid[])"
 # ``execute_many``'s projection and command rows, one statement each for the whole batch (documents as JSON text).
+# The calls' rows, then the moved assignments' rows, whose documents are taken from their call's new one by position
+# (``Call.to_dict`` holds each assignment's ``to_dict``): each document is encoded and sent once, as the call's.
 # (The calls exist: ``execute_many`` runs no ``create_call``, so an update, not an upsert.)
-UPDATE_CALLS = """
-update calls c
-   set state = u.state, category = u.category, priority = u.priority, title = u.title, address = u.address,
-       updated_at = u.updated_at, closed_at = u.closed_at, last_seq = u.last_seq, doc = u.doc::jsonb
-  from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[],
-              $8::timestamptz[], $9::bigint[], $10::text[])
-       as u(id, state, category, priority, title, address, updated_at, closed_at, last_seq, doc)
- where c.id = u.id
-"""
-UPSERT_ASSIGNMENTS = """
+UPDATE_CALLS_AND_ASSIGNMENTS = """
+with called as (
+    update calls c
+       set state = u.state, category = u.category, priority = u.priority, title = u.title, address = u.address,
+           updated_at = u.updated_at, closed_at = u.closed_at, last_seq = u.last_seq, doc = u.doc::jsonb
+      from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[],
+                  $8::timestamptz[], $9::bigint[], $10::text[])
+           as u(id, state, category, priority, title, address, updated_at, closed_at, last_seq, doc)
+     where c.id = u.id
+    returning c.id, c.township_id, c.doc
+)
 insert into assignments (id, call_id, township_id, target, state, ack_due, arrive_due, resolve_due,
                          next_due, next_kind, next_level, updated_at, doc)
-select u.id, u.call_id, u.township_id, u.target, u.state, u.ack_due, u.arrive_due, u.resolve_due, u.next_due,
-       u.next_kind, u.next_level, u.updated_at, u.doc::jsonb
-  from unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[],
-              $8::timestamptz[], $9::timestamptz[], $10::text[], $11::int[], $12::timestamptz[], $13::text[])
-       as u(id, call_id, township_id, target, state, ack_due, arrive_due, resolve_due, next_due, next_kind,
-            next_level, updated_at, doc)
+select a.id, a.call_id, called.township_id, a.target, a.state, a.ack_due, a.arrive_due, a.resolve_due, a.next_due,
+       a.next_kind, a.next_level, a.updated_at, called.doc -> 'assignments' -> a.position
+  from unnest($11::uuid[], $12::uuid[], $13::text[], $14::text[], $15::timestamptz[], $16::timestamptz[],
+              $17::timestamptz[], $18::timestamptz[], $19::text[], $20::int[], $21::timestamptz[], $22::int[])
+       as a(id, call_id, target, state, ack_due, arrive_due, resolve_due, next_due, next_kind, next_level,
+            updated_at, position)
+  join called on called.id = a.call_id
 on conflict (id) do update
    set state = excluded.state, ack_due = excluded.ack_due, arrive_due = excluded.arrive_due,
        resolve_due = excluded.resolve_due, next_due = excluded.next_due, next_kind = excluded.next_kind,
@@ -546,18 +550,12 @@ class Store:
                 if row is not None:
                     answers[i] = Outcome(row["result"], replayed=True)
                     continue
-                call = calls.get(call_id)
                 try:
-                    events = decide(call, cmd, actor, now, ctx)
+                    events, steps = decide_and_fold(calls.get(call_id), cmd, actor, now, ctx)
                 except ClientError as exc:
                     answers[i] = exc
                     continue
-                steps: list[Call] = []
-                for ev in events:
-                    call = evolve(call, ev)
-                    steps.append(call)
-                assert call is not None
-                calls[call_id] = call
+                calls[call_id] = steps[-1]
                 planned.append(_Planned(i, cmd, digest, events, steps))
             if not planned:
                 return None
@@ -592,7 +590,9 @@ class Store:
         return stored, [step for p in planned for step in p.steps]
 
     async def _project_many(self, conn: Conn, planned: Sequence[_Planned]) -> None:
-        """The projection rows of every call and assignment the batch moved, each as the batch left it."""
+        """The projection rows of every call and assignment the batch moved, each as the batch left it: one
+        statement (``UPDATE_CALLS_AND_ASSIGNMENTS``), each call's document encoded once and every moved
+        assignment's taken from it by position."""
         last: dict[UUID, tuple[Call, int]] = {}
         touched: dict[UUID, set[UUID]] = {}
         for p in planned:
@@ -601,17 +601,22 @@ class Store:
             touched.setdefault(call.id, set()).update(ev.assignment_id for ev in p.events
                                                       if ev.assignment_id is not None)
         cfg = self.cfg
-        calls = [call_row(call, seq) for call, seq in last.values()]
-        rows = []
-        for (call, _), crow in zip(last.values(), calls, strict=True):
-            # each assignment's document is the one already in the call's (``Call.to_dict``)
-            docs = dict(zip(call.assignments, crow[-1]["assignments"], strict=True))
-            rows += [assignment_row(call, call.assignments[aid], cfg, docs[aid]) for aid in touched[call.id]]
-        # call_row's columns but those an update leaves (township_id, number, source, created_at)
-        await conn.execute(UPDATE_CALLS, *_columns([(c[0], c[3], c[4], c[5], c[7], c[8], c[10], c[11], c[12],
-                                                     _json(c[13])) for c in calls], 10))
-        if rows:
-            await conn.execute(UPSERT_ASSIGNMENTS, *_columns([(*r[:-1], _json(r[-1])) for r in rows], 13))
+        calls: list[list[Any]] = [[] for _ in range(10)]
+        moved: list[list[Any]] = [[] for _ in range(12)]
+        for call, seq in last.values():
+            # call_row's columns but those an update leaves (township_id, number, source, created_at)
+            for col, value in zip(calls, (call.id, call.state.value, call.category, call.priority.value, call.title,
+                                          call.address, call.updated_at, call.closed_at, seq,
+                                          _json(call.to_dict())), strict=True):
+                col.append(value)
+            if touched[call.id]:
+                position = {aid: i for i, aid in enumerate(call.assignments)}
+                for aid in touched[call.id]:
+                    a = assignment_row(call, call.assignments[aid], cfg, _IN_CALL_DOC)
+                    # township and document: the call's (its document by position there)
+                    for col, value in zip(moved, (*a[:2], *a[3:-1], position[aid]), strict=True):
+                        col.append(value)
+        await conn.execute(UPDATE_CALLS_AND_ASSIGNMENTS, *calls, *moved)
 
     async def _facts_many(self, conn: Conn, planned: Sequence[_Planned]) -> None:
         """The evaluation's facts of the batch's calls, advanced event by event in log order."""
@@ -735,7 +740,12 @@ def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
 
 def _json(value: Any) -> str:
     """JSON text as the pool's jsonb codec writes it, for a ``text[]`` parameter cast to jsonb."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(value)
+
+
+# ``json.dumps(value, ensure_ascii=False, separators=(",", ":"))`` without a new encoder per value (a batch
+# encodes thousands of small ones).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def _s(value: UUID | None) -> str | None:

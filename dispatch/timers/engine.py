@@ -60,9 +60,11 @@ select id, township_id, next_due
  order by next_due, id
  limit $4
 """
+# The operator's deadline on a transfer request is in the document only: read (the document detoasted) only for
+# a rung of that kind, the only one that uses it.
 SELECT_RUNGS = """
 select id, township_id, next_due, next_kind, next_level, ack_due, arrive_due, resolve_due,
-       (doc->>'review_due')::timestamptz as review_due  -- the operator's deadline on a transfer request
+       case when next_kind = 'review' then (doc->>'review_due')::timestamptz end as review_due
   from assignments
  where id = any($1::uuid[])
 """

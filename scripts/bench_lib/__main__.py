@@ -1098,6 +1098,8 @@ class Bench:
         creator = self.worker("http_creator", "127.0.0.1", hub.port, self.minted_op_tokens, name="sla-creator")
         await creator.recv()
         await asyncio.sleep(max(0.0, (b0 - 5 * sec - dt.datetime.now(dt.UTC)).total_seconds()))
+        # CPU over the burst's window (the calls created around it included), for details
+        cpu0 = (cpu_seconds(hub.pid), pg_cpu(self.pgdata), time.monotonic())
         out = await creator.call("paced", {"rate": s.sla_burst_rate, "duration": 10.0, "tids": self.tids,
                                            "pairs": PAIRS, "seed": 3}, timeout=200)
         log(f"   {len(out[1])} calls created around the burst (errors {out[2] or 0})")
@@ -1114,6 +1116,12 @@ class Bench:
                 break
             await asyncio.sleep(1.0)
         t_stop = time.time() * 1000
+        window = (time.monotonic() - cpu0[2], cpu_seconds(hub.pid) - cpu0[0], pg_cpu(self.pgdata) - cpu0[1])
+        self.extra["escalation_burst_window_s"] = round(window[0], 1)
+        self.extra["escalation_burst_hub_cpu_s"] = round(window[1], 2)
+        self.extra["escalation_burst_pg_cpu_s"] = round(window[2], 2)
+        log(f"   burst window {window[0]:.1f} s (from 5 s before it, {len(out[1])} calls created meanwhile): hub CPU "
+            f"{window[1]:.2f} s, PostgreSQL CPU {window[2]:.2f} s; load {os.getloadavg()[0]:.2f}")
         # and every overdue escalation committed (bounded: the start-up figure is then a lower bound)
         overdue_sql = ("select count(distinct assignment_id) from events where type = 'assignment.escalated' "
                        "and assignment_id = any($1::uuid[])")
@@ -1137,7 +1145,7 @@ class Bench:
                   left join events e on e.assignment_id = a.id and e.type = 'assignment.escalated'
                                     and e.body->>'deadline_kind' = 'ack' and (e.body->>'level')::int = 1
                  where a.id = any($1::uuid[])
-                 group by a.id, a.ack_due""", [*ids["overdue"], *ids["steady"]])
+                 group by a.id, a.ack_due""", [*ids["overdue"], *ids["steady"], *ids["burst"]])
         finally:
             await conn.close()
         committed = {r["id"]: (r["committed"], r["ack_due"]) for r in rows}
@@ -1166,6 +1174,16 @@ class Bench:
                     f"max {max(burst, default=float('nan')):.0f}; {miss_b} never arrived)")
         to_commit = [(committed[a][0] - committed[a][1]).total_seconds() * 1000 for a in ids["steady"]
                      if committed.get(a, (None,))[0] is not None]
+        # the burst split at the commit: written (commit − due), then delivered (arrival − commit)
+        b_commit = [(committed[a][0] - committed[a][1]).total_seconds() * 1000 for a in ids["burst"]
+                    if committed.get(a, (None,))[0] is not None]
+        b_deliver = [arrived[str(a)] - committed[a][0].timestamp() * 1000 for a in ids["burst"]
+                     if committed.get(a, (None,))[0] is not None and str(a) in arrived]
+        self.extra["escalation_burst_commit_p99_ms"] = round(pct(b_commit, 99), 1)
+        self.extra["escalation_burst_delivery_p99_ms"] = round(pct(b_deliver, 99), 1)
+        log(f"   burst: commit − due p50 {pct(b_commit, 50):.0f}, p99 {pct(b_commit, 99):.0f} ms "
+            f"({len(b_commit):,} committed); arrival − commit p50 {pct(b_deliver, 50):.0f}, "
+            f"p99 {pct(b_deliver, 99):.0f} ms")
         self.record("escalation_late_p99_ms", pct(to_commit, 99),
                     f"({len(to_commit):,} of {len(ids['steady']):,} steady deadlines committed; commit − due, p50 "
                     f"{pct(to_commit, 50):.1f})")
