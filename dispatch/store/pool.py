@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import orjson
 from asyncpg.pool import PoolConnectionProxy
 
 from protocols.errors import SchemaTooNew, Unavailable
@@ -129,7 +130,30 @@ async def schema_current(conn: Conn) -> tuple[bool, str]:
     return False, f"migrations pending: database at {newest}, code at {want}"
 
 
+# What the json module does not encode either (no ``default``) is left to it, to refuse as before.
+_ORJSON_AS_JSON = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+class JsonText(str):
+    """A json/jsonb parameter already encoded (``json_text``): the codec passes it on as it is."""
+
+    __slots__ = ()
+
+
+def json_text(value: Any) -> JsonText:
+    """``value`` encoded for a json/jsonb parameter by orjson, several times faster than the json module on the
+    write path's documents (docs/PERFORMANCE.md); what orjson refuses (a key that is not a string, an integer
+    beyond 64 bits) by the json module, as before. Only for documents whose floats are finite (the domain's:
+    coordinates are bounded): orjson writes NaN as null where the json module writes a token PostgreSQL refuses."""
+    try:
+        return JsonText(orjson.dumps(value, option=_ORJSON_AS_JSON).decode())
+    except TypeError:
+        return JsonText(_json_text(value))
+
+
 def _json_text(value: Any) -> str:
+    if type(value) is JsonText:
+        return value
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 

@@ -32,7 +32,7 @@ from dispatch.evaluation.facts import Facts, touches
 from dispatch.store import attachments, eventlog, outbox, reporters
 from dispatch.store import facts as evaluation_facts
 from dispatch.store.eventlog import EventRecord
-from dispatch.store.pool import Conn, unavailable, unreachable
+from dispatch.store.pool import Conn, json_text, unavailable, unreachable
 from protocols.errors import ClientError, CommandIdReused, Forbidden, IllegalTransition, InternalError, NotFound
 from protocols.messages import encode_event, to_ms
 
@@ -680,9 +680,11 @@ class Store:
         for rec, rep in kept:
             for k, value in enumerate(reporters.reporter_row(rec, rep)[2:]):  # call and township: the call's
                 reps[k].append(value)
-        await conn.execute(FINISH_COMMAND, township_id, stored[-1].seq, stored[-1].hash, *row, *cols, *reps,
-                           *record[:4], record[4], record[5], [evaluation_facts.json_row(f) for f in facts],
-                           [eventlog.json_row(r) for r in stored])
+        # the documents encoded by orjson (``json_text``): the json module took a quarter of this method's time
+        await conn.execute(FINISH_COMMAND, township_id, stored[-1].seq, stored[-1].hash, *row[:-1],
+                           json_text(row[-1]), *cols, *reps, *record[:4], json_text(record[4]), record[5],
+                           json_text([evaluation_facts.json_row(f) for f in facts]),
+                           json_text([eventlog.json_row(r) for r in stored]))
 
 
 # ``assignment_row``'s document when ``FINISH_COMMAND`` takes it from the call's instead.
