@@ -498,17 +498,17 @@ def parse_command(kind: str, data: Mapping[str, Any]) -> Command:
 
 def command_call_id(cmd: Command) -> UUID | None:
     """The call a command names directly (None for ``create_call`` and assignment commands)."""
-    value = getattr(cmd, "call_id", None)
+    value = cmd.__dict__.get("call_id")  # a field, if the model has it (no AttributeError raised and caught)
     return value if isinstance(value, UUID) else None
 
 
 def command_attachments(cmd: Command) -> list[UUID]:
     """The uploads a command binds to its call (create_call, arrive, report_result; else none)."""
-    value = getattr(cmd, "attachments", None)
+    value = cmd.__dict__.get("attachments")  # a field, if the model has it (no AttributeError raised and caught)
     return list(value) if isinstance(value, list) else []
 
 
 def command_assignment_id(cmd: Command) -> UUID | None:
     """The assignment a command names, if any (the store finds the call through it)."""
-    value = getattr(cmd, "assignment_id", None)
+    value = cmd.__dict__.get("assignment_id")  # a field, if the model has it (no AttributeError raised and caught)
     return value if isinstance(value, UUID) else None

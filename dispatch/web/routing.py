@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import asyncpg
+import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -45,9 +46,18 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     return JSONResponse(data, status_code=status, headers=headers)
 
 
+# orjson as the json module with ``default=str`` was (dates, dataclasses and keys that are not strings alike; an
+# ``Enum`` without a str or int base as its value, not ``str()`` of it); what it refuses (an integer beyond 64
+# bits) is left to the json module.
+_ORJSON_RESPONSE = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 class ZhJSONResponse(JSONResponse):
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+        try:
+            return orjson.dumps(content, default=str, option=_ORJSON_RESPONSE)
+        except TypeError:
+            return json.dumps(content, ensure_ascii=False, separators=(",", ":"), default=str).encode()
 
 
 def request_language(request: Request) -> Lang:
