@@ -1,0 +1,57 @@
+"""orjson where the json module was (the write path's jsonb parameters, the JSON answers): the same values stored and
+the same bytes answered, with the json module taking over what orjson refuses."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+
+from dispatch.store.pool import JsonText, json_text
+from dispatch.web.routing import ZhJSONResponse
+
+DOCUMENT: dict[str, Any] = {
+    "title": "夜间施工噪音扰民", "lat": 35.7312, "lon": 116.4887, "big": 2**63 - 1, "small": -(2**63),
+    "tiny": 1e-7, "huge": 1e300, "none": None, "flags": [True, False], "nested": {"a": [1, {"b": "\u2028\n\t\"\\"}]},
+    "emoji": "𠀀🚒", "control": "\x01\x1f",
+}
+
+
+def test_json_text_is_what_the_json_module_wrote_once_parsed() -> None:
+    text = json_text(DOCUMENT)
+    assert isinstance(text, JsonText)
+    assert json.loads(text) == DOCUMENT
+
+
+@pytest.mark.parametrize("value", [{1: "a key that is not a string"}, {"n": 2**70}, [2**64]])
+def test_what_orjson_refuses_the_json_module_encodes(value: Any) -> None:
+    assert json_text(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+async def test_a_json_text_parameter_is_stored_as_the_document_itself(conn: asyncpg.Connection) -> None:
+    stored = await conn.fetchval("select $1::jsonb", json_text(DOCUMENT))
+    assert isinstance(stored, dict)  # not the JSON string of its text
+    assert stored == await conn.fetchval("select $1::jsonb", DOCUMENT)  # the value the json module stores
+    assert await conn.fetchval("select $1::jsonb::text = $2::jsonb::text", json_text(DOCUMENT), DOCUMENT)
+    assert await conn.fetchval("select $1::jsonb", "plain") == "plain"  # a str is still a JSON string
+
+
+@dataclass
+class _Point:
+    x: int
+
+
+@pytest.mark.parametrize("content", [
+    {"at": datetime(2026, 11, 30, 12, 0, tzinfo=UTC), "id": uuid.UUID(int=7), "point": _Point(1)},
+    {1: "int key", None: "null key", "中文": "值"},
+    {"big": 2**70, "float": 1e16, "list": (1, 2), "set": {3}},
+    [{"seq": 1, "assignment_id": None, "replayed": False}],
+])
+def test_answers_are_the_bytes_the_json_module_wrote(content: Any) -> None:
+    before = json.dumps(content, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    assert ZhJSONResponse(content).body == before
