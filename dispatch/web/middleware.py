@@ -100,10 +100,9 @@ class BodyLimit:
             return
         limit = self.paths.get(scope["path"], self.max_bytes)
         headers = Headers(scope=scope)
-        lang = pick_language(headers.get("accept-language"))
         length = headers.get("content-length")
         if length is not None and length.strip().isdigit() and int(length) > limit:
-            for message in _json(413, self.error(limit).to_dict(lang)):
+            for message in _json(413, self.error(limit).to_dict(pick_language(headers.get("accept-language")))):
                 await send(message)
             return
         received = 0
@@ -132,7 +131,7 @@ class BodyLimit:
         except PayloadTooLarge as exc:  # an endpoint that read the body without catching it
             if started:
                 raise
-            for message in _json(413, exc.to_dict(lang)):
+            for message in _json(413, exc.to_dict(pick_language(headers.get("accept-language")))):
                 await send(message)
 
 
