@@ -680,7 +680,7 @@ class Store:
         for rec, rep in kept:
             for k, value in enumerate(reporters.reporter_row(rec, rep)[2:]):  # call and township: the call's
                 reps[k].append(value)
-        # the documents encoded by orjson (``json_text``): the json module took a quarter of this method's time
+        # the documents encoded by orjson (``json_text``): the json module was the largest part of this method
         await conn.execute(FINISH_COMMAND, township_id, stored[-1].seq, stored[-1].hash, *row[:-1],
                            json_text(row[-1]), *cols, *reps, *record[:4], json_text(record[4]), record[5],
                            json_text([evaluation_facts.json_row(f) for f in facts]),
