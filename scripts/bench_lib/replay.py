@@ -26,6 +26,8 @@ from typing import Any
 
 import asyncpg
 
+from dispatch.store.pool import JsonText
+
 SEQ_BASE = 900_000_000
 SEQ_SPAN = 1_000  # a transaction appends fewer events than this
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -48,7 +50,10 @@ def _encode_json(value: Any) -> str:
 
 
 def compile_args(v: Any) -> Any:
-    """Dicts (json/jsonb arguments: asyncpg maps nothing else to a dict) become ``RawJson`` text, once."""
+    """Dicts (json/jsonb arguments: asyncpg maps nothing else to a dict) become ``RawJson`` text, once; so do
+    documents the write path encoded itself (``pool.JsonText``)."""
+    if isinstance(v, JsonText):
+        return RawJson(v)
     if isinstance(v, dict):
         return RawJson(_encode_json(v))
     if isinstance(v, tuple | list):
