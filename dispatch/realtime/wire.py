@@ -23,6 +23,14 @@ def connection_of(send: Callable[..., Any] | None) -> Connection | None:
     return conn if isinstance(conn, WebSocketsSansIOProtocol) else None
 
 
+def release_handshake(conn: Connection) -> None:
+    """Drop the opening handshake's request and response (headers and all, ~4 KB) that the protocol keeps for
+    the connection's life: it reads them only while accepting, and a socket is handed over once accepted."""
+    state = vars(conn)
+    state.pop("request", None)
+    state.pop("response", None)
+
+
 def ready(conn: Connection) -> bool:
     """Whether ``write`` may go now: open, and the transport not paused by flow control."""
     return (conn.writable.is_set() and not conn.disconnected and not conn.close_sent
