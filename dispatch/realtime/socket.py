@@ -220,14 +220,15 @@ class Socket:
         self._welcome_heads = await self._heads()
 
     async def run(self) -> None:
-        heads, self._welcome_heads = self._welcome_heads or {}, None
         a = self.actor
         self.session.send_welcome(
             user=User(id=a.user_id or 0, name=a.name, role=a.role.value),
             scope=Scope(role=a.role.value, township_ids=self.townships, target=a.target,
                         read_only=policy.is_read_only(a)),
-            heads=sorted(heads.items()), epoch=self.hub.epoch, server_time=to_ms(self.hub.clock.now()),
+            heads=sorted((self._welcome_heads or {}).items()), epoch=self.hub.epoch,
+            server_time=to_ms(self.hub.clock.now()),
         )
+        self._welcome_heads = None  # no local name for them either: this frame lives as long as the connection
         liaison_seat = a.target if a.role == Role.LIAISON and a.township_id is not None else None
         if liaison_seat is not None:
             self.rt.presence.joined(a.township_id or 0, liaison_seat, a.user_id or 0)
