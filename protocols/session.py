@@ -81,7 +81,7 @@ class ServerSession:
 
     __slots__ = ("_last_received", "_outbox", "_ping_nonce", "_ping_sent_at", "_rate_warned", "_refilled_at",
                  "_requests", "_tokens", "burst", "close_requested", "heartbeat_s", "lang", "max_frame_bytes",
-                 "max_violations", "outbox_frames", "rate_per_s", "state", "subscription", "violations")
+                 "max_violations", "outbox_frames", "rate_per_s", "state", "violations")
 
     def __init__(
         self,
@@ -103,7 +103,6 @@ class ServerSession:
         self.max_violations = max_violations
         self.state = State.CONNECTED
         self.close_requested: tuple[int, str] | None = None
-        self.subscription: Subscribe | None = None
         self.violations = 0
         self._outbox: list[bytes] = []
         self._requests: list[Message] = []
@@ -161,8 +160,7 @@ class ServerSession:
         if isinstance(msg, Subscribe):
             if self.state is State.SUBSCRIBED:
                 raise InvalidMessage("already subscribed: one subscribe per connection", field="type")
-            self.state = State.SUBSCRIBED
-            self.subscription = msg
+            self.state = State.SUBSCRIBED  # the message itself goes to the adapter, not kept here
         elif isinstance(msg, Pong):
             self._ping_sent_at = None
         self._requests.append(msg)

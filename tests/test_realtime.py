@@ -46,6 +46,20 @@ async def test_liaison_receives_a_new_call_live(hub: Hub) -> None:
     assert ev.body["call"]["title"] == "小区门口车辆乱停"
 
 
+async def test_an_idle_socket_keeps_no_handshake_and_no_finished_task(hub: Hub) -> None:
+    """Thousands of idle sockets: each holds only what it still needs (docs/PERFORMANCE.md, "Per socket")."""
+    token = await hub.token("police1.yiqiao")
+    async with HubClient(hub.url, token) as client:
+        await asyncio.wait_for(client.caught_up.wait(), 5)
+        [sock] = hub.state.realtime.sockets
+        await until(lambda: sock._replay_task is None)  # the replay's task is let go once done
+        assert sock._welcome_heads is None
+        assert sock._wire is not None and not {"request", "response"} & set(vars(sock._wire))
+        created = await create_call(hub)  # and it still works
+        ev = await client.next_event(predicate=lambda e: e.event_type == "assignment.dispatched")
+    assert ev.call_id == created["call_id"]
+
+
 async def test_operator_sees_full_reporter_and_every_event(hub: Hub) -> None:
     token = await hub.token("op1.yiqiao")
     async with HubClient(hub.url, token) as client:

@@ -107,6 +107,8 @@ class Socket:
         self._send: Callable[[Message], Awaitable[None]] = server_send or ws.send
         # The server's connection when frames can be written into it directly, in batches (``wire``).
         self._wire = wire.connection_of(server_send)
+        if self._wire is not None:
+            wire.release_handshake(self._wire)  # accepted by now: its request and response are read
         self.token = token  # kept to re-check the session before every command
         self.token_digest = token_hash(token).hex() if token else ""
         self.hub = hub
@@ -120,7 +122,7 @@ class Socket:
         self.townships: list[int] = []
         self._writer_task: asyncio.Task[None] | None = None
         self._replay_task: asyncio.Task[None] | None = None
-        self._welcome_heads: dict[int, int] = {}
+        self._welcome_heads: dict[int, int] | None = None  # read by ``prepare``, dropped once welcomed
         self.opened = asyncio.get_running_loop().time()
         self._main: asyncio.Task[Any] | None = None
         self._reading = False
@@ -218,14 +220,15 @@ class Socket:
         self._welcome_heads = await self._heads()
 
     async def run(self) -> None:
-        heads = self._welcome_heads
         a = self.actor
         self.session.send_welcome(
             user=User(id=a.user_id or 0, name=a.name, role=a.role.value),
             scope=Scope(role=a.role.value, township_ids=self.townships, target=a.target,
                         read_only=policy.is_read_only(a)),
-            heads=sorted(heads.items()), epoch=self.hub.epoch, server_time=to_ms(self.hub.clock.now()),
+            heads=sorted((self._welcome_heads or {}).items()), epoch=self.hub.epoch,
+            server_time=to_ms(self.hub.clock.now()),
         )
+        self._welcome_heads = None  # no local name for them either: this frame lives as long as the connection
         liaison_seat = a.target if a.role == Role.LIAISON and a.township_id is not None else None
         if liaison_seat is not None:
             self.rt.presence.joined(a.township_id or 0, liaison_seat, a.user_id or 0)
@@ -253,10 +256,11 @@ class Socket:
             self._main.uncancel()
         finally:
             self._reading = False
-            if self._replay_task is not None:
-                self._replay_task.cancel()
+            replay = self._replay_task
+            if replay is not None:
+                replay.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await self._replay_task
+                    await replay
             self.rt.sockets.discard(self)
             self.rt.heartbeats.discard(self)
             mine = self.rt.by_user.get(a.user_id or 0)
@@ -293,28 +297,45 @@ class Socket:
         return {r["township_id"]: r["seq"] for r in rows}
 
     async def _reader(self) -> None:
-        loop = asyncio.get_running_loop()
+        # This frame lives as long as the connection: it holds no message between two (``_took``).
         while self.session.close_requested is None:
             try:
-                message = await self.ws.receive()
+                commands = self._took(await self.ws.receive())
             except (WebSocketDisconnect, RuntimeError):
                 return
-            if message["type"] == "websocket.disconnect":
-                log.debug("socket of %s: client left (%s)", self.username, message.get("code"))
+            if commands is None:
                 return
-            data = message.get("bytes")
-            if data is not None:
-                self.session.receive_data(data, loop.time())
-            elif message.get("text") is not None:
-                self.session.receive_text(message["text"], loop.time())
-            for request in self.session.requests_received():
-                if isinstance(request, Subscribe):
-                    # Replay runs beside the reader, so commands and pongs are still read meanwhile.
-                    self._replay_task = asyncio.create_task(self._guarded_subscribe(request),
-                                                            name=f"ws-replay-{self.username}")
-                elif isinstance(request, Command):
-                    await self._command(request)
+            while commands:
+                await self._command(commands.pop(0))
             self.kick()
+
+    def _took(self, message: Message) -> list[Command] | None:
+        """Feed one ASGI message to the session; start the replay on a subscribe; the commands to run, in
+        order, or None when the client left."""
+        if message["type"] == "websocket.disconnect":
+            log.debug("socket of %s: client left (%s)", self.username, message.get("code"))
+            return None
+        now = asyncio.get_running_loop().time()
+        data = message.get("bytes")
+        if data is not None:
+            self.session.receive_data(data, now)
+        elif message.get("text") is not None:
+            self.session.receive_text(message["text"], now)
+        commands = []
+        for request in self.session.requests_received():
+            if isinstance(request, Subscribe):
+                # Replay runs beside the reader, so commands and pongs are still read meanwhile.
+                self._replay_task = asyncio.create_task(self._guarded_subscribe(request),
+                                                        name=f"ws-replay-{self.username}")
+                self._replay_task.add_done_callback(self._replayed)
+            elif isinstance(request, Command):
+                commands.append(request)
+        return commands
+
+    def _replayed(self, task: asyncio.Task[None]) -> None:
+        """A finished replay task is not kept (an idle socket holds no task of its own)."""
+        if self._replay_task is task:
+            self._replay_task = None
 
     async def _drain(self) -> None:
         while True:

@@ -23,6 +23,15 @@ def connection_of(send: Callable[..., Any] | None) -> Connection | None:
     return conn if isinstance(conn, WebSocketsSansIOProtocol) else None
 
 
+def release_handshake(conn: Connection) -> None:
+    """Drop the protocol's references to the opening handshake's request and response, kept for the
+    connection's life but read only while accepting (a socket is handed over once accepted): the response and
+    its headers go (~1.4 KB); the request stays while websockets' parser generator still holds it."""
+    state = vars(conn)
+    state.pop("request", None)
+    state.pop("response", None)
+
+
 def ready(conn: Connection) -> bool:
     """Whether ``write`` may go now: open, and the transport not paused by flow control."""
     return (conn.writable.is_set() and not conn.disconnected and not conn.close_sent
