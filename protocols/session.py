@@ -264,20 +264,21 @@ class ServerSession:
             return float("-inf")
         if self._ping_sent_at is None or self._ping_sent_at < self._last_received:
             return self._last_received + self.heartbeat_s
-        return self._last_received + 2 * self.heartbeat_s
+        return max(self._last_received + 2 * self.heartbeat_s, self._ping_sent_at + self.heartbeat_s)
 
     def heartbeat(self, now: float) -> None:
-        """Call periodically: pings an idle client, closes 4000 after 2 × heartbeat_s of silence."""
+        """Call periodically: pings an idle client, closes 4000 after 2 × heartbeat_s of silence — and never
+        sooner than heartbeat_s after its ping, so a call that comes late (a busy loop) gives a client that
+        answers its pings no less time to do so."""
         if self.state is State.CLOSED:
             return
         if self._last_received is None:
             self._last_received = now  # the first call starts the clock
         idle = now - self._last_received
-        if idle >= 2 * self.heartbeat_s:
+        pinged = self._ping_sent_at is not None and self._ping_sent_at >= self._last_received
+        if pinged and idle >= 2 * self.heartbeat_s and now - (self._ping_sent_at or now) >= self.heartbeat_s:
             self.close(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout")
-        elif idle >= self.heartbeat_s and (
-            self._ping_sent_at is None or self._ping_sent_at < self._last_received
-        ):
+        elif idle >= self.heartbeat_s and not pinged:
             self._ping_nonce += 1
             self._ping_sent_at = now
             self.send(Ping(nonce=self._ping_nonce))

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 from dispatch.realtime.beats import DueBuckets
+from protocols import messages as m
+from protocols.session import ServerSession
 
 
-def test_items_come_out_at_the_first_tick_at_or_after_their_due_time() -> None:
+def test_items_come_out_at_the_tick_of_the_second_their_due_time_falls_in() -> None:
     buckets: DueBuckets[str] = DueBuckets(now=100.3)
     buckets.schedule("a", 101.0)
     buckets.schedule("b", 101.2)
     buckets.schedule("c", float("-inf"))  # at once: the next tick
+    buckets.schedule("d", 102.7)
     assert buckets.due(100.9) == []
-    assert sorted(buckets.due(101.0)) == ["a", "c"]
-    assert buckets.due(101.5) == []  # b is due at 101.2: the tick of 102 takes it (never early)
-    assert buckets.due(102.0) == ["b"]
+    # b is due at 101.2: the tick of 101 (which runs a little after 101, perhaps after 101.2) takes it
+    assert sorted(buckets.due(101.3)) == ["a", "b", "c"]
+    assert buckets.due(101.9) == []
+    assert buckets.due(102.1) == ["d"]  # early: the caller finds it not yet due and schedules it again
+    buckets.schedule("d", 102.7)
+    assert buckets.due(102.9) == []
+    assert buckets.due(103.0) == ["d"]
     assert len(buckets) == 0
 
 
@@ -36,3 +43,31 @@ def test_a_long_stall_takes_out_everything_overdue_in_order() -> None:
     assert buckets.due(1_000_000.0) == [0, 1, 2, 3, 4]
     buckets.schedule(7, 2.0)
     assert buckets.due(1_000_001.0) == [7]
+
+
+def test_a_client_that_answers_every_ping_is_never_closed_by_late_ticks() -> None:
+    """Ticks run a little after each whole second (here 0.3 s); a client answers each ping 0.1 s after it was
+    sent. Scheduled by buckets as the hub does (``heartbeat_due``), it is pinged every second or two and never
+    closed 4000: a ping due between a second and its tick goes out at that tick, not a second later."""
+    session = ServerSession(max_frame_bytes=65536, rate_per_s=20, burst=40, outbox_frames=100, heartbeat_s=1.0)
+    session.send_welcome(user=m.User(id=1, name="x", role="operator"),
+                         scope=m.Scope(role="operator", township_ids=[1], target=None, read_only=False),
+                         heads=[], epoch="e", server_time=0)
+    session.data_to_send()
+    buckets: DueBuckets[str] = DueBuckets(now=0.0)
+    buckets.schedule("s", float("-inf"))
+    pings = 0
+    for second in range(1, 120):
+        now = second + 0.3
+        for _ in buckets.due(now):
+            session.heartbeat(now)
+            for frame in session.data_to_send():
+                ping = m.decode(frame)
+                assert isinstance(ping, m.Ping)
+                pings += 1
+                session.receive_data(m.encode(m.Pong(nonce=ping.nonce)), now=now + 0.1)
+            due = session.heartbeat_due()
+            assert due is not None
+            buckets.schedule("s", due)
+        assert session.close_requested is None, second
+    assert pings >= 50

@@ -290,9 +290,27 @@ def test_heartbeat_timeout_closes_with_4000() -> None:
 def test_heartbeat_clock_starts_at_the_first_call() -> None:
     session = welcomed(heartbeat_s=10.0)
     session.heartbeat(now=1000.0)
+    session.heartbeat(now=1010.0)  # pinged
     session.heartbeat(now=1019.0)
     assert session.close_requested is None
     session.heartbeat(now=1020.0)
+    assert session.close_requested == (4000, "heartbeat timeout")
+
+
+def test_a_late_ping_still_gives_the_client_heartbeat_s_to_answer() -> None:
+    """Called late (a busy hub: here not between 1000 and 1019), the hub pings first and closes only when
+    heartbeat_s has passed since that ping without a frame — not at once because 2 × heartbeat_s of silence
+    passed while it was not looking."""
+    session = welcomed(heartbeat_s=10.0)
+    session.heartbeat(now=1000.0)
+    session.data_to_send()
+    session.heartbeat(now=1020.5)
+    assert session.close_requested is None
+    assert [type(m.decode(f)) for f in session.data_to_send()] == [m.Ping]
+    assert session.heartbeat_due() == 1030.5
+    session.heartbeat(now=1030.0)
+    assert session.close_requested is None
+    session.heartbeat(now=1030.5)
     assert session.close_requested == (4000, "heartbeat timeout")
 
 

@@ -11,8 +11,12 @@ T = TypeVar("T", bound=Hashable)
 
 
 class DueBuckets(Generic[T]):
-    """Items by due second. ``due(now)`` takes out every item due by ``now``; an item is in at most one
-    bucket (scheduling it again moves it), and ``discard`` forgets it at once (nothing holds a closed socket)."""
+    """Items by the whole second their due time falls in. ``due(now)`` takes out every item of the seconds up
+    to ``now``'s, so an item may come out up to a second before its due time (the caller checks and schedules it
+    again) but never after the first tick past it: ticks run a little after each whole second, and an item due
+    between the second and its tick is taken by that tick, as a walk over every item at each tick would. An
+    item is in at most one bucket (scheduling it again moves it), and ``discard`` forgets it at once (nothing
+    holds a closed socket)."""
 
     def __init__(self, now: float) -> None:
         self._buckets: dict[int, set[T]] = {}
@@ -23,9 +27,10 @@ class DueBuckets(Generic[T]):
         return len(self._bucket_of)
 
     def schedule(self, item: T, at: float) -> None:
-        """Have ``due`` return ``item`` at the first call with ``now >= at`` (or the next, if that passed)."""
+        """Have ``due`` return ``item`` at the first call in or after the second ``at`` falls in (the next call,
+        if that second has been taken out already)."""
         self.discard(item)
-        key = self._done + 1 if at <= self._done else math.ceil(at)
+        key = self._done + 1 if at < self._done + 1 else math.floor(at)
         self._buckets.setdefault(key, set()).add(item)
         self._bucket_of[item] = key
 
