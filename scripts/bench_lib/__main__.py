@@ -121,7 +121,10 @@ class Hub:
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
         env = {k: v for k, v in os.environ.items() if k not in ("XIANGHU_TEST_CLOCK", "XIANGHU_CONFIG")}
         env["DATABASE_URL"] = dsn
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+        # gcwatch: the collector's pauses, logged for the scenarios' details (``Bench.gc_pauses``)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "scripts" / "bench_lib" / "gcwatch"), str(ROOT),
+                                                        env.get("PYTHONPATH", "")) if p)
+        env["XIANGHU_BENCH_GC_LOG"] = str(logdir / f"gc-{name}.log")
         self.log_path = logdir / f"hub-{name}.log"
         self._log = self.log_path.open("wb")
         # The generators hold thousands of sockets on a few accounts: lift the per-account cap (a phone's
@@ -336,9 +339,11 @@ class Bench:
                 if h.profile is not None:
                     h.profile.with_suffix(".on").touch()
         t0 = time.monotonic()
+        wall0 = time.time()
         try:
             yield
         finally:
+            self.gc_pauses(name, wall0, time.time())
             if self.profile == name:
                 for h in list(self.hubs):
                     self._profile_done(h)
@@ -347,6 +352,23 @@ class Bench:
             log(f"   [{name}] {time.monotonic() - t0:.0f} s; load average {self.load[name]['start'][0]:.2f} → "
                 f"{self.load[name]['end'][0]:.2f}")
             self.current = None
+
+    def gc_pauses(self, name: str, start: float, end: float) -> None:
+        """The hubs' garbage-collector pauses during scenario ``name`` (logged by ``gcwatch``): how many of
+        10 ms or more, the longest of each generation, the total — a tail latency's usual suspect."""
+        pauses: list[tuple[int, float]] = []
+        for path in self.root.glob("gc-*.log"):
+            for line in path.read_text(encoding="utf-8").splitlines():
+                at, gen, ms = line.split()
+                if start <= float(at) <= end:
+                    pauses.append((int(gen), float(ms)))
+        longest = {f"gen{g}": max((ms for gen, ms in pauses if gen == g), default=0.0) for g in (0, 1, 2)}
+        self.extra[f"gc_{name}"] = {"pauses_10ms": sum(ms >= 10 for _, ms in pauses),
+                                    "total_ms": round(sum(ms for _, ms in pauses), 1), "longest_ms": longest}
+        if pauses:
+            log(f"   [{name}] the hubs' GC pauses: {sum(ms >= 10 for _, ms in pauses)} of 10 ms or more, "
+                f"{sum(ms for _, ms in pauses):,.0f} ms in all; longest gen0 {longest['gen0']:.0f} ms, "
+                f"gen1 {longest['gen1']:.0f} ms, gen2 {longest['gen2']:.0f} ms")
 
     async def settle(self, pid: int, what: str, limit_s: float = 180.0) -> float:
         """Wait until the hub is idle again (< 15% of a core over half a second); return the wait."""
