@@ -39,12 +39,7 @@ UPSERT_FACTS_JSON_CTE = f"""
 """
 # ``save_many``: a batch's rows in one statement, passed as one JSON array of objects keyed by column (a batch of
 # escalations moves hundreds of assignments: one execution instead of one each).
-UPSERT_FACTS_JSON = f"""
-insert into assignment_facts ({', '.join(COLUMNS)})
-select {', '.join(COLUMNS)} from jsonb_populate_recordset(null::assignment_facts, $1::text::jsonb)
-on conflict (assignment_id) do update
-   set {', '.join(f'{c} = excluded.{c}' for c in COLUMNS if c != 'assignment_id')}
-"""
+UPSERT_FACTS_JSON = UPSERT_FACTS_JSON_CTE.format(rows="1::text")
 # The facts of the assignments dispatched in [start, end), optionally of one township and/or target.
 SELECT_PERIOD_FACTS = f"""
 select {', '.join(COLUMNS)}

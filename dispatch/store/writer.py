@@ -88,23 +88,26 @@ CALL_COLUMNS = ("id", "township_id", "number", "state", "category", "priority", 
                 "created_at", "updated_at", "closed_at", "last_seq", "doc")
 ASSIGNMENT_COLUMNS = ("id", "call_id", "township_id", "target", "state", "ack_due", "arrive_due", "resolve_due",
                       "next_due", "next_kind", "next_level", "updated_at", "doc")
-UPSERT_CALL = """
+# What a row already there takes from the new one (every projection write of calls and assignments).
+ON_CALL_CONFLICT = """on conflict (id) do update
+   set state = excluded.state, category = excluded.category, priority = excluded.priority,
+       title = excluded.title, address = excluded.address, updated_at = excluded.updated_at,
+       closed_at = excluded.closed_at, last_seq = excluded.last_seq, doc = excluded.doc"""
+ON_ASSIGNMENT_CONFLICT = """on conflict (id) do update
+   set state = excluded.state, ack_due = excluded.ack_due, arrive_due = excluded.arrive_due,
+       resolve_due = excluded.resolve_due, next_due = excluded.next_due, next_kind = excluded.next_kind,
+       next_level = excluded.next_level, updated_at = excluded.updated_at, doc = excluded.doc"""
+UPSERT_CALL = f"""
 insert into calls (id, township_id, number, state, category, priority, source, title, address,
                    created_at, updated_at, closed_at, last_seq, doc)
 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-on conflict (id) do update
-   set state = excluded.state, category = excluded.category, priority = excluded.priority,
-       title = excluded.title, address = excluded.address, updated_at = excluded.updated_at,
-       closed_at = excluded.closed_at, last_seq = excluded.last_seq, doc = excluded.doc
+{ON_CALL_CONFLICT}
 """
-UPSERT_ASSIGNMENT = """
+UPSERT_ASSIGNMENT = f"""
 insert into assignments (id, call_id, township_id, target, state, ack_due, arrive_due, resolve_due,
                          next_due, next_kind, next_level, updated_at, doc)
 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-on conflict (id) do update
-   set state = excluded.state, ack_due = excluded.ack_due, arrive_due = excluded.arrive_due,
-       resolve_due = excluded.resolve_due, next_due = excluded.next_due, next_kind = excluded.next_kind,
-       next_level = excluded.next_level, updated_at = excluded.updated_at, doc = excluded.doc
+{ON_ASSIGNMENT_CONFLICT}
 """
 # What a command writes, in one statement: its events (numbered and chained under the lock), the township's head
 # moved to the last of them and every node woken
@@ -118,10 +121,7 @@ with moved as (
     insert into calls (id, township_id, number, state, category, priority, source, title, address,
                        created_at, updated_at, closed_at, last_seq, doc)
     values ($4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-    on conflict (id) do update
-       set state = excluded.state, category = excluded.category, priority = excluded.priority,
-           title = excluded.title, address = excluded.address, updated_at = excluded.updated_at,
-           closed_at = excluded.closed_at, last_seq = excluded.last_seq, doc = excluded.doc
+    {ON_CALL_CONFLICT}
 ), assigned as (
     insert into assignments (id, call_id, township_id, target, state, ack_due, arrive_due, resolve_due,
                              next_due, next_kind, next_level, updated_at, doc)
@@ -132,10 +132,7 @@ with moved as (
                   $28::integer[])
            as a (id, target, state, ack_due, arrive_due, resolve_due, next_due, next_kind, next_level,
                  updated_at, position)
-    on conflict (id) do update
-       set state = excluded.state, ack_due = excluded.ack_due, arrive_due = excluded.arrive_due,
-           resolve_due = excluded.resolve_due, next_due = excluded.next_due, next_kind = excluded.next_kind,
-           next_level = excluded.next_level, updated_at = excluded.updated_at, doc = excluded.doc
+    {ON_ASSIGNMENT_CONFLICT}
 ), reported as (
     insert into reporters (call_id, township_id, name, phone, salt, digest, created_at)
     select $4, $5, r.name, r.phone, r.salt, r.digest, r.created_at
@@ -174,10 +171,6 @@ select e.type, e.actor_name,
 SELECT_ASSIGNMENT_CALL_ID = """
 select call_id from assignments where id = $1
 """
-INSERT_COMMAND = """
-insert into commands (command_id, user_id, kind, payload_hash, township_id, result, created_at)
-values ($1, $2, $3, $4, $5, $6, $7)
-"""
 # ``execute_many``: where each named assignment is, the township's lock, the commands seen, the calls' documents.
 SELECT_ASSIGNMENTS_CALLS = "select id, township_id, call_id from assignments where id = any($1::uuid[])"
 LOCK_HEAD = "select seq, hash from township_heads where township_id = $1 for update"
@@ -189,7 +182,7 @@ SELECT_CALL_DOCS = "select id, doc from calls where id = any($1::uuid[])"
 # The calls' rows, then the moved assignments' rows, whose documents are taken from their call's new one by position
 # (``Call.to_dict`` holds each assignment's ``to_dict``): each document is encoded and sent once, as the call's.
 # (The calls exist: ``execute_many`` runs no ``create_call``, so an update, not an upsert.)
-UPDATE_CALLS_AND_ASSIGNMENTS = """
+UPDATE_CALLS_AND_ASSIGNMENTS = f"""
 with called as (
     update calls c
        set state = u.state, category = u.category, priority = u.priority, title = u.title, address = u.address,
@@ -209,10 +202,7 @@ select a.id, a.call_id, called.township_id, a.target, a.state, a.ack_due, a.arri
        as a(id, call_id, target, state, ack_due, arrive_due, resolve_due, next_due, next_kind, next_level,
             updated_at, position)
   join called on called.id = a.call_id
-on conflict (id) do update
-   set state = excluded.state, ack_due = excluded.ack_due, arrive_due = excluded.arrive_due,
-       resolve_due = excluded.resolve_due, next_due = excluded.next_due, next_kind = excluded.next_kind,
-       next_level = excluded.next_level, updated_at = excluded.updated_at, doc = excluded.doc
+{ON_ASSIGNMENT_CONFLICT}
 """
 INSERT_COMMANDS = """
 insert into commands (command_id, user_id, kind, payload_hash, township_id, result, created_at)
