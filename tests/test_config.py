@@ -42,6 +42,11 @@ def test_deadline_lookup_prefers_category_then_department(tmp_path: Path) -> Non
     (("result_rate = 0.30", "result_rate = 0.30\nspeed = 0.1"), "evaluation.presets.timeliness.speed: unknown key"),
     (("[departments.fire]\nzh = \"消防\"\nen = \"Fire and rescue\"\n", ""), "departments: must be exactly"),
     (("ack = 120", "ack = \"soon\""), "sla.within.urgent.ack: Input should be a valid number"),
+    (("gc_thresholds = [50000, 20, 10]", "gc_thresholds = [0, 20, 10]"),
+     "server.gc_thresholds.0: Input should be greater than or equal to 700"),
+    (("gc_thresholds = [50000, 20, 10]", "gc_thresholds = [50000, 20]"), "server.gc_thresholds.2: Field required"),
+    (("gc_thresholds = [50000, 20, 10]", "gc_thresholds = [50000, 20, 5000]"),
+     "server.gc_thresholds.2: Input should be less than or equal to 1000"),
 ])
 def test_bad_file_names_the_key(tmp_path: Path, change: tuple[str, str], expected: str) -> None:
     text = default_text()

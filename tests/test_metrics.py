@@ -269,3 +269,41 @@ def test_the_loop_histogram_is_exposed_exactly_as_prometheus_client_histogram() 
 
     assert same_time(generate_latest(ours)) == same_time(generate_latest(official))
     assert same_time(openmetrics(ours)) == same_time(openmetrics(official))
+
+
+async def test_serve_runs_the_collector_as_configured(dsn: str, tmp_path: Path) -> None:
+    """``xianghu serve`` sets server.gc_thresholds and freezes what start-up loaded (node.collector); a hub embedded
+    in another process (this one's, above) leaves the collector as it found it."""
+    from tests.test_json_logs import stop, wait_ready
+
+    port, metrics_port = free_port(), free_port()
+    config = tmp_path / "hub.toml"
+    default = (ROOT / "dispatch" / "core" / "default.toml").read_text(encoding="utf-8")
+    assert "gc_thresholds = [50000, 20, 10]" in default
+    config.write_text(default.replace("gc_thresholds = [50000, 20, 10]", "gc_thresholds = [12345, 7, 3]", 1),
+                      encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "dispatch.cli", "serve", "--port", str(port), "--config",
+                             str(config), "--metrics-port", str(metrics_port)],
+                            env={**os.environ, "DATABASE_URL": dsn}, cwd=ROOT, stdout=subprocess.DEVNULL)
+    try:
+        await wait_ready(proc, f"http://127.0.0.1:{port}")
+        _, samples = parse((await scrape(f"http://127.0.0.1:{metrics_port}", token=None)).text)
+    finally:
+        stop(proc)
+    assert [value(samples, "xianghu_gc_threshold", generation=g) for g in "012"] == [12345, 7, 3]
+    assert value(samples, "xianghu_gc_frozen_objects") > 50_000  # the modules and reference data, at least
+
+
+async def test_an_embedded_hub_keeps_the_collector_as_it_was(cfg: Config, dsn: str, clock: ManualClock) -> None:
+    import gc
+
+    before = gc.get_threshold(), gc.get_freeze_count()
+    port = free_port()
+    _handle, server, task = await start_hub(with_metrics(cfg, port=port), dsn, clock)
+    try:
+        _, samples = parse((await scrape(f"http://127.0.0.1:{port}", token=None)).text)
+    finally:
+        server.should_exit = True
+        await task
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before
+    assert tuple(int(value(samples, "xianghu_gc_threshold", generation=g)) for g in "012") == before[0]

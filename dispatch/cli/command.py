@@ -28,6 +28,7 @@ from dispatch.cli.seeding import HistoryPlan, history_options, progress_bar
 from dispatch.cli.users import user
 from dispatch.core.config import Config
 from dispatch.core.domain import Source
+from dispatch.node import collector
 from dispatch.store import pool as db
 from dispatch.store.pool import Conn
 from protocols.errors import XianghuError
@@ -144,14 +145,17 @@ def _serve(cfg: Config, dsn: str, host: str, port: int, banner: Callable[[], Non
     clock = OffsetClock() if os.environ.get("XIANGHU_TEST_CLOCK") == "1" else SystemClock()
     app = create_app(cfg, dsn, clock=clock, demo=demo)
     server = uvicorn.Server(server_config(app, cfg, host, port, tls=tls))
-    if banner is not None:
-        original = server.startup
+    collector.set_thresholds(cfg.server.gc_thresholds)
+    original = server.startup
 
-        async def startup(sockets: Any = None) -> None:
-            await original(sockets)
-            if server.started:
+    async def startup(sockets: Any = None) -> None:
+        await original(sockets)
+        if server.started:
+            frozen = collector.freeze_startup()  # before the first client: no full pass walks start-up again
+            log.debug("froze %d start-up objects out of the collector's passes", frozen)
+            if banner is not None:
                 banner()
-        server.startup = startup  # type: ignore[method-assign]
+    server.startup = startup  # type: ignore[method-assign]
     try:
         server.run()  # graceful on SIGINT/SIGTERM, then re-raises the signal: see _terminated
     except (KeyboardInterrupt, _Terminated):

@@ -52,6 +52,11 @@ class ServerConfig(_Strict):
     trusted_proxies: list[str] = []
     # "json": one JSON object a line (requests, published events, every other record); docs/OPERATIONS.md.
     log_format: Literal["text", "json"] = "text"
+    # CPython's collector thresholds for `serve` (gc.set_threshold; docs/PERFORMANCE.md, "Garbage collection"):
+    # young passes every 50,000 allocations instead of 700, so a request's or an event's short-lived objects die
+    # young instead of being promoted, and the full passes over every socket's objects come far more rarely.
+    gc_thresholds: tuple[Annotated[int, Field(ge=700, le=10_000_000)], Annotated[int, Field(ge=1, le=1000)],
+                         Annotated[int, Field(ge=1, le=1000)]] = (50_000, 20, 10)
 
     @field_validator("trusted_proxies")
     @classmethod

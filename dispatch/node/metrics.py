@@ -7,6 +7,7 @@ are filled by the scrape itself (``render``), from a snapshot taken just before.
 
 from __future__ import annotations
 
+import gc
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -92,6 +93,24 @@ class ScrapeCollector(Collector):
         yield from (calls, clients, outbox, pool, pool_max)
 
 
+class CollectorSettings(Collector):
+    """How this process runs CPython's garbage collector (``node.collector``): its thresholds and how many
+    objects were frozen out of its passes at start-up (``xianghu serve``)."""
+
+    def describe(self) -> Iterable[Metric]:
+        return list(self.collect())
+
+    def collect(self) -> Iterable[Metric]:
+        thresholds = GaugeMetricFamily("xianghu_gc_threshold", "The garbage collector's threshold per generation "
+                                       "(server.gc_thresholds under xianghu serve).", labels=["generation"])
+        for generation, threshold in enumerate(gc.get_threshold()):
+            thresholds.add_metric([str(generation)], threshold)
+        frozen = GaugeMetricFamily("xianghu_gc_frozen_objects", "Objects taken out of the garbage collector's "
+                                   "passes after start-up (xianghu serve; 0 elsewhere).")
+        frozen.add_metric([], gc.get_freeze_count())
+        return [thresholds, frozen]
+
+
 class LoopHistogram(Collector):
     """A label-less histogram observed from the event loop only: plain counters, no lock, so observing it per
     delivered frame costs a bisect and two additions (``prometheus_client.Histogram`` takes a lock per
@@ -131,6 +150,7 @@ class NodeMetrics:
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
         GCCollector(registry=r)
+        r.register(CollectorSettings())
         self.acknowledge = Histogram(
             "xianghu_acknowledge_seconds",
             "Time to acknowledge (响应): acknowledged (the liaison's acted time) minus dispatched, per department; "

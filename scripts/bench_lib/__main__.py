@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[2]
 GEN = "scripts.bench_lib.gen"
 DEPARTMENTS = ("enforcement", "police", "justice", "market", "land", "transport", "fire")
 PAIRS = [(a, b) for i, a in enumerate(DEPARTMENTS) for b in DEPARTMENTS[i + 1:]]
-SCENARIOS = ("connections", "fanout", "calls", "frames", "resume", "msgpack", "ceiling", "sla", "scorecards")
+SCENARIOS = ("connections", "fanout", "calls", "churn", "frames", "resume", "msgpack", "ceiling", "sla", "scorecards")
 
 
 def xianghu_command() -> list[str]:
@@ -83,6 +83,8 @@ class Sizes:
     sla_horizon_s: float  # the bench hub's arming window (every open deadline inside it)
     score_months: int  # months of simulated county history the scorecards are timed on
     score_scale: float  # the history's volume (scale 2, 12 months: about 1,000,000 events)
+    churn_rounds: int  # sockets coming and going: rounds of ...
+    churn_sockets: int  # ... this many sockets opened, caught up and closed
 
 
 FULL = Sizes(conn_max=20_000, conn_step=2_500, conn_hold_s=45, fanout_idle=10_000, p99_townships=15, p99_liaisons=2,
@@ -90,12 +92,13 @@ FULL = Sizes(conn_max=20_000, conn_step=2_500, conn_hold_s=45, fanout_idle=10_00
              calls_concurrency=32, resume_events=10_000, resume_clients=1_000, resume_missed=100,
              ceiling_seconds=10, sla_deadlines=100_000, sla_overdue=1_000, sla_lead_s=120, sla_steady_rate=100,
              sla_steady_s=30, sla_burst=10_000, sla_burst_rate=50, sla_horizon_s=3_600, score_months=12,
-             score_scale=2.0)
+             score_scale=2.0, churn_rounds=10, churn_sockets=2_000)
 QUICK = Sizes(conn_max=400, conn_step=200, conn_hold_s=3, fanout_idle=200, p99_townships=3, p99_liaisons=1,
               p99_rate=20, p99_seconds=3, ratio_clients=200, ratio_procs=2, ratio_calls=10, calls_seconds=3,
               calls_concurrency=8, resume_events=300, resume_clients=60, resume_missed=9, ceiling_seconds=1,
               sla_deadlines=4_000, sla_overdue=40, sla_lead_s=20, sla_steady_rate=50, sla_steady_s=2, sla_burst=300,
-              sla_burst_rate=10, sla_horizon_s=3_600, score_months=2, score_scale=0.3)
+              sla_burst_rate=10, sla_horizon_s=3_600, score_months=2, score_scale=0.3,
+              churn_rounds=3, churn_sockets=100)
 
 
 def free_port() -> int:
@@ -497,7 +500,7 @@ class Bench:
         finally:
             await admin.close()
 
-        main_scenarios = ("connections", "fanout", "calls", "frames", "resume", "msgpack")
+        main_scenarios = ("connections", "fanout", "calls", "churn", "frames", "resume", "msgpack")
         if any(self.wanted(n) for n in main_scenarios):
             hub = self.hub(self.dsn, "main")
             log(f"hub ready in {await hub.ready():.2f} s (pid {hub.pid}, {hub.url})")
@@ -522,6 +525,9 @@ class Bench:
                     await self.calls_per_s(hub)
             self.stop_workers(self.idle_kept)
             self.idle_kept = []
+            if self.wanted("churn"):
+                async with self.scenario("churn"):
+                    await self.churn(hub)
             if self.wanted("frames"):
                 async with self.scenario("frames"):
                     await self.frames(hub)
@@ -660,6 +666,25 @@ class Bench:
         self.stop_workers([w for w in ws if w not in keep])
         self.extra["hub_busy_after_disconnects_s"] = round(await self.settle(hub.pid, "the disconnects"), 1)
         self.idle_kept, self.idle_kept_n = keep, kept
+
+    async def churn(self, hub: Hub) -> None:
+        """Sockets coming and going (phones reconnecting all day, compressed): rounds of ``churn_sockets`` idle
+        sockets opened, caught up and closed; the hub's RSS once it is idle after each round. Flat after the first
+        round: a closed socket leaves nothing behind (``server.gc_thresholds`` only delays when its cycles go)."""
+        s = self.s
+        tokens = self.conn_tokens or self.unit_tokens
+        log(f"[churn] {s.churn_rounds} rounds of {s.churn_sockets:,} sockets opened, caught up and closed")
+        rss: list[int] = []
+        cpu0 = cpu_seconds(hub.pid)
+        for _ in range(s.churn_rounds):
+            ws, _caught = await self.idle_workers(hub.ws_url, s.churn_sockets, 1, tokens)
+            self.stop_workers(ws)
+            await self.settle(hub.pid, "the disconnects")
+            rss.append(rss_bytes(hub.pid))
+        self.extra["churn_rss_mb"] = [round(r / 2**20, 1) for r in rss]
+        self.record("churn_rss_growth_mb", (rss[-1] - rss[0]) / 2**20,
+                    f"(hub RSS after each round {', '.join(f'{r / 2**20:.0f}' for r in rss)} MiB; hub CPU "
+                    f"{cpu_seconds(hub.pid) - cpu0:.1f} s)")
 
     async def ensure_idle(self, hub: Hub) -> None:
         if not self.idle_kept:  # the connections scenario did not run: connect the idle sockets here

@@ -28,6 +28,9 @@ FIGURES: tuple[Figure, ...] = (
     Figure("fanout_p999_ms", "ms", None, None, "fanout_p99_ms", "the same run, p99.9"),
     Figure("fanout_p99_at_80pct_ms", "ms", "<=", 50, "calls_per_s",
            "the same, with calls paced at 80% of `calls_per_s` (lean generator)"),
+    Figure("churn_rss_growth_mb", "MiB", None, None, "hub_rss_mb_idle",
+           "sockets coming and going: hub RSS after the last of the rounds of sockets opened, caught up and closed − "
+           "after the first (report; flat means a closed socket leaves nothing behind)"),
     Figure("frame_cpu_ratio", "×", "<=", 1.25, "bare_cpu_us_per_frame",
            "hub CPU µs per delivered frame ÷ a bare `websockets.broadcast()` server's, same harness, no compression "
            "on either side"),
