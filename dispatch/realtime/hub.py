@@ -195,9 +195,16 @@ class ServerSend:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
-            scope[SERVER_SEND] = send
-        await self.app(scope, receive, send)
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+        scope[SERVER_SEND] = send
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            # The server's connection holds the scope and the scope its bound ``send``: a cycle that only the
+            # collector's full passes would free. Broken here, a closed socket's objects go when it does.
+            scope.pop(SERVER_SEND, None)
 
 
 def origin_allowed(ws: WebSocket, hub: HubState) -> bool:

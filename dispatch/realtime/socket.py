@@ -272,6 +272,7 @@ class Socket:
                 self.rt.watchers.get(watch_key, set()).discard(self)
             if self.sub is not None:
                 self.rt.fanout.remove(self.sub)
+                self.sub = None  # it holds ``self.push``: a cycle the collector's full passes alone would free
             if liaison_seat is not None:
                 self.rt.presence.left(a.township_id or 0, liaison_seat, a.user_id or 0)
             if self.session.close_requested is None:

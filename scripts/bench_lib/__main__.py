@@ -359,18 +359,21 @@ class Bench:
     def gc_pauses(self, name: str, start: float, end: float) -> None:
         """The hubs' garbage-collector pauses during scenario ``name`` (logged by ``gcwatch``): how many of
         10 ms or more, the longest of each generation, the total — a tail latency's usual suspect."""
-        pauses: list[tuple[int, float]] = []
+        pauses: list[tuple[int, float, float, int]] = []  # generation, wall ms, CPU ms, objects collected
         for path in self.root.glob("gc-*.log"):
             for line in path.read_text(encoding="utf-8").splitlines():
-                at, gen, ms = line.split()
+                at, gen, ms, cpu, collected = line.split()
                 if start <= float(at) <= end:
-                    pauses.append((int(gen), float(ms)))
-        longest = {f"gen{g}": max((ms for gen, ms in pauses if gen == g), default=0.0) for g in (0, 1, 2)}
-        self.extra[f"gc_{name}"] = {"pauses_10ms": sum(ms >= 10 for _, ms in pauses),
-                                    "total_ms": round(sum(ms for _, ms in pauses), 1), "longest_ms": longest}
+                    pauses.append((int(gen), float(ms), float(cpu), int(collected)))
+        longest = {f"gen{g}": max((p[1] for p in pauses if p[0] == g), default=0.0) for g in (0, 1, 2)}
+        self.extra[f"gc_{name}"] = {"pauses_10ms": sum(p[1] >= 10 for p in pauses),
+                                    "total_ms": round(sum(p[1] for p in pauses), 1),
+                                    "cpu_ms": round(sum(p[2] for p in pauses), 1),
+                                    "collected": sum(p[3] for p in pauses), "longest_ms": longest}
         if pauses:
-            log(f"   [{name}] the hubs' GC pauses: {sum(ms >= 10 for _, ms in pauses)} of 10 ms or more, "
-                f"{sum(ms for _, ms in pauses):,.0f} ms in all; longest gen0 {longest['gen0']:.0f} ms, "
+            log(f"   [{name}] the hubs' GC pauses: {sum(p[1] >= 10 for p in pauses)} of 10 ms or more, "
+                f"{sum(p[1] for p in pauses):,.0f} ms in all ({sum(p[2] for p in pauses):,.0f} ms of it on the CPU, "
+                f"{sum(p[3] for p in pauses):,} objects collected); longest gen0 {longest['gen0']:.0f} ms, "
                 f"gen1 {longest['gen1']:.0f} ms, gen2 {longest['gen2']:.0f} ms")
 
     async def settle(self, pid: int, what: str, limit_s: float = 180.0) -> float:
@@ -488,8 +491,8 @@ class Bench:
         self.cli("seed-demo", dsn=self.dsn)
         await self.mint_tokens()
         s = self.s
-        if self.wanted("connections"):
-            self.conn_tokens = await self.bulk_accounts("bench.c", "liaison", s.conn_max)
+        if self.wanted("connections") or self.wanted("churn"):
+            self.conn_tokens = await self.bulk_accounts("bench.c", "liaison", max(s.conn_max, s.churn_sockets))
         if self.wanted("resume"):
             self.resume_tokens = await self.bulk_accounts("bench.r", "operator", s.resume_clients)
         admin = await asyncpg.connect(self.admin_dsn)
@@ -672,7 +675,7 @@ class Bench:
         sockets opened, caught up and closed; the hub's RSS once it is idle after each round. Flat after the first
         round: a closed socket leaves nothing behind (``server.gc_thresholds`` only delays when its cycles go)."""
         s = self.s
-        tokens = self.conn_tokens or self.unit_tokens
+        tokens = self.conn_tokens
         log(f"[churn] {s.churn_rounds} rounds of {s.churn_sockets:,} sockets opened, caught up and closed")
         rss: list[int] = []
         cpu0 = cpu_seconds(hub.pid)
