@@ -45,15 +45,13 @@ class HubApp(Starlette):
             scope = self.proxy.rewrite(scope)
             scope["app"] = self
             scope[SERVER_SEND] = send
-            await self.realtime(WebSocket(scope, receive, send))
+            ws = WebSocket(scope, receive, send)
+            try:
+                await self.ws_endpoint(ws)
+            except Exception:
+                log.exception("WebSocket connection failed")
+                if ws.application_state == WebSocketState.CONNECTED and ws.client_state == WebSocketState.CONNECTED:
+                    with contextlib.suppress(Exception):
+                        await ws.close(CloseCode.INTERNAL_ERROR, "internal error: reconnect")
             return
         await super().__call__(scope, receive, send)
-
-    async def realtime(self, ws: WebSocket) -> None:
-        try:
-            await self.ws_endpoint(ws)
-        except Exception:
-            log.exception("WebSocket connection failed")
-            if ws.application_state == WebSocketState.CONNECTED and ws.client_state == WebSocketState.CONNECTED:
-                with contextlib.suppress(Exception):
-                    await ws.close(CloseCode.INTERNAL_ERROR, "internal error: reconnect")
