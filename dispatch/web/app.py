@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from dispatch.core.clock import Clock, SystemClock
@@ -191,6 +191,8 @@ def create_app(cfg: Config, dsn: str, *, clock: Clock | None = None, pool_size: 
         Route("/admin/", _page("admin/index.html")),
         *web.routes(),
         *intake_routes(),
+        # Declared for the route table; HubApp takes /ws before the router (web.direct), to this same endpoint.
+        WebSocketRoute("/ws", websocket_endpoint),
     ]
     if demo:
         routes += [*DemoGateway().routes(), Route("/demo/phones/", _page("demo/index.html"))]
