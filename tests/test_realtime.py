@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import socket
 import sys
@@ -22,6 +23,7 @@ from dispatch.core.config import Config
 from dispatch.core.domain import Actor, Role
 from dispatch.realtime import wire
 from dispatch.realtime.replay import REUSE_S, SharedReads
+from dispatch.realtime.socket import Socket
 from dispatch.web.app import transport_frame_limit
 from protocols.messages import CaughtUp, Event, Ping, Presence, Resync, Welcome, decode
 from protocols.session import SUBPROTOCOL
@@ -91,6 +93,20 @@ async def test_an_idle_socket_waits_in_a_few_coroutines_on_slim_server_state(hub
         created = await create_call(hub)  # and it still works
         ev = await client.next_event(predicate=lambda e: e.event_type == "assignment.dispatched")
     assert ev.call_id == created["call_id"]
+
+
+async def test_a_closed_socket_is_freed_without_the_collector(hub: Hub) -> None:
+    """Sockets come and go all day: a closed one is in no reference cycle of ours (its task, the subscriber's
+    bound ``push``), so it is freed at once, not left for a full collection of the garbage collector."""
+    token = await hub.token("police1.yiqiao")
+    gc.disable()
+    try:
+        async with HubClient(hub.url, token) as client:
+            await asyncio.wait_for(client.caught_up.wait(), 5)
+        await until(lambda: not hub.state.realtime.sockets)
+        await until(lambda: Socket not in {type(o) for o in gc.get_objects()}, timeout=3)
+    finally:
+        gc.enable()
 
 
 async def test_operator_sees_full_reporter_and_every_event(hub: Hub) -> None:

@@ -289,7 +289,13 @@ class Socket:
                 self.session.close(CloseCode.NORMAL, "bye")
             elif self.session.close_requested[0] == CloseCode.TOO_SLOW:
                 self.rt.closed_too_slow += 1
-            await asyncio.shield(self._finish())
+            try:
+                await asyncio.shield(self._finish())
+            finally:
+                # Closed: no cycle through this socket (its task, the subscriber's bound ``push``) keeps it for
+                # the collector; reference counting frees it now (sockets come and go all day).
+                self._main = None
+                self.sub = None
 
     async def _finish(self) -> None:
         writer = self._writer_task
