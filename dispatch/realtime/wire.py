@@ -106,7 +106,7 @@ def forget_request(scope: Any) -> None:
 def release_handshake(conn: Connection) -> None:
     """Once accepted (a socket is handed over then), drop what the protocol keeps for the connection's life but
     needed only while accepting, and swap its queue and flow-control event for lighter equivalents (``Inbox``,
-    ``Flag``; uvicorn is pinned to one minor version, tests/test_realtime_memory.py checks the swap holds).
+    ``Flag``; uvicorn is pinned to one minor version, tests/test_realtime.py checks the swap holds).
     The handshake's response and its headers go (~1.4 KB); the request stays while websockets' parser
     generator still holds it."""
     state = vars(conn)
