@@ -19,8 +19,11 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import uvicorn
 from click.testing import CliRunner
+from starlette.websockets import WebSocket
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from dispatch.cli.command import main
 from dispatch.cli.demo import DEMO_PASSWORD
@@ -28,11 +31,12 @@ from dispatch.core.clock import ManualClock
 from dispatch.core.config import Config, ServerConfig
 from dispatch.core.domain import Role
 from dispatch.store.accounts import COOKIE_NAME, add_user
+from dispatch.web.direct import HubApp
 from dispatch.web.middleware import CONTENT_SECURITY_POLICY
 from protocols.messages import Welcome, decode
 from protocols.session import SUBPROTOCOL
 from tests.conftest import ROOT, Hub, free_port, start_hub
-from tests.helpers import assignment_of, cid, new_call, post
+from tests.helpers import assignment_of, cid, new_call, post, until
 
 LIMIT = 256 * 1024
 
@@ -206,6 +210,50 @@ async def test_a_trusted_proxy_forwards_the_client_address_and_scheme(cfg: Confi
     assert owner.status_code == 200
     assert [r["address"] for r in rows] == ["203.0.113.9"]
     assert "secure" in owner.headers["set-cookie"].lower()
+
+
+async def test_a_websocket_behind_a_trusted_proxy_is_judged_by_the_forwarded_scheme(cfg: Config, dsn: str,
+                                                                                      clock: ManualClock) -> None:
+    """/ws skips the HTTP middleware (web.direct) but not the proxy's rewrite: behind a trusted TLS proxy the
+    console's https Origin matches the socket's wss scheme; from any other peer the same headers change nothing."""
+    async with hub_with(cfg, dsn, clock, trusted_proxies=["127.0.0.0/30"]) as hub:
+        token = await hub.token("op1.yiqiao")
+
+        def dial(local: str) -> Any:
+            return connect(hub.ws_url, subprotocols=[SUBPROTOCOL], origin=f"https://127.0.0.1:{hub.port}",  # type: ignore[list-item, arg-type]
+                           additional_headers={"Authorization": f"Bearer {token}", "X-Forwarded-Proto": "https"},
+                           local_addr=(local, 0))
+
+        async with dial("127.0.0.2") as proxied:
+            welcome = decode(await proxied.recv())
+        async with dial("127.0.0.9") as direct:
+            with pytest.raises(ConnectionClosed) as closed:
+                await direct.recv()
+    assert isinstance(welcome, Welcome)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+async def test_an_exception_in_the_realtime_endpoint_closes_1011_and_is_logged(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """web.direct: a fault after the socket was accepted is logged and the client told (1011), not dropped."""
+    async def broken(ws: WebSocket) -> None:
+        await ws.accept()
+        raise RuntimeError("broken endpoint")
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(HubApp(ws_endpoint=broken, trusted_proxies=[]), port=port,
+                                           ws="websockets-sansio", lifespan="off", log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    try:
+        await until(lambda: server.started)
+        async with connect(f"ws://127.0.0.1:{port}/ws") as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.recv()
+    finally:
+        server.should_exit = True
+        await task
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
+    assert any(r.message == "WebSocket connection failed" and r.exc_info for r in caplog.records)
 
 
 def test_trusted_proxies_must_be_networks(cfg: Config) -> None:

@@ -9,6 +9,7 @@ import socket
 import sys
 import uuid
 import weakref
+from typing import Any
 
 import msgpack
 import pytest
@@ -21,7 +22,9 @@ from dispatch.cli.client import CommandRefused, HubClient
 from dispatch.core.clock import ManualClock
 from dispatch.core.config import Config
 from dispatch.core.domain import Actor, Role
+from dispatch.realtime import wire
 from dispatch.realtime.replay import REUSE_S, SharedReads
+from dispatch.realtime.socket import Socket
 from dispatch.web.app import transport_frame_limit
 from protocols.messages import CaughtUp, Event, Ping, Presence, Resync, Welcome, decode
 from protocols.session import SUBPROTOCOL
@@ -62,9 +65,41 @@ async def test_an_idle_socket_keeps_no_handshake_and_no_finished_task(hub: Hub) 
     assert ev.call_id == created["call_id"]
 
 
+def awaited_coroutines(coro: Any) -> list[str]:
+    """The coroutines a task is suspended in, outermost first (each one a frame the collector tracks)."""
+    names = []
+    while coro is not None and hasattr(coro, "cr_await"):
+        names.append(coro.__qualname__)
+        coro = coro.cr_await
+    return names
+
+
+async def test_an_idle_socket_waits_in_a_few_coroutines_on_slim_server_state(hub: Hub) -> None:
+    """/ws goes straight from the app's entry to the endpoint (web.direct), not through the HTTP middleware and
+    Starlette's layers (~25 suspended coroutines a socket); the server's queue and flow-control event are the
+    slotted ones (realtime.wire: uvicorn's internals, pinned); the request's headers and query are let go."""
+    token = await hub.token("police1.yiqiao")
+    async with HubClient(hub.url, token) as client:
+        await asyncio.wait_for(client.caught_up.wait(), 5)
+        [sock] = hub.state.realtime.sockets
+        assert sock._main is not None
+        chain = awaited_coroutines(sock._main.get_coro())
+        assert len(chain) <= 8, chain
+        assert "HubApp.__call__" in chain and "Socket._reader" in chain
+        conn = sock._wire
+        assert conn is not None
+        assert isinstance(conn.queue, wire.Inbox) and isinstance(conn.writable, wire.Flag)
+        assert conn.scope["headers"] == () and conn.scope["query_string"] == b""
+        assert not {"_headers", "_url", "_query_params"} & set(vars(sock.ws))
+        created = await create_call(hub)  # and it still works
+        ev = await client.next_event(predicate=lambda e: e.event_type == "assignment.dispatched")
+    assert ev.call_id == created["call_id"]
+
+
 async def test_a_closed_socket_is_freed_without_the_collector(hub: Hub) -> None:
-    """Nothing of a socket waits for the cyclic collector once it closed: with 20,000 sockets a full pass takes
-    over a second (docs/PERFORMANCE.md, "Garbage collection"), so closed ones must go by reference counting."""
+    """Sockets come and go all day: a closed one is in no reference cycle of ours (its task, the subscriber's
+    bound ``push``; the server connection's scope and its bound ``send``), so it is freed at once, not left for
+    a full collection of the garbage collector (with 20,000 sockets a full pass takes over a second)."""
     token = await hub.token("police1.yiqiao")
     gc.collect()
     gc.disable()
@@ -76,7 +111,7 @@ async def test_a_closed_socket_is_freed_without_the_collector(hub: Hub) -> None:
             conn = weakref.ref(sock._wire)  # the server's connection: its transport, parser, queue, scope …
             del sock
         await until(lambda: not hub.state.realtime.sockets)
-        await until(lambda: conn() is None)
+        await until(lambda: conn() is None and Socket not in {type(o) for o in gc.get_objects()}, timeout=3)
     finally:
         gc.enable()
 

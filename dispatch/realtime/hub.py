@@ -11,7 +11,6 @@ from collections.abc import Coroutine
 from typing import Any
 from urllib.parse import urlsplit
 
-from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from dispatch.core.domain import Actor
@@ -21,7 +20,7 @@ from dispatch.realtime.beats import DueBuckets
 from dispatch.realtime.fanout import Fanout
 from dispatch.realtime.presence import Presence
 from dispatch.realtime.replay import SharedReads
-from dispatch.realtime.socket import SERVER_SEND, Socket
+from dispatch.realtime.socket import Socket
 from dispatch.store import changes
 from dispatch.store.accounts import REVOKED_CHANNEL
 from dispatch.store.pool import RETRY_AFTER_S, unreachable
@@ -184,27 +183,6 @@ class Realtime:
         for sock in (*self.watchers.get(township_id, ()), *self.watchers.get(None, ())):
             if sock.sub is not None and sock.sub.live:
                 sock.push(frame)
-
-
-class ServerSend:
-    """ASGI middleware, outermost (Starlette passes a WebSocket's ``send`` through unchanged up to it): keeps
-    the server's own ``send`` of a WebSocket connection in its scope, so a socket writes its frames without
-    a layer of Starlette wrappers per frame (its state checks, two exception-handling ``sender``s)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "websocket":
-            await self.app(scope, receive, send)
-            return
-        scope[SERVER_SEND] = send
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            # The server's connection holds the scope and the scope its bound ``send``: a cycle that only the
-            # collector's full passes would free. Broken here, a closed socket's objects go when it does.
-            scope.pop(SERVER_SEND, None)
 
 
 def origin_allowed(ws: WebSocket, hub: HubState) -> bool:

@@ -36,7 +36,7 @@ from protocols.session import CloseCode, ServerSession
 
 log = logging.getLogger(__name__)
 
-# The scope key under which ``hub.ServerSend`` keeps the server's ASGI ``send`` of a WebSocket connection.
+# The scope key under which ``web.direct.HubApp`` keeps the server's ASGI ``send`` of a WebSocket connection.
 SERVER_SEND = "xianghu.server_send"
 SELECT_HEADS_IN = "select township_id, seq from township_heads where township_id = any($1::int[]) order by 1"
 SELECT_ALL_TOWNSHIPS = "select id from townships order by id"
@@ -53,6 +53,16 @@ def _parse_args(request: Command) -> DomainCommand:
             raise ValidationFailed("name" + exc.message.removeprefix("kind"), field="name") from None
         path = "args" + "".join(f"[{part}]" if part.isdigit() else f".{part}" for part in exc.field.split("."))
         raise ValidationFailed(path + exc.message.removeprefix(exc.field), field=path) from None
+
+
+def _release_admission(ws: WebSocket) -> None:
+    """Admitted (origin, credentials, language read): the request's parsed headers, URL and query (Starlette
+    caches them on the connection) and the scope's copy of them are not read again but would live as long as
+    the socket."""
+    state = vars(ws)
+    for cached in ("_headers", "_url", "_base_url", "_query_params", "_cookies"):
+        state.pop(cached, None)
+    wire.forget_request(ws.scope)
 
 
 class Host(Protocol):
@@ -102,13 +112,14 @@ class Socket:
     def __init__(self, ws: WebSocket, hub: HubState, rt: Host, actor: Actor, username: str,
                  token: str = "", lang: Lang = DEFAULT_LANG) -> None:
         self.ws = ws
-        # Frames go out through the server's own ASGI ``send`` when the app keeps it (``hub.ServerSend``).
+        # Frames go out through the server's own ASGI ``send`` when the app keeps it (``web.direct``).
         server_send = ws.scope.get(SERVER_SEND)
         self._send: Callable[[Message], Awaitable[None]] = server_send or ws.send
         # The server's connection when frames can be written into it directly, in batches (``wire``).
         self._wire = wire.connection_of(server_send)
         if self._wire is not None:
             wire.release_handshake(self._wire)  # accepted by now: its request and response are read
+        _release_admission(ws)
         self.token = token  # kept to re-check the session before every command
         self.token_digest = token_hash(token).hex() if token else ""
         self.hub = hub
@@ -272,14 +283,19 @@ class Socket:
                 self.rt.watchers.get(watch_key, set()).discard(self)
             if self.sub is not None:
                 self.rt.fanout.remove(self.sub)
-                self.sub = None  # it holds ``self.push``: a cycle the collector's full passes alone would free
             if liaison_seat is not None:
                 self.rt.presence.left(a.township_id or 0, liaison_seat, a.user_id or 0)
             if self.session.close_requested is None:
                 self.session.close(CloseCode.NORMAL, "bye")
             elif self.session.close_requested[0] == CloseCode.TOO_SLOW:
                 self.rt.closed_too_slow += 1
-            await asyncio.shield(self._finish())
+            try:
+                await asyncio.shield(self._finish())
+            finally:
+                # Closed: no cycle through this socket (its task, the subscriber's bound ``push``) keeps it for
+                # the collector; reference counting frees it now (sockets come and go all day).
+                self._main = None
+                self.sub = None
 
     async def _finish(self) -> None:
         writer = self._writer_task

@@ -8,6 +8,7 @@ here): wait while the transport is paused (flow control), refuse once disconnect
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -23,13 +24,103 @@ def connection_of(send: Callable[..., Any] | None) -> Connection | None:
     return conn if isinstance(conn, WebSocketsSansIOProtocol) else None
 
 
+class Inbox:
+    """What the protocol uses of its ``asyncio.Queue`` of incoming messages (``put_nowait``, ``get``,
+    ``empty``), for one reader: a list and, while the reader waits, a future. The queue keeps three deques and
+    an ``asyncio.Event`` per connection (~3 KB, all tracked by the collector) for the life of the socket."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self, items: list[Any]) -> None:
+        self._items = items
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    async def get(self) -> Any:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.pop(0)
+
+
+class Flag:
+    """What the protocol and ``writable`` use of its ``asyncio.Event`` (set, clear, is_set, wait): the
+    waiters in a list made only while someone waits, instead of a deque kept for the socket's life."""
+
+    __slots__ = ("_set", "_waiters")
+
+    def __init__(self, value: bool) -> None:
+        self._set = value
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    async def wait(self) -> bool:
+        if self._set:
+            return True
+        waiter = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if self._waiters is not None and waiter in self._waiters:
+                self._waiters.remove(waiter)
+        return True
+
+
+def forget_request(scope: Any) -> None:
+    """Empty what a WebSocket's ASGI scope holds of its opening request (headers, query string with the token,
+    subprotocols), read only while admitting it: the scope lives as long as the connection."""
+    scope["headers"] = ()
+    scope["query_string"] = b""
+    scope["subprotocols"] = ()
+
+
 def release_handshake(conn: Connection) -> None:
-    """Drop the protocol's references to the opening handshake's request and response, kept for the
-    connection's life but read only while accepting (a socket is handed over once accepted): the response and
-    its headers go (~1.4 KB); the request stays while websockets' parser generator still holds it."""
+    """Once accepted (a socket is handed over then), drop what the protocol keeps for the connection's life but
+    needed only while accepting, and swap its queue and flow-control event for lighter equivalents (``Inbox``,
+    ``Flag``; uvicorn is pinned to one minor version, tests/test_realtime.py checks the swap holds).
+    The handshake's response and its headers go (~1.4 KB); the request stays while websockets' parser
+    generator still holds it."""
     state = vars(conn)
     state.pop("request", None)
     state.pop("response", None)
+    forget_request(conn.scope)
+    queue = conn.queue
+    if isinstance(queue, asyncio.Queue):
+        items = []
+        while not queue.empty():
+            items.append(queue.get_nowait())
+        conn.queue = Inbox(items)  # type: ignore[assignment]
+    if isinstance(conn.writable, asyncio.Event):
+        conn.writable = Flag(conn.writable.is_set())  # type: ignore[assignment]
 
 
 def ready(conn: Connection) -> bool:

@@ -23,7 +23,7 @@ from dispatch.core.clock import Clock, SystemClock
 from dispatch.core.config import Config
 from dispatch.core.settings import ConfigRef
 from dispatch.node.state import HubState
-from dispatch.realtime.hub import Realtime, ServerSend, websocket_endpoint
+from dispatch.realtime.hub import Realtime, websocket_endpoint
 from dispatch.store import pool as db
 from dispatch.store import rechain, settings
 from dispatch.store.accounts import Auth
@@ -34,6 +34,7 @@ from dispatch.web.admin_county import get_county  # noqa: F401 - registers the a
 from dispatch.web.admin_users import IMPORT_MAX_BYTES, IMPORT_PATH  # and registers the admin's account endpoints
 from dispatch.web.attachments import UPLOAD_PATH  # and registers the attachments' endpoints
 from dispatch.web.demo_sms import DemoGateway
+from dispatch.web.direct import HubApp
 from dispatch.web.intake_api import routes as intake_routes
 from dispatch.web.logs import RequestLog, event_logger
 from dispatch.web.metrics import MetricsListener  # and registers GET /metrics
@@ -190,6 +191,7 @@ def create_app(cfg: Config, dsn: str, *, clock: Clock | None = None, pool_size: 
         Route("/admin/", _page("admin/index.html")),
         *web.routes(),
         *intake_routes(),
+        # Declared for the route table; HubApp takes /ws before the router (web.direct), to this same endpoint.
         WebSocketRoute("/ws", websocket_endpoint),
     ]
     if demo:
@@ -203,15 +205,16 @@ def create_app(cfg: Config, dsn: str, *, clock: Clock | None = None, pool_size: 
     for folder in ASSET_FOLDERS:
         routes.append(Mount(f"/{folder}", StaticFiles(directory=CONSOLE_DIR / folder, check_dir=False)))
     middleware = [
-        Middleware(ServerSend),  # outermost: WebSocket frames go straight to the server (realtime.hub)
-        Middleware(ProxyHeaders, trusted=cfg.server.trusted_proxies),  # then: the real client and scheme
+        # (The real-time WebSocket, /ws, goes past these: web.direct.HubApp does what they do to it.)
+        Middleware(ProxyHeaders, trusted=cfg.server.trusted_proxies),  # outermost: the real client and scheme
         # Next, so it sees the scope the router fills in (the route; the actor), and every answer (413s too).
         *([Middleware(RequestLog)] if json_logs else []),
         Middleware(SecurityHeaders),
         Middleware(BodyLimit, max_bytes=web.MAX_BODY_BYTES, paths={UPLOAD_PATH: cfg.attachments.max_bytes,
                                                                 IMPORT_PATH: IMPORT_MAX_BYTES}),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware, exception_handlers={404: not_found})
+    app = HubApp(ws_endpoint=websocket_endpoint, trusted_proxies=cfg.server.trusted_proxies, routes=routes,
+                 lifespan=lifespan, middleware=middleware, exception_handlers={404: not_found})
     if cfg.metrics.port:  # /metrics on a listener of its own, up while the hub is
         listener = MetricsListener(app, cfg, json_logs=json_logs)
     return app

@@ -55,7 +55,9 @@ class ProxyHeaders:
                 return address[:64]
         return chain[0][:64] if chain else peer
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def rewrite(self, scope: Scope) -> Scope:
+        """``scope`` with the real client and scheme when the peer is a trusted proxy (a copy), else itself
+        (also used by ``web.direct`` for the WebSocket it routes past this middleware)."""
         client = scope.get("client")
         if scope["type"] in ("http", "websocket") and self.networks and client and self.trusted(client[0]):
             headers = Headers(scope=scope)
@@ -70,7 +72,10 @@ class ProxyHeaders:
                     scope["scheme"] = "wss" if secure else "ws"
                 else:
                     scope["scheme"] = proto
-        await self.app(scope, receive, send)
+        return scope
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(self.rewrite(scope), receive, send)
 
 
 def _json(status: int, body: Mapping[str, object]) -> tuple[Message, Message]:
