@@ -23,6 +23,7 @@ from dispatch.core.clock import Clock, SystemClock
 from dispatch.core.config import Config
 from dispatch.core.settings import ConfigRef
 from dispatch.node.state import HubState
+from dispatch.realtime import wire
 from dispatch.realtime.hub import Realtime, websocket_endpoint
 from dispatch.store import pool as db
 from dispatch.store import rechain, settings
@@ -123,7 +124,7 @@ def server_config(app: Starlette, cfg: Config, host: str, port: int, *, producti
         # websockets' sans-I/O implementation frames and parses in about half the CPU of wsproto and keeps less
         # per socket (docs/PERFORMANCE.md, "WebSocket transport"); the limits and close codes are the same.
         app, host=host, port=port, ws="websockets-sansio",
-        loop="uvloop" if production else "auto", http="httptools" if production else "auto",
+        loop="uvloop" if production else "auto", http=wire.UpgradingHttp,
         # permessage-deflate keeps ~100 KiB of zlib state per socket and compresses every frame per
         # socket; the frames are small msgpack, so it costs far more than it saves.
         ws_per_message_deflate=False,
