@@ -4,7 +4,6 @@ demo-seeded template), and an in-process hub on a real socket with a clock the t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
 import socket
@@ -215,18 +214,23 @@ async def browser() -> AsyncIterator[Any]:
             await b.close()
 
 
-# Browser contexts opened by the running test, closed when it ends: a page left open keeps its timers, sockets
-# and service worker running into the next tests (one shared browser), and a test must not see another's.
-_OPEN_CONTEXTS: list[Any] = []
-
-
 @pytest.fixture(autouse=True)
-async def _close_browser_contexts() -> AsyncIterator[None]:
+async def _close_browser_contexts(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Every browser context a test opened is closed when it ends: a page left open keeps its timers, sockets
+    and service worker running into the next tests (one shared browser), and a test must not see another's.
+
+    Found through the browser itself, not a list kept in this file: pytest imports this file as ``conftest``
+    while the tests import it again as ``tests.conftest``, so a module-level list that ``browser_login`` filled
+    was never the one emptied here, and every page of the run stayed open to the last test."""
+    if "browser" not in request.fixturenames:
+        yield
+        return
+    browser = request.getfixturevalue("browser")
+    assert browser.contexts == [], f"{len(browser.contexts)} browser contexts left open by an earlier test"
     yield
-    while _OPEN_CONTEXTS:
-        context = _OPEN_CONTEXTS.pop()
-        with contextlib.suppress(Exception):  # the browser may already be gone at the end of the session
-            await context.close()
+    for context in list(browser.contexts):
+        await context.close()
+    assert browser.contexts == []
 
 
 async def browser_login(browser: Any, hub: Hub, username: str, *, viewport: dict[str, int] | None = None,
@@ -235,7 +239,6 @@ async def browser_login(browser: Any, hub: Hub, username: str, *, viewport: dict
     when the test ends."""
     context = await browser.new_context(viewport=viewport or {"width": 1366, "height": 768}, locale="zh-CN",
                                         timezone_id="Asia/Shanghai", **context_args)
-    _OPEN_CONTEXTS.append(context)
     page = await context.new_page()
     await page.goto(f"{hub.url}/login")
     await page.fill("#username", username)

@@ -10,7 +10,7 @@ import base64
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -381,6 +381,9 @@ async def liaison_page(browser: Any, hub: Hub, username: str) -> Any:
     page = await browser_login(browser, hub, username, viewport=PHONE, permissions=["notifications"])
     page.on("console", lambda m: print("CONSOLE", m.type, m.text))
     page.on("pageerror", lambda e: print("PAGEERROR", e))
+    # The page records each notification it showed, once showNotification() resolved (alerts.js).
+    await page.add_init_script("window.__xianghuAlerts = window.__xianghuAlerts || [];")
+    await page.evaluate("window.__xianghuAlerts = window.__xianghuAlerts || []")
     await page.wait_for_selector("body[data-ready='1']")
     await page.wait_for_selector("#conn[data-status='live']")
     await page.evaluate("navigator.serviceWorker.ready.then(() => true)")
@@ -410,19 +413,44 @@ SHOWN = """async (tag) => {
         actions: (n.actions || []).map((a) => ({ action: a.action, title: a.title })) }));
 }"""
 
+# Nothing reads the notifications while one is being shown. Chromium's getNotifications() keeps a stored
+# notification only if the platform already lists it as displayed or it was stored after the read began, and
+# deletes every other one from its database (content/browser/notifications/platform_notification_context_impl.cc,
+# DoReadAllNotificationDataForServiceWorkerRegistration): a read that falls between the worker's showNotification()
+# storing a notification and the platform displaying it loses it for good (still on screen, but every later read
+# and 响应 tap finds nothing). Polling getNotifications() for the push did that about once in a full run. So the
+# tests wait for the worker's own word that it has shown the push (it tells the open pages after
+# showNotification() resolved), or for the page's record of its own alert, and then read once.
+PUSH_SHOWN = """({ call_id, reason }) => {
+    window.__pushShown = new Promise((resolve) => {
+        navigator.serviceWorker.addEventListener('message', function seen(e) {
+            const p = (e.data && e.data.type === 'push' && e.data.payload) || {};
+            if (p.call_id === call_id && p.reason === reason) {
+                navigator.serviceWorker.removeEventListener('message', seen);
+                resolve(true);
+            }
+        });
+    });
+}"""
 
-async def notifications(page: Any, tag: str, want: Callable[[list[dict[str, Any]]], bool],
-                        timeout: float = 10) -> list[dict[str, Any]]:
-    """The notifications shown with ``tag``, once they satisfy ``want`` (polled: the browser sends no event)."""
+
+async def deliver_push(page: Any, cdp: Any, hub: Hub, reg_id: str, payload: dict[str, Any],
+                       timeout: float = 10) -> None:
+    """Hand ``payload`` to the worker as the browser's push service would; return once the worker has shown it."""
+    await page.evaluate(PUSH_SHOWN, {"call_id": payload["call_id"], "reason": payload["reason"]})
+    await cdp.send("ServiceWorker.deliverPushMessage",
+                   {"origin": hub.url, "registrationId": reg_id, "data": json.dumps(payload)})
     try:
         async with asyncio.timeout(timeout):
-            while True:
-                shown: list[dict[str, Any]] = await page.evaluate(SHOWN, tag)
-                if want(shown):
-                    return shown
-                await asyncio.sleep(0.05)
+            await page.evaluate("window.__pushShown")
     except TimeoutError:
-        raise AssertionError(f"notifications {tag}: {await page.evaluate(SHOWN, tag)}") from None
+        raise AssertionError(f"the worker did not show the push {payload['call_id']}:{payload['reason']}") from None
+
+
+async def page_alert_shown(page: Any, tag: str) -> None:
+    """The page's own notification for ``tag`` (alerts.js), once its showNotification() resolved."""
+    await page.wait_for_function(
+        "(tag) => window.__xianghuAlerts.some((a) => a.kind === 'notification' && a.tag === tag)", arg=tag)
 
 
 CLICK = """(args) => new Promise((resolve) => {
@@ -451,12 +479,13 @@ async def test_the_service_worker_shows_the_push_and_acknowledges_from_it(
         (payload,) = service.messages  # exactly what the hub sent, decrypted by the stand-in push service
         await page.locator("#active .card", has_text="幸福路消防通道被占用").wait_for()
         tag = f"{call_id}:dispatched"
-        await notifications(page, tag, lambda ns: [n["title"] for n in ns] == ["乡呼 · 新派单（紧急）"])  # the page's
+        await page_alert_shown(page, tag)
+        assert [n["title"] for n in await page.evaluate(SHOWN, tag)] == ["乡呼 · 新派单（紧急）"]  # the page's
 
-        await cdp.send("ServiceWorker.deliverPushMessage",
-                       {"origin": push_hub.url, "registrationId": reg_id, "data": json.dumps(payload)})
+        await deliver_push(page, cdp, push_hub, reg_id, payload)
         # The push replaced the page's own alert: one notification per call and reason.
-        (shown,) = await notifications(page, tag, lambda ns: [n["title"] for n in ns] == [payload["title"]])
+        (shown,) = await page.evaluate(SHOWN, tag)
+        assert shown["title"] == payload["title"]
         assert shown["body"] == payload["text"]
         assert shown["actions"] == [{"action": "ack", "title": "响应"}]
         assert shown["data"]["assignment_id"] == payload["assignment_id"] and shown["data"]["call_id"] == call_id
@@ -493,10 +522,9 @@ async def test_an_escalation_stays_on_screen_and_an_offline_tap_is_sent_by_the_p
         await page.reload()  # the page learns the hub's clock again (it jumped), and tells the worker
         await page.wait_for_selector("#conn[data-status='live']")
         cdp, reg_id = await registration_id(page, push_hub)
-        await cdp.send("ServiceWorker.deliverPushMessage",
-                       {"origin": push_hub.url, "registrationId": reg_id, "data": json.dumps(escalated)})
+        await deliver_push(page, cdp, push_hub, reg_id, escalated)
         tag = f"{call_id}:escalated"
-        (shown,) = await notifications(page, tag, lambda ns: len(ns) > 0)
+        (shown,) = await page.evaluate(SHOWN, tag)
         assert shown["requireInteraction"] is True and "一级督办" in shown["title"]
         assert shown["actions"] == [{"action": "ack", "title": "响应"}]
 
