@@ -10,7 +10,7 @@ import os
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -413,16 +413,24 @@ class Config(_Strict):
 
     def version(self, section: str) -> int:
         """The version of an administrable section in effect (0: the file's, no change in the database)."""
-        return self._versions.get(section, 0)
+        return self._private["_versions"].get(section, 0)  # type: ignore[no-any-return]
 
     def ladder(self, kind: DeadlineKind, version: int | None = None) -> tuple[Rung, ...]:
         """The escalation ladder of ``kind`` under SLA policy ``version`` (None: the current one). A version
         this node has not loaded yet (another node just saved it) is the current one until it has."""
         if version is not None and version != self.version("sla"):
-            known = self._ladders.get(version)
+            known = self._private["_ladders"].get(version)
             if known is not None:
-                return known[kind]
+                return known[kind]  # type: ignore[no-any-return]
         return tuple(self.sla.ladder[kind])
+
+    @property
+    def _private(self) -> dict[str, Any]:
+        """The private attributes, read without pydantic's ``__getattr__`` (microseconds a read: ``ladder`` and
+        ``version`` are asked several times a command, for each assignment's next escalation)."""
+        private = self.__pydantic_private__
+        assert private is not None
+        return private
 
     def rung_after(self, kind: DeadlineKind, level: int, version: int | None = None) -> timedelta:
         """How long after its deadline escalation ``level`` (1-based) of ``kind`` falls due."""

@@ -168,11 +168,16 @@ class NodeMetrics:
         r.register(self.fanout_lag)
         self.scrape = ScrapeCollector()
         r.register(self.scrape)
+        self._events_by_type: dict[str, Counter] = {}  # ``events``' children by type
 
     def committed(self, records: Sequence[EventRecord], steps: Sequence[Call]) -> None:
         """Count a command's events once it committed; ``steps[i]`` is the call after ``records[i]``."""
+        events = self._events_by_type
         for rec, call in zip(records, steps, strict=True):
-            self.events.labels(rec.type).inc()
+            child = events.get(rec.type)
+            if child is None:  # ``labels`` costs microseconds a call (checks, a lock): once per type
+                child = events[rec.type] = self.events.labels(rec.type)
+            child.inc()
             if rec.type == "assignment.acknowledged" and rec.assignment_id is not None:
                 a = call.assignments.get(rec.assignment_id)
                 if a is not None and a.acknowledged_at is not None:

@@ -7,10 +7,11 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from starlette.requests import Request
 from starlette.responses import Response
 
 from dispatch.core import phone_search, policy
-from dispatch.core.commands import COMMANDS, parse_command
+from dispatch.core.commands import COMMANDS, Command, parse_command, parse_command_fast
 from dispatch.core.domain import Actor, DeadlineKind, Role
 from dispatch.core.transitions import WAITING_FOR
 from dispatch.store import attachments as attachment_store
@@ -228,11 +229,21 @@ def _body_model(kind: str, path_field: str | None) -> type[BaseModel]:
 def _command_endpoint(kind: str, path: str, path_field: str | None, summary: str, status: int = 200) -> None:
     body_model = _body_model(kind, path_field)
 
-    async def run(call: Req) -> Response:
-        data = call.body.model_dump(exclude_unset=True)
+    def fast(data: dict[str, Any], request: Request) -> Command | None:
         if path_field is not None:
-            data[path_field] = str(call.request.path_params[path_field])
-        cmd = parse_command(kind, data)
+            if path_field in data:
+                return None  # refused by the body model, as before
+            data = {**data, path_field: str(request.path_params[path_field])}
+        return parse_command_fast(kind, data)
+
+    async def run(call: Req) -> Response:
+        if type(call.body) is body_model:  # the body model's, then the command's validation (and its errors)
+            data = call.body.model_dump(exclude_unset=True)
+            if path_field is not None:
+                data[path_field] = str(call.request.path_params[path_field])
+            cmd = parse_command(kind, data)
+        else:
+            cmd = call.body
         store = call.hub.store
         assert store is not None
         outcome = await store.execute(call.actor, cmd)
@@ -243,7 +254,7 @@ def _command_endpoint(kind: str, path: str, path_field: str | None, summary: str
     # A grid worker reports (create_call only: dispatch.core.policy refuses the rest).
     roles = [Role.OPERATOR, Role.LIAISON, Role.GRID_WORKER] if kind == "create_call" else [Role.OPERATOR, Role.LIAISON]
     endpoint("POST", path, summary=summary, tags=["commands"], body=body_model, status=status,
-             roles=roles, response=CommandResultOut)(run)
+             roles=roles, response=CommandResultOut, fast_body=fast)(run)
 
 
 _command_endpoint("create_call", "/api/v1/calls", None, "Create a call (问), optionally dispatching it (派)", 201)
