@@ -3,16 +3,23 @@ the same bytes answered, with the json module taking over what orjson refuses.""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import asyncpg
+import orjson
 import pytest
 
+from dispatch.core.commands import Escalate
+from dispatch.core.domain import DeadlineKind
+from dispatch.evaluation.facts import Facts
+from dispatch.store.facts import json_row
 from dispatch.store.pool import JsonText, json_text
+from dispatch.store.writer import payload_hash
 from dispatch.web.routing import ZhJSONResponse
 
 DOCUMENT: dict[str, Any] = {
@@ -55,3 +62,31 @@ class _Point:
 def test_answers_are_the_bytes_the_json_module_wrote(content: Any) -> None:
     before = json.dumps(content, ensure_ascii=False, separators=(",", ":"), default=str).encode()
     assert ZhJSONResponse(content).body == before
+
+
+def _general_payload_hash(cmd: Any) -> bytes:
+    """``payload_hash`` as it was written for every command before escalations had their own text."""
+    return hashlib.sha256(json.dumps(cmd.model_dump(mode="json"), sort_keys=True, ensure_ascii=False).encode()).digest()
+
+
+@pytest.mark.parametrize("due", [None, datetime(2026, 3, 1, 8, 0, 5, 250_000, tzinfo=UTC)])
+@pytest.mark.parametrize("deadline", [datetime(2026, 3, 1, 8, 0, 0, tzinfo=UTC),
+                                      datetime(2026, 3, 1, 8, 0, 0, 7, tzinfo=UTC),
+                                      datetime(2026, 3, 1, 16, 0, 0, 400_000, tzinfo=timezone(timedelta(hours=8)))])
+@pytest.mark.parametrize("kind", list(DeadlineKind))
+def test_an_escalation_hashes_as_every_command_does(kind: DeadlineKind, deadline: datetime,
+                                                    due: datetime | None) -> None:
+    # the SLA engine's claims are compared by this hash on every node: the direct text must be the general one's
+    cmd = Escalate(command_id=uuid.uuid4(), assignment_id=uuid.uuid4(), deadline_kind=kind, level=17,
+                   deadline=deadline, due=due, fired_at=datetime(2026, 3, 1, 8, 0, 6, 123_456, tzinfo=UTC))
+    assert payload_hash(cmd) == _general_payload_hash(cmd)
+
+
+def test_facts_rows_are_the_values_json_row_gives() -> None:
+    # ``save_many`` lets orjson write the dataclasses: the same JSON values as ``json_row`` (the single-row path)
+    at = datetime(2026, 3, 1, 8, 0, 0, 123_456, tzinfo=UTC)
+    facts = [Facts(uuid.uuid4(), uuid.uuid4(), 3, "N-1", "police", "noise", "urgent", "phone", None, True,
+                   "dispatched", at, None, at, at.replace(microsecond=0), at, responded_at=at, esc_ack=(1, 2)),
+             Facts(uuid.uuid4(), uuid.uuid4(), 4, "N-2", "unit:7", "road", "normal", "hotline", 12, False,
+                   "accepted", at, uuid.uuid4(), at, at, at, visit_resolved=True, visit_satisfaction=5)]
+    assert json.loads(orjson.dumps(facts)) == [json_row(f) for f in facts]
