@@ -110,7 +110,14 @@ async def save_many(conn: Conn, facts: Iterable[Facts]) -> None:
     if rows:
         # orjson writes the dataclasses as objects keyed by field (``COLUMNS``), times in ISO 8601 with their
         # offset and microseconds, ids and tuples as ``json_row`` does: the same values, without a dict per row
-        await conn.execute(UPSERT_FACTS_JSON, orjson.dumps(rows).decode())
+        await conn.execute(UPSERT_FACTS_JSON, orjson.dumps(rows, default=_id_text).decode())
+
+
+def _id_text(value: Any) -> str:
+    """An id orjson does not write itself: asyncpg's ``UUID`` (a subclass), in facts loaded from their rows."""
+    if isinstance(value, UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def event_of(row: asyncpg.Record | dict[str, Any]) -> Event:
