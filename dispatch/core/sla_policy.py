@@ -29,10 +29,15 @@ class NextEscalation:
     missed: bool = False  # fell due before the department stopped this clock: recorded late, once
 
 
+# The ``Assignment`` field holding each kind's deadline.
+DEADLINE_FIELD: dict[DeadlineKind, str] = {DeadlineKind.ACK: "ack_due", DeadlineKind.ARRIVE: "arrive_due",
+                                           DeadlineKind.RESOLVE: "resolve_due", DeadlineKind.REVIEW: "review_due"}
+
+
 def deadline_of(a: Assignment, kind: DeadlineKind) -> datetime | None:
     """The deadline of one kind (``review`` only while a transfer request waits, else None)."""
-    return {DeadlineKind.ACK: a.ack_due, DeadlineKind.ARRIVE: a.arrive_due,
-            DeadlineKind.RESOLVE: a.resolve_due, DeadlineKind.REVIEW: a.review_due}[kind]
+    value: datetime | None = getattr(a, DEADLINE_FIELD[kind])
+    return value
 
 
 def stopped_at(a: Assignment, kind: DeadlineKind) -> datetime | None:
@@ -53,11 +58,11 @@ def next_escalation(a: Assignment, cfg: Config) -> NextEscalation | None:
     kinds = (*DEPARTMENT_KINDS, DeadlineKind.REVIEW) if a.state == A.DECLINED else DEPARTMENT_KINDS
     for kind in kinds:
         level = a.levels.get(kind.value, 0)
-        ladder = cfg.ladder(kind, a.sla_version(kind.value))  # the ladder its clock was started under
+        delays = _delays(cfg, kind, a.sla_version(kind.value))  # the ladder its clock was started under
         deadline = deadline_of(a, kind)
-        if level >= len(ladder) or deadline is None:
+        if level >= len(delays) or deadline is None:
             continue
-        due = deadline + timedelta(seconds=ladder[level].after_s)
+        due = deadline + delays[level]
         missed = kind not in waiting
         if missed:
             stop = stopped_at(a, kind)
@@ -66,3 +71,22 @@ def next_escalation(a: Assignment, cfg: Config) -> NextEscalation | None:
         if best is None or due < best.due:
             best = NextEscalation(due, kind, level + 1, deadline, missed)
     return best
+
+
+# The delays of each ladder by (kind, SLA version), worked out once per configuration in effect: ``Config.ladder``
+# reads pydantic's private attributes and copies the ladder on every call, and a batch of escalations asks it three
+# times per assignment it writes (the projection's next rung). A configuration is never changed once in effect
+# (``settings.effective`` builds a new one), so its identity keys the memo.
+_delays_of: tuple[Config, dict[tuple[DeadlineKind, int], tuple[timedelta, ...]]] | None = None
+
+
+def _delays(cfg: Config, kind: DeadlineKind, version: int) -> tuple[timedelta, ...]:
+    """``cfg.ladder(kind, version)``'s delays after the deadline, level by level."""
+    global _delays_of
+    memo = _delays_of
+    if memo is None or memo[0] is not cfg:
+        memo = _delays_of = (cfg, {})
+    delays = memo[1].get((kind, version))
+    if delays is None:
+        delays = memo[1][(kind, version)] = tuple(timedelta(seconds=r.after_s) for r in cfg.ladder(kind, version))
+    return delays

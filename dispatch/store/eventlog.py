@@ -8,7 +8,6 @@ makes events of a township visible strictly in sequence order, and lets the same
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -18,7 +17,7 @@ from uuid import UUID
 import asyncpg
 
 from dispatch.core.reporter import canonical_json
-from dispatch.store.pool import Conn
+from dispatch.store.pool import Conn, json_text
 
 NOTIFY_CHANNEL = "xianghu_events"
 
@@ -204,23 +203,13 @@ async def append_many(conn: Conn, township_id: int, head: tuple[int, bytes],
     cols: list[list[Any]] = [[] for _ in range(15)]
     for r in out:
         for col, value in zip(cols, (r.seq, r.call_id, r.assignment_id, r.type, r.actor_id, r.actor_role,
-                                     r.actor_name, r.at, _json(r.body), _json(list(r.audience)), r.call_state,
+                                     r.actor_name, r.at, json_text(r.body), json_text(r.audience), r.call_state,
                                      r.assignment_state, r.command_id, r.prev_hash, r.hash), strict=True):
             col.append(value)
     await conn.execute(INSERT_EVENTS, township_id, *cols)
     seq, last = (out[-1].seq, out[-1].hash) if out else head
     await conn.execute(UPDATE_HEAD_AND_NOTIFY, township_id, seq, last)
     return out
-
-
-def _json(value: Any) -> str:
-    """JSON text as the pool's jsonb codec writes it (``pool._json_text``), for a ``text[]`` cast to jsonb."""
-    return _ENCODER.encode(value)
-
-
-# ``json.dumps(value, ensure_ascii=False, separators=(",", ":"))`` without a new encoder per value (a batch
-# encodes thousands of small ones).
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)

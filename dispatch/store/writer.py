@@ -11,14 +11,14 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from dispatch.core.clock import Clock
-from dispatch.core.commands import Command, command_assignment_id, command_attachments, command_call_id
+from dispatch.core.commands import Command, Escalate, command_assignment_id, command_attachments, command_call_id
 from dispatch.core.config import Config
 from dispatch.core.domain import SYSTEM_ACTOR, Actor
 from dispatch.core.lifecycle import DecideContext, decide, decide_and_fold, evolve
@@ -240,10 +240,33 @@ CommitHook = Callable[[Sequence[EventRecord], Sequence[Call]], None]
 
 
 def payload_hash(cmd: Command) -> bytes:
+    if type(cmd) is Escalate:
+        text = _escalate_payload(cmd)
+        if text is not None:
+            return hashlib.sha256(text.encode()).digest()
     doc = cmd.model_dump(mode="json")
     if doc.get("attachments") == []:
         del doc["attachments"]  # as before attachments existed: a retry across an upgrade is the same command
     return hashlib.sha256(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode()).digest()
+
+
+def _escalate_payload(cmd: Escalate) -> str | None:
+    """The text ``payload_hash`` hashes for an escalation (the SLA engine's, thousands per burst), written
+    directly: ``json.dumps(cmd.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)`` — ids and the kind
+    need no escaping, times are pydantic's (ISO 8601, UTC as ``Z``). None for a time not in UTC (the general
+    path then)."""
+    times = []
+    for t in (cmd.deadline, cmd.due, cmd.fired_at):
+        if t is None:
+            times.append("null")
+            continue
+        if t.tzinfo is not UTC:
+            return None
+        times.append(f'"{t.isoformat()[:-6]}Z"')
+    deadline, due, fired_at = times
+    return (f'{{"assignment_id": "{cmd.assignment_id}", "command_id": "{cmd.command_id}", "deadline": {deadline}, '
+            f'"deadline_kind": "{cmd.deadline_kind.value}", "due": {due}, "fired_at": {fired_at}, '
+            f'"kind": "escalate", "level": {cmd.level}}}')
 
 
 class Store:
@@ -575,7 +598,8 @@ class Store:
                                for r in p.stored],
                 }
                 answers[p.index] = Outcome(result, replayed=False, records=tuple(p.stored))
-                rows.append((p.cmd.command_id, actor.user_id, p.cmd.kind, p.digest, township_id, _json(result), now))
+                rows.append((p.cmd.command_id, actor.user_id, p.cmd.kind, p.digest, township_id, json_text(result),
+                             now))
             await conn.execute(INSERT_COMMANDS, *_columns(rows, 7))
         return stored, [step for p in planned for step in p.steps]
 
@@ -597,7 +621,7 @@ class Store:
             # call_row's columns but those an update leaves (township_id, number, source, created_at)
             for col, value in zip(calls, (call.id, call.state.value, call.category, call.priority.value, call.title,
                                           call.address, call.updated_at, call.closed_at, seq,
-                                          _json(call.to_dict())), strict=True):
+                                          json_text(call.to_dict())), strict=True):
                 col.append(value)
             if touched[call.id]:
                 position = {aid: i for i, aid in enumerate(call.assignments)}
@@ -728,16 +752,6 @@ def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
         for col, value in zip(cols, row, strict=True):
             col.append(value)
     return cols
-
-
-def _json(value: Any) -> str:
-    """JSON text as the pool's jsonb codec writes it, for a ``text[]`` parameter cast to jsonb."""
-    return _ENCODER.encode(value)
-
-
-# ``json.dumps(value, ensure_ascii=False, separators=(",", ":"))`` without a new encoder per value (a batch
-# encodes thousands of small ones).
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def _s(value: UUID | None) -> str | None:
