@@ -185,3 +185,53 @@ def test_quick_bench_ends_with_the_json_line(tmp_path: Path) -> None:
     goals.write_docs(out, doc)
     assert json.dumps(figures) in doc.read_text(encoding="utf-8")
     print(proc.stdout, file=sys.stderr)
+
+
+def test_pg_stats_lists_the_statements_per_created_call(tmp_path: Path) -> None:
+    """``--pg-stats``: a cluster started with the extension reports each statement and the tables' writes per
+    created call (here: two calls, each inserted by one statement)."""
+    import asyncio
+
+    import asyncpg
+
+    from dispatch.store.embedded import EmbeddedPostgres
+    from scripts.bench_lib import pgstats
+
+    pg = EmbeddedPostgres(tmp_path / "pgdata", durable=False)
+    pg._initdb()
+    with (tmp_path / "pgdata" / "postgresql.conf").open("a", encoding="utf-8") as conf:
+        conf.write(pgstats.CONF)
+    dsn = pg.start()
+    out = tmp_path / "calls-pg-stats.txt"
+
+    async def run() -> str:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute("create table calls (id uuid primary key, doc jsonb not null)")
+            await pgstats.reset(dsn)
+            before = await pgstats.created_calls(dsn)
+            for _ in range(2):
+                await conn.execute("insert into calls (id, doc) values ($1, '{}')", uuid.uuid4())
+        finally:
+            await conn.close()  # its table counts are flushed when it ends (an idle backend's within a second)
+        reader = await asyncpg.connect(dsn)
+        try:
+            async with asyncio.timeout(10):
+                while not await reader.fetchval(  # counts flushed by another process
+                        "select n_tup_ins = 2 from pg_stat_user_tables where relname = 'calls'"):
+                    await reader.execute("select pg_stat_clear_snapshot()")
+                    await asyncio.sleep(0.01)
+        finally:
+            await reader.close()
+        return await pgstats.report(dsn, out, await pgstats.created_calls(dsn) - before, 0.004)
+
+    try:
+        head = asyncio.run(run())
+    finally:
+        pg.stop()
+    assert head.startswith("2 calls created; PostgreSQL CPU 2.000 ms/call"), head
+    text = out.read_text(encoding="utf-8")
+    insert = next(line for line in text.splitlines() if "insert into calls" in line)
+    assert insert.split()[1] == "1.00", insert  # calls/call: two executions for two calls
+    table = next(line for line in text.splitlines() if line.endswith("  calls"))
+    assert table.split()[0] == "1.00", table  # rows inserted per call

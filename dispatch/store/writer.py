@@ -7,8 +7,8 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,6 +17,7 @@ from uuid import UUID
 
 import asyncpg
 
+from dispatch.core import ids
 from dispatch.core.clock import Clock
 from dispatch.core.commands import Command, Escalate, command_assignment_id, command_attachments, command_call_id
 from dispatch.core.config import Config
@@ -37,6 +38,11 @@ from protocols.errors import ClientError, CommandIdReused, Forbidden, IllegalTra
 from protocols.messages import encode_event, to_ms
 
 log = logging.getLogger(__name__)
+
+
+def new_id() -> UUID:
+    """A new call's or assignment's id: time-ordered (``dispatch.core.ids``), so its index entries are appended."""
+    return ids.uuid7(time.time_ns() // 1_000_000, os.urandom(10))
 
 # A township's stations and units change rarely; each node re-reads them at most this often.
 TARGETS_TTL_S = 30.0
@@ -344,7 +350,7 @@ class Store:
         cfg = self.cfg
         return DecideContext(
             **self._rules(cfg),
-            new_id=uuid.uuid4, sla=cfg, known_targets=self._targets[township_id],
+            new_id=new_id, sla=cfg, known_targets=self._targets[township_id],
             township_id=township_id, next_number=next_number, rung_after=cfg.rung_after,
         )
 

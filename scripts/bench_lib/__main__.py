@@ -38,7 +38,7 @@ from typing import Any
 import asyncpg
 
 from dispatch.store.pool import with_database
-from scripts.bench_lib import goals
+from scripts.bench_lib import goals, pgstats
 from scripts.bench_lib.procs import Worker, cpu_seconds, gather_calls, log, pct, raise_nofile, rss_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -264,8 +264,9 @@ def sockstat_bytes() -> int:
 
 class Bench:
     def __init__(self, sizes: Sizes, quick: bool, keep: bool, only: set[str], profile: str | None,
-                 profile_dir: Path) -> None:
+                 profile_dir: Path, pg_stats: str | None = None) -> None:
         self.s = sizes
+        self.pg_stats = pg_stats
         self.quick = quick
         self.keep = keep
         self.only = only
@@ -341,11 +342,21 @@ class Bench:
             for h in self.hubs:
                 if h.profile is not None:
                     h.profile.with_suffix(".on").touch()
+        stats = self.pg_stats == name
+        if stats:
+            await pgstats.reset(self.dsn)
+            calls0, cpu0 = await pgstats.created_calls(self.dsn), pg_cpu(self.pgdata)
         t0 = time.monotonic()
         wall0 = time.time()
         try:
             yield
         finally:
+            if stats:
+                await asyncio.sleep(1.5)  # an idle backend flushes its table counts within a second
+                out = self.profile_dir / f"{name}-pg-stats.txt"
+                head = await pgstats.report(self.dsn, out, await pgstats.created_calls(self.dsn) - calls0,
+                                            pg_cpu(self.pgdata) - cpu0)
+                log(f"   PostgreSQL during {name}: {head}; {out}")
             self.gc_pauses(name, wall0, time.time())
             if self.profile == name:
                 for h in list(self.hubs):
@@ -407,6 +418,8 @@ class Bench:
         with (self.pgdata / "postgresql.conf").open("a", encoding="utf-8") as conf:
             # Bench-only: commit timestamps, so escalation lateness can also be measured to the commit.
             conf.write("track_commit_timestamp = on\n")
+            if self.pg_stats:
+                conf.write(pgstats.CONF)
         self.admin_dsn = self.pg.start()
         admin = await asyncpg.connect(self.admin_dsn)
         try:
@@ -1354,7 +1367,8 @@ async def main_async(args: argparse.Namespace) -> int:
         if key not in Sizes.__dataclass_fields__:
             raise SystemExit(f"--set {item}: no size {key!r}; sizes: {', '.join(Sizes.__dataclass_fields__)}")
         sizes = dataclasses.replace(sizes, **{key: type(getattr(sizes, key))(float(value))})
-    bench = Bench(sizes, args.quick or sizes != FULL, args.keep, only, args.profile, Path(args.profile_dir))
+    bench = Bench(sizes, args.quick or sizes != FULL, args.keep, only, args.profile, Path(args.profile_dir),
+                  args.pg_stats)
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -1401,6 +1415,9 @@ def main() -> int:
     parser.add_argument("--only", metavar="S[,S…]", help=f"run these scenarios only: {', '.join(SCENARIOS)}")
     parser.add_argument("--profile", metavar="SCENARIO", choices=SCENARIOS,
                         help="sample the hub(s) during this scenario (built-in sampler, scripts/bench_lib/profiler.py)")
+    parser.add_argument("--pg-stats", metavar="SCENARIO", choices=SCENARIOS,
+                        help="PostgreSQL's statements, WAL and table writes per created call during this scenario "
+                             "(pg_stat_statements; scripts/bench_lib/pgstats.py) → PROFILE_DIR/SCENARIO-pg-stats.txt")
     parser.add_argument("--profile-dir", default=str(ROOT / "bench-profiles"), help="where --profile writes")
     parser.add_argument("--write-docs", nargs="?", const=str(ROOT / "bench-results.json"), metavar="RESULTS",
                         help="regenerate docs/PERFORMANCE.md's figures section from RESULTS (bench-results.json) "

@@ -27,6 +27,7 @@ from typing import Any
 import asyncpg
 
 from dispatch.store.pool import JsonText
+from dispatch.store.writer import new_id
 
 SEQ_BASE = 900_000_000
 SEQ_SPAN = 1_000  # a transaction appends fewer events than this
@@ -133,9 +134,16 @@ async def record(dsn: str, township_ids: list[int],
         await pool.close()
 
 
+def _fresh(old: str) -> str:
+    """A new id of the recorded one's kind: time-ordered for a call's or an assignment's (``writer.new_id``),
+    random for a client's command id, as the product writes them."""
+    return str(new_id() if uuid.UUID(old).version == 7 else uuid.uuid4())
+
+
 def _subst(v: Any, ids: dict[str, str], shift: int, number: tuple[str, str] | None) -> Any:
     if isinstance(v, uuid.UUID):
-        return uuid.UUID(ids.setdefault(str(v), str(uuid.uuid4())))
+        key = str(v)
+        return uuid.UUID(ids[key] if key in ids else ids.setdefault(key, _fresh(key)))
     if isinstance(v, bool) or v is None:
         return v
     if isinstance(v, int):
@@ -143,7 +151,8 @@ def _subst(v: Any, ids: dict[str, str], shift: int, number: tuple[str, str] | No
     if isinstance(v, str):
         raw = isinstance(v, RawJson)
         if "-" in v:
-            v = UUID_RE.sub(lambda m: ids.setdefault(m.group(0), str(uuid.uuid4())), v)
+            v = UUID_RE.sub(lambda m: ids[m.group(0)] if m.group(0) in ids else ids.setdefault(m.group(0),
+                                                                                                _fresh(m.group(0))), v)
             if number is not None and number[0] in v:
                 v = v.replace(number[0], number[1])
         if shift and "9000" in v:
