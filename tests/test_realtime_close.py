@@ -140,3 +140,92 @@ async def test_a_peer_that_stopped_reading_is_released_after_its_heartbeat_close
     finally:
         server.should_exit = True
         await task
+
+
+# -- the direct /ws path's own ends ------------------------------------------------------------------------
+
+
+async def test_an_endpoint_failing_while_its_peer_does_not_read_still_ends() -> None:
+    """web.direct.HubApp closes 1011 after an exception without waiting for a transport that a peer which stopped
+    reading keeps paused (Starlette's ``ws.close`` would wait for ever): the connection's task ends."""
+    import base64
+    import os
+
+    import uvicorn
+    from starlette.types import Receive, Scope, Send
+    from starlette.websockets import WebSocket
+
+    from dispatch.realtime import wire
+    from dispatch.realtime.socket import SERVER_SEND
+    from dispatch.web.direct import HubApp
+    from tests.conftest import free_port
+
+    ended, paused = asyncio.Event(), asyncio.Event()
+
+    async def broken(ws: WebSocket) -> None:
+        await ws.accept()
+        conn = wire.connection_of(ws.scope[SERVER_SEND])
+        assert conn is not None
+        while wire.ready(conn):
+            wire.write(conn, [b"x" * 65536])
+            await asyncio.sleep(0)  # let the transport report it is full
+        paused.set()
+        raise RuntimeError("broken endpoint")
+
+    app = HubApp(ws_endpoint=broken, trusted_proxies=[])
+
+    async def tracked(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await app(scope, receive, send)
+        finally:
+            if scope["type"] == "websocket":
+                ended.set()
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(tracked, port=port, ws="websockets-sansio", lifespan="off",
+                                           log_level="critical", http=wire.UpgradingHttp))
+    task = asyncio.create_task(server.serve())
+    try:
+        await until(lambda: server.started)
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1024)
+        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write((f"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        await writer.drain()
+        writer.transport.pause_reading()  # the peer stops reading
+        await asyncio.wait_for(paused.wait(), 10)
+        await asyncio.wait_for(ended.wait(), 5)
+        writer.transport.abort()
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_a_websocket_upgraded_behind_a_pipelined_request_stays_open(hub: Hub) -> None:
+    """A request pipelined before the upgrade completes after it: the upgraded connection's HTTP protocol
+    (wire.UpgradingHttp) arms no keep-alive timer on what is now the WebSocket's transport (uvicorn's closed it
+    5 s later)."""
+    import base64
+    import os
+
+    token = await hub.token("op1.yiqiao")
+    reader, writer = await asyncio.open_connection("127.0.0.1", hub.port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write((f"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                  f"GET /ws?token={token} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                  f"Sec-WebSocket-Protocol: {SUBPROTOCOL}\r\n\r\n").encode())
+    await writer.drain()
+    received = b""
+    try:
+        async with asyncio.timeout(6.5):  # past uvicorn's keep-alive timeout (5 s), which used to close it
+            while chunk := await reader.read(65536):
+                received += chunk
+            raise AssertionError(f"the upgraded connection was closed: {received[:300]!r}")
+    except TimeoutError:
+        pass
+    finally:
+        writer.close()
+    assert b"HTTP/1.1 200" in received and b"HTTP/1.1 101" in received
+    assert len(hub.state.realtime.sockets) == 1

@@ -30,6 +30,14 @@ class UpgradingHttp(HttpToolsProtocol):
         super().handle_websocket_upgrade()
         self.parser = None  # type: ignore[assignment]  # the connection is the WebSocket protocol's now
 
+    def on_response_complete(self) -> None:
+        """A request pipelined before the upgrade finishes after it: the transport is the WebSocket's now, so no
+        keep-alive timer of this protocol may close it (uvicorn's would, 5 s later) nor resume its reading."""
+        if self.parser is None:
+            self.server_state.total_requests += 1
+            return
+        super().on_response_complete()
+
 
 def connection_of(send: Callable[..., Any] | None) -> Connection | None:
     """The server connection behind an ASGI ``send`` (its bound method), or None for any other server."""

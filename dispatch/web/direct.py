@@ -13,6 +13,7 @@ closed 1011 (Starlette's layers would have let the server drop the connection wi
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -22,6 +23,7 @@ from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 
+from dispatch.realtime import wire
 from dispatch.realtime.socket import SERVER_SEND
 from dispatch.web.middleware import ProxyHeaders
 from protocols.session import CloseCode
@@ -51,8 +53,11 @@ class HubApp(Starlette):
             except Exception:
                 log.exception("WebSocket connection failed")
                 if ws.application_state == WebSocketState.CONNECTED and ws.client_state == WebSocketState.CONNECTED:
-                    with contextlib.suppress(Exception):
-                        await ws.close(CloseCode.INTERNAL_ERROR, "internal error: reconnect")
+                    conn = wire.connection_of(send)
+                    # Not ws.close(): it waits for the transport, which a peer that stopped reading keeps paused.
+                    if conn is None or not wire.close(conn, CloseCode.INTERNAL_ERROR, "internal error: reconnect"):
+                        with contextlib.suppress(Exception):
+                            await asyncio.wait_for(ws.close(CloseCode.INTERNAL_ERROR, "internal error: reconnect"), 1.0)
             finally:
                 # The server's connection holds the scope and the scope its bound ``send``: a cycle that only the
                 # collector's full passes would free. Broken here, a closed socket's objects go when it does.
