@@ -615,7 +615,7 @@ RACE_ROUNDS = 30
 async def test_no_notification_is_lost_to_a_read_while_it_is_being_shown(push_hub: Hub, browser: Any) -> None:
     """The worker reads its notifications after a 响应 and when the page replays a tap, while a push or the page's
     own alert may be being shown: the read waits for the show (sw.js inTurn), or Chromium deletes the notification
-    being shown (see the note above PUSH_SHOWN). Without that, 10 to 15 of these 60 were lost in every run."""
+    being shown (see the note above PUSH_SHOWN). Without that, 10 to 16 of these 60 were lost in every run."""
     page = await liaison_page(browser, push_hub, "police1.yiqiao")
     cdp, reg_id = await registration_id(page, push_hub)
     await page.evaluate(KEEP_READING)
