@@ -9,6 +9,26 @@ import { $, CALL_FINAL, S, callNumber, fmtTime, load, persist, save } from "./st
 import { tt } from "./strings.js";
 import { effectiveState } from "./outbox.js";
 
+// The service worker's lock over its notifications (sw.js inTurn): a show from the page must not overlap a read
+// there, or Chromium deletes the notification being shown from its database.
+const NOTIFICATIONS_LOCK = "xianghu-notifications";
+let notificationTurns = Promise.resolve();
+
+function inTurn(work) {
+  if (navigator.locks) return navigator.locks.request(NOTIFICATIONS_LOCK, work);
+  const done = notificationTurns.then(work);
+  notificationTurns = done.catch(() => undefined);
+  return done;
+}
+
+/** A system notification through the liaison service worker (it can carry 响应), else a plain page one. */
+async function showSystemNotification(title, options) {
+  const reg = "serviceWorker" in navigator ? await navigator.serviceWorker.getRegistration("/liaison/") : null;
+  if (reg) { await inTurn(() => reg.showNotification(title, options)); return; }
+  const { actions, ...plain } = options; // a page notification cannot carry buttons (only a service worker's can)
+  new Notification(title, plain);
+}
+
 export const Alerts = {
   ctx: null,
   ringTimer: null,
@@ -66,12 +86,7 @@ export const Alerts = {
       actions: [{ action: "ack", title: tt("li.act.acknowledge") }],
     };
     try {
-      const reg = "serviceWorker" in navigator ? await navigator.serviceWorker.getRegistration("/liaison/") : null;
-      if (reg) await reg.showNotification(title, options);
-      else { // a page notification cannot carry buttons (only a service worker's can)
-        const { actions, ...plain } = options;
-        new Notification(title, plain);
-      }
+      await showSystemNotification(title, options);
       window.__xianghuAlerts && window.__xianghuAlerts.push({ kind: "notification", tag: options.tag });
     } catch (e) {
       console.warn("notification", e);
@@ -264,12 +279,7 @@ async function loudNotification(x) {
   };
   const title = `${tt("li.title")} · ${loudTitle(x)}`;
   try {
-    const reg = "serviceWorker" in navigator ? await navigator.serviceWorker.getRegistration("/liaison/") : null;
-    if (reg) await reg.showNotification(title, options);
-    else { // a page notification cannot carry buttons (only a service worker's can)
-      const { actions, ...plain } = options;
-      new Notification(title, plain);
-    }
+    await showSystemNotification(title, options);
   } catch (e) {
     console.warn("notification", e);
   }

@@ -2,7 +2,7 @@
 // opens without a network; shows the hub's Web Push messages as notifications (lock-screen alerts) and
 // acknowledges from a notification's 响应 button; opens the call when a notification is tapped. Otherwise it
 // leaves /api/ and /ws alone: data and commands go through the page (REST) and console/shared/conn.js (outbox).
-const CACHE = "xianghu-liaison-v4";
+const CACHE = "xianghu-liaison-v5";
 // What the worker must remember between its wake-ups (it is stopped when idle): the hub's clock offset.
 const STATE_CACHE = "xianghu-state";
 const STATE_URL = "/liaison/__sw-state";
@@ -79,7 +79,7 @@ self.addEventListener("message", (event) => {
   }
   if (data.type === "notification-action") {
     event.waitUntil((async () => {
-      const [shown] = await self.registration.getNotifications({ tag: data.tag });
+      const [shown] = await inTurn(() => self.registration.getNotifications({ tag: data.tag }));
       const result = shown ? await onNotificationAction(shown, data.action || "", Date.now())
         : { ok: false, error: "no such notification" };
       if (event.ports && event.ports[0]) event.ports[0].postMessage(result);
@@ -101,6 +101,23 @@ self.addEventListener("message", (event) => {
 // -- lock-screen alerts (Web Push) ----------------------------------------------------------------------
 
 const ACK_REASONS = ["dispatched", "escalated", "nudged"];
+
+// Chromium's getNotifications() deletes from its database every stored notification that the platform does not
+// list as displayed yet, unless it was stored after the read began (platform_notification_context_impl.cc,
+// DoReadAllNotificationDataForServiceWorkerRegistration): a read that falls between a showNotification() storing
+// a notification and the platform displaying it loses that one for good (still on screen, but 响应 and every
+// later read find nothing). So every show and every read of this origin's notifications takes its turn: one Web
+// Lock, granted in the order asked, shared with the page (alerts.js showSystemNotification), held until the show
+// or the read resolved. Without Web Locks the worker's own shows and reads still go through one promise chain.
+const NOTIFICATIONS_LOCK = "xianghu-notifications";
+let notificationTurns = Promise.resolve();
+
+function inTurn(work) {
+  if (self.navigator.locks) return self.navigator.locks.request(NOTIFICATIONS_LOCK, work);
+  const done = notificationTurns.then(work);
+  notificationTurns = done.catch(() => undefined);
+  return done;
+}
 
 async function loadState() {
   try {
@@ -153,7 +170,7 @@ self.addEventListener("push", (event) => {
   }
   event.waitUntil((async () => {
     const [title, options] = notificationOf(payload);
-    await self.registration.showNotification(title, options);
+    await inTurn(() => self.registration.showNotification(title, options));
     for (const client of await self.clients.matchAll({ type: "window", includeUncontrolled: true })) {
       client.postMessage({ type: "push", payload });
     }
@@ -195,9 +212,11 @@ async function acknowledgeFrom(data, clickedAt) {
   } catch { /* offline */ }
   const answer = res ? await res.json().catch(() => ({})) : {};
   if (res && res.ok) {
-    for (const n of await self.registration.getNotifications()) {
-      if (n.data && n.data.assignment_id === data.assignment_id) n.close();
-    }
+    await inTurn(async () => {
+      for (const n of await self.registration.getNotifications()) {
+        if (n.data && n.data.assignment_id === data.assignment_id) n.close();
+      }
+    });
     for (const client of await self.clients.matchAll({ type: "window", includeUncontrolled: true })) {
       client.postMessage({ type: "acked", assignment_id: data.assignment_id, command_id: ack.command_id });
     }
