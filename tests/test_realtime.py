@@ -534,3 +534,36 @@ async def test_heartbeat_pings_idle_sockets_and_closes_silent_ones_with_4000(cfg
     finally:
         server.should_exit = True
         await task
+
+
+async def test_the_fan_out_reads_every_township_behind_page_by_page_in_order(cfg: Config, dsn: str,
+                                                                             clock: ManualClock) -> None:
+    """One read serves every township behind (``SELECT_DELIVERY_AFTER_EACH``); one that is further behind than a
+    page is read on until done: each event once, in order per township, and the cursors end at the heads."""
+    small = cfg.model_copy(update={"realtime": cfg.realtime.model_copy(update={"replay_batch": 10})})
+    hub, server, task = await start_hub(small, dsn, clock)
+    try:
+        pool = hub.state.pool
+        other = await pool.fetchval("select code from townships where code <> 'yiqiao' order by id limit 1")
+        for code, calls in (("yiqiao", 5), (other, 2)):
+            async with await hub.login(f"op1.{code}") as op:
+                for _ in range(calls):
+                    await post(op, "/api/v1/calls", new_call(), expect=201)
+        heads = {r["township_id"]: r["seq"] for r in await pool.fetch("select township_id, seq from township_heads")}
+        fanout = hub.state.realtime.fanout
+        await until(lambda: all(fanout.delivered.get(t, 0) == s for t, s in heads.items()))
+        seen: list[tuple[int, int]] = []
+
+        async def note(records: list[Any]) -> None:
+            seen.extend((r.township_id, r.seq) for r in records)
+        fanout.on_records.append(note)
+        tids = [await pool.fetchval("select id from townships where code = $1", c) for c in ("yiqiao", other)]
+        behind = {tids[0]: heads[tids[0]] - 15, tids[1]: heads[tids[1]] - 6}  # 5 calls' events, more than a page; 2
+        fanout.delivered.update(behind)
+        await fanout._drain()
+        for t, b in behind.items():
+            assert [s for tt, s in seen if tt == t] == list(range(b + 1, heads[t] + 1))
+        assert {t: fanout.delivered[t] for t in behind} == {t: heads[t] for t in behind}
+    finally:
+        server.should_exit = True
+        await task

@@ -76,12 +76,17 @@ DELIVERY_COLUMNS = """e.township_id, e.seq, e.call_id, e.assignment_id, e.type, 
                   else e.body end as body,
        e.audience, e.call_state, e.assignment_state, e.command_id, e.prev_hash, e.hash"""
 DELIVERY_FROM = "events e left join reporters r on r.call_id = e.call_id"
-SELECT_DELIVERY_AFTER = f"""
-select {DELIVERY_COLUMNS}
-  from {DELIVERY_FROM}
- where e.township_id = $1 and e.seq > $2
- order by e.seq
- limit $3
+# The fan-out's page for several townships in one round trip: up to $3 events after each township's cursor
+# ($1 townships, $2 their last delivered seqs), by township then seq.
+SELECT_DELIVERY_AFTER_EACH = f"""
+select d.*
+  from unnest($1::integer[], $2::bigint[]) as w(township_id, after)
+ cross join lateral (select {DELIVERY_COLUMNS}
+                       from {DELIVERY_FROM}
+                      where e.township_id = w.township_id and e.seq > w.after
+                      order by e.seq
+                      limit $3) d
+ order by d.township_id, d.seq
 """
 SELECT_TOWNSHIPS = "select id, code from townships order by id"
 # The one form of an event's time, in the hash and in exported files (docs/EXPORT.md).
