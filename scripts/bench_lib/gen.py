@@ -534,7 +534,11 @@ async def http_creator(chan: Chan, host: str, port: int, tokens: dict[int, str],
                 delay = t0 + i / spec["rate"] - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                pipe = min(pipes, key=lambda p: len(p.waiting))
+                # The least busy connection, ties taken in turn: each one carries a request at least every few
+                # ms, so none sits idle into the server's keep-alive timeout (5 s), which closed idle ones just
+                # as a request was written on them (ConnectionResetError).
+                k = i % len(pipes)
+                pipe = min(pipes[k:] + pipes[:k], key=lambda p: len(p.waiting))
                 pending.append(asyncio.create_task(create(pipe, rnd.choice(tids), rnd.choice(pairs), out, errs)))
             await asyncio.gather(*pending)
         elif cmd == "count":
