@@ -30,11 +30,12 @@ select {DELIVERY_COLUMNS}
  where e.call_id = $1
  order by e.seq
 """
+# Newest first; calls of the same instant by id, later first (new ids are time-ordered: writer.new_id).
 LIST_CALLS = """
 select c.township_id, c.doc, c.last_seq
   from calls c
  where {where}
- order by c.created_at desc, c.id
+ order by c.created_at desc, c.id desc
  limit ${limit} offset ${offset}
 """
 # Earlier calls of the same township from the same reporter phone (repeat caller), in creation order.
