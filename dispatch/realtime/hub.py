@@ -59,7 +59,7 @@ class Realtime:
         self.by_user: dict[int, set[Socket]] = {}  # user id → its open sockets on this node (make_room_for)
         # Who is shown presence: operators by township, supervisors and admins (key None) county-wide.
         self.watchers: dict[int | None, set[Socket]] = {}
-        # Open sockets by the second their heartbeat is next due (``ServerSession.heartbeat_due``): a beat
+        # Open sockets by the tick (HEARTBEAT_TICK_S) their heartbeat is next due in (``heartbeat_due``): a beat
         # touches only those, not every socket (a socket that spoke meanwhile is simply put back later).
         self.heartbeats: DueBuckets[Socket] = DueBuckets(asyncio.get_running_loop().time(), HEARTBEAT_TICK_S)
         self.closed_too_slow = 0  # sockets closed with 4008 since start (a health figure)
